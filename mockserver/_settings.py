@@ -1,0 +1,32 @@
+"""What a simulator instance is configured with. The CLI builds one from flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._clock import ClockKind
+from ._tasks import Pricing, Timings
+
+#: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
+#: for escaping while refusing a huge body before it is read into memory.
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: The accepted API keys; None accepts any non-empty key.
+    api_keys: frozenset[str] | None = None
+    clock: ClockKind = "real"
+    #: Real clock only: simulated seconds per real second.
+    speed: float = 1.0
+    #: Simulated unix time to start at; None starts at the current wall time.
+    start_time: float | None = None
+    timings: Timings = field(default_factory=Timings)
+    pricing: Pricing = field(default_factory=Pricing)
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
+            raise ValueError("an API key must not be empty")
