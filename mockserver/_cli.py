@@ -1,0 +1,143 @@
+"""`evolink-mock`: serve the simulator, or print its merged OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from ._settings import Settings
+from ._spec import load_spec
+
+log = logging.getLogger("mockserver")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
+
+
+def _api_key(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError("an API key must be non-empty and contain no spaces")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evolink-mock",
+        description="An offline simulator of Evolink's Sora-2-Pro video generation API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API over HTTP",
+        description=(
+            "Serve POST /v1/videos/generations and GET /v1/tasks/{task_id} as Evolink does, "
+            "the merged spec at /openapi.json, and admin routes under /_mock/."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        help="port to listen on; 0 picks a free one (default: 8000)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        type=_api_key,
+        metavar="KEY",
+        help="accept only this bearer key (repeatable); by default any non-empty key is accepted",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=["real", "virtual"],
+        default="real",
+        help=(
+            "real: time flows (see --speed); virtual: time moves only by "
+            "POST /_mock/clock/advance (default: real)"
+        ),
+    )
+    serve.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help=(
+            "real clock only: simulated seconds per real second; 60 turns a task's minute "
+            "into a second (default: 1)"
+        ),
+    )
+    serve.add_argument(
+        "--start-time",
+        type=float,
+        metavar="UNIX_SECONDS",
+        help="simulated time to start at (default: now)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default="info",
+        help="server log level (default: info)",
+    )
+
+    commands.add_parser(
+        "spec",
+        help="print the merged OpenAPI document (JSON) the server validates against",
+        description="Print the merged OpenAPI document, the same one served at /openapi.json.",
+    )
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    if args.speed != 1.0 and args.clock == "virtual":
+        raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
+    return Settings(
+        api_keys=frozenset(args.api_key) if args.api_key else None,
+        clock=args.clock,
+        speed=args.speed,
+        start_time=args.start_time,
+    )
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from ._app import create_app
+
+    settings = settings_from(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
+    clock = "virtual clock" if settings.clock == "virtual" else f"real clock x{settings.speed:g}"
+    log.info("evolink-mock: %s, accepting %s", clock, keys)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "spec":
+        json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        serve(args)
+
+
+if __name__ == "__main__":
+    main()
