@@ -1,0 +1,305 @@
+"""The vendor's two operations over HTTP, in-process: bodies, errors, auth."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import jsonschema_rs
+import pytest
+from conftest import KEY, START
+
+from mockserver import Settings, Simulator, create_app, load_spec
+
+pytestmark = pytest.mark.anyio
+
+SPEC = load_spec()
+VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
+
+
+def response_validator(operation_id: str, status: int) -> jsonschema_rs.Validator:
+    schema = SPEC.operation(operation_id)["responses"][str(status)]["content"]["application/json"]
+    root = {**schema["schema"], "components": SPEC.document["components"]}
+    return jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+
+
+def documented_body(operation_id: str, status: int) -> dict[str, object]:
+    example: dict[str, object] = SPEC.operation(operation_id)["responses"][str(status)]["content"][
+        "application/json"
+    ]["example"]
+    return example
+
+
+async def test_create_answers_200_with_a_schema_valid_task(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/videos/generations", json=VALID)
+
+    assert response.status_code == 200
+    body = response.json()
+    response_validator("createVideoGeneration", 200).validate(body)
+    assert re.fullmatch(rf"task-unified-{int(START)}-[a-z0-9]{{8}}", body["id"])
+    assert body["created"] == int(START)
+    assert (body["status"], body["progress"], body["object"]) == (
+        "pending",
+        0,
+        "video.generation.task",
+    )
+
+
+async def test_create_fills_the_documented_defaults(api: httpx.AsyncClient) -> None:
+    body = (
+        await api.post(
+            "/v1/videos/generations", json={"prompt": "x", "model": "sora-2-pro-preview"}
+        )
+    ).json()
+
+    assert body["task_info"]["video_duration"] == 4
+    assert body["usage"] == {
+        "billing_rule": "per_second",
+        "credits_reserved": 7.0,
+        "user_group": "default",
+    }
+
+
+async def test_an_integral_float_duration_is_an_integer(api: httpx.AsyncClient) -> None:
+    body = (await api.post("/v1/videos/generations", json={**VALID, "duration": 12.0})).json()
+
+    assert body["task_info"]["video_duration"] == 12
+    assert isinstance(body["task_info"]["video_duration"], int)
+
+
+@pytest.mark.parametrize(
+    ("duration", "quality", "credits"),
+    [
+        (4, "720p", 7.0),
+        (8, "720p", 14.0),
+        (12, "720p", 21.0),
+        (4, "1080p", 11.669),
+        (8, "1080p", 23.338),
+    ],
+    ids=["4s-720p", "8s-720p", "12s-720p", "4s-1080p", "8s-1080p"],
+)
+async def test_credits_are_1_75_per_second_and_1080p_costs_1_667x(
+    api: httpx.AsyncClient, duration: int, quality: str, credits: float
+) -> None:
+    body = (
+        await api.post(
+            "/v1/videos/generations", json={**VALID, "duration": duration, "quality": quality}
+        )
+    ).json()
+
+    assert body["usage"]["credits_reserved"] == credits
+
+
+BAD_BODIES = [
+    ("missing-prompt", {"model": "sora-2-pro-preview"}, "prompt"),
+    ("missing-model", {"prompt": "x"}, "model"),
+    ("unknown-model", {**VALID, "model": "sora-1"}, "model"),
+    ("prompt-not-string", {**VALID, "prompt": 42}, "prompt"),
+    ("prompt-over-5000", {**VALID, "prompt": "x" * 5001}, "prompt"),
+    ("duration-not-allowed", {**VALID, "duration": 5}, "duration"),
+    ("duration-string", {**VALID, "duration": "8"}, "duration"),
+    ("duration-fraction", {**VALID, "duration": 8.5}, "duration"),
+    ("duration-bool", {**VALID, "duration": True}, "duration"),
+    ("aspect-ratio", {**VALID, "aspect_ratio": "4:3"}, "aspect_ratio"),
+    ("quality", {**VALID, "quality": "4k"}, "quality"),
+    (
+        "two-image-urls",
+        {**VALID, "image_urls": ["https://a.test/1.png", "https://a.test/2.png"]},
+        "image_urls",
+    ),
+    ("image-url-not-uri", {**VALID, "image_urls": ["not a uri"]}, "image_urls"),
+    ("image-urls-not-array", {**VALID, "image_urls": "https://a.test/1.png"}, "image_urls"),
+    ("callback-not-uri", {**VALID, "callback_url": "no scheme"}, "callback_url"),
+    ("lone-surrogate", {**VALID, "prompt": "\ud800"}, "prompt"),
+    ("array-body", [], "object"),
+    ("string-body", "hello", "object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES]
+)
+async def test_a_bad_body_is_a_400_naming_the_field(
+    api: httpx.AsyncClient, sim: Simulator, body: object, field: str
+) -> None:
+    raw = json.dumps(body)  # json.dumps keeps a lone surrogate as an escape
+    response = await api.post(
+        "/v1/videos/generations", content=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["type"]) == ("invalid_request", "invalid_request_error")
+    assert field in error["message"]
+    assert len(sim.store) == 0
+
+
+BAD_RAW = [
+    ("truncated", b'{"model": "sora-2-pro-preview", "prompt": ', "malformed JSON"),
+    ("not-json", b"model=sora", "malformed JSON"),
+    ("nan", b'{"model": "sora-2-pro-preview", "prompt": "x", "duration": NaN}', "NaN"),
+    ("empty", b"", "empty"),
+    ("deeply-nested", b"[" * 100_000, "malformed JSON"),
+    ("invalid-utf8", b'{"prompt": "\xff\xfe"}', "malformed JSON"),
+    ("huge", b'{"prompt": "' + b"x" * 300_000 + b'"}', "over"),
+]
+
+
+@pytest.mark.parametrize(("raw", "words"), [b[1:] for b in BAD_RAW], ids=[b[0] for b in BAD_RAW])
+async def test_an_unreadable_body_is_a_400_that_says_why(
+    api: httpx.AsyncClient, sim: Simulator, raw: bytes, words: str
+) -> None:
+    response = await api.post(
+        "/v1/videos/generations", content=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert words in response.json()["error"]["message"]
+    assert len(sim.store) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
+)
+async def test_a_body_that_is_not_declared_json_is_a_400(
+    api: httpx.AsyncClient, content_type: str | None
+) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = await api.post("/v1/videos/generations", content=json.dumps(VALID), headers=headers)
+
+    assert response.status_code == 400
+    assert "Content-Type must be application/json" in response.json()["error"]["message"]
+
+
+async def test_json_with_a_charset_is_accepted(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/videos/generations",
+        content=json.dumps(VALID),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+    assert response.status_code == 200
+
+
+BAD_AUTH = [
+    ("missing", None),
+    ("empty", ""),
+    ("scheme-only", "Bearer"),
+    ("blank-token", "Bearer    "),
+    ("basic", "Basic dXNlcjpwYXNz"),
+    ("token-with-space", "Bearer two words"),
+    ("other-scheme", "Token abc"),
+]
+
+
+@pytest.mark.parametrize("authorization", [b[1] for b in BAD_AUTH], ids=[b[0] for b in BAD_AUTH])
+@pytest.mark.parametrize(
+    ("method", "path", "operation_id"),
+    [
+        ("POST", "/v1/videos/generations", "createVideoGeneration"),
+        ("GET", "/v1/tasks/task-unified-1-abcdefgh", "getTaskDetail"),
+    ],
+    ids=["create", "query"],
+)
+async def test_bad_credentials_are_the_documented_401(
+    sim: Simulator, method: str, path: str, operation_id: str, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_app(simulator=sim)), base_url="http://mock.test"
+    ) as client:
+        response = await client.request(method, path, json=VALID, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == documented_body(operation_id, 401)
+
+
+async def test_the_bearer_scheme_is_case_insensitive(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/videos/generations", json=VALID, headers={"Authorization": f"bearer {KEY}"}
+    )
+
+    assert response.status_code == 200
+
+
+async def test_api_keys_restrict_who_is_accepted() -> None:
+    app = create_app(Settings(api_keys=frozenset({"sk-a", "sk-b"}), clock="virtual"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://mock.test"
+    ) as client:
+        answers = [
+            (
+                await client.post(
+                    "/v1/videos/generations", json=VALID, headers={"Authorization": f"Bearer {key}"}
+                )
+            ).status_code
+            for key in ("sk-a", "sk-b", "sk-c")
+        ]
+
+    assert answers == [200, 200, 401]
+
+
+async def test_query_answers_the_owner_with_the_task(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()
+
+    response = await api.get(f"/v1/tasks/{created['id']}")
+
+    assert response.status_code == 200
+    response_validator("getTaskDetail", 200).validate(response.json())
+    assert response.json() == created  # nothing moved: the virtual clock stood still
+
+
+@pytest.mark.parametrize(
+    ("task_id", "status"),
+    [
+        ("abc", 400),
+        ("task-unified", 400),
+        ("TASK-UNIFIED-1-abcdefgh", 400),
+        ("task-unified-1-abcdefgh", 404),
+    ],
+    ids=["no-prefix", "prefix-without-dash", "upper-case", "unknown"],
+)
+async def test_query_errors_are_documented(
+    api: httpx.AsyncClient, task_id: str, status: int
+) -> None:
+    response = await api.get(f"/v1/tasks/{task_id}")
+
+    assert response.status_code == status
+    assert response.json() == documented_body("getTaskDetail", status)
+
+
+async def test_another_keys_task_is_403_and_unchanged(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()
+
+    intruder = await api.get(
+        f"/v1/tasks/{created['id']}", headers={"Authorization": "Bearer sk-other"}
+    )
+    owner = await api.get(f"/v1/tasks/{created['id']}")
+
+    assert intruder.status_code == 403
+    assert intruder.json() == documented_body("getTaskDetail", 403)
+    assert owner.json() == created
+
+
+async def test_the_merged_spec_is_served(api: httpx.AsyncClient) -> None:
+    response = await api.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response.json() == SPEC.document
+
+
+async def test_an_unknown_route_is_a_404_envelope(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/nothing-here")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_wrong_method_is_a_405_envelope_with_allow(api: httpx.AsyncClient) -> None:
+    response = await api.delete("/v1/videos/generations")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert set(response.json()["error"]) == {"code", "message", "type"}

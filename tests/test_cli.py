@@ -1,0 +1,85 @@
+"""`evolink-mock`: the help tells the truth, bad flags fail cleanly, `spec` prints the document."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mockserver import load_spec
+from mockserver._cli import build_parser, main, settings_from
+
+
+def help_text(*argv: str) -> str:
+    parser = build_parser()
+    return parser._subparsers._group_actions[0].choices[argv[0]].format_help()  # type: ignore[union-attr]
+
+
+def test_serve_help_names_every_flag_with_its_real_default() -> None:
+    text = " ".join(help_text("serve").split())
+    for phrase in [
+        "--host HOST interface to listen on (default: 127.0.0.1)",
+        "--port PORT port to listen on; 0 picks a free one (default: 8000)",
+        "--api-key KEY accept only this bearer key (repeatable);",
+        "by default any non-empty key is accepted",
+        "--clock {real,virtual}",
+        "(default: real)",
+        "--speed SPEED real clock only",
+        "--start-time UNIX_SECONDS",
+        "--log-level {critical,error,warning,info,debug}",
+    ]:
+        assert phrase in text
+    defaults = build_parser().parse_args(["serve"])
+    assert (defaults.host, defaults.port, defaults.clock, defaults.speed, defaults.log_level) == (
+        "127.0.0.1",
+        8000,
+        "real",
+        1.0,
+        "info",
+    )
+
+
+def test_flags_become_settings() -> None:
+    args = build_parser().parse_args(
+        ["serve", "--api-key", "sk-a", "--api-key", "sk-b", "--clock", "real", "--speed", "60"]
+    )
+
+    settings = settings_from(args)
+
+    assert settings.api_keys == frozenset({"sk-a", "sk-b"})
+    assert (settings.clock, settings.speed) == ("real", 60.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--speed", "0"], "must be > 0"),
+        (["serve", "--speed", "fast"], "not a number"),
+        (["serve", "--port", "70000"], "not a port number"),
+        (["serve", "--api-key", ""], "must be non-empty"),
+        (["serve", "--clock", "sundial"], "invalid choice"),
+        ([], "required"),
+    ],
+    ids=["speed-zero", "speed-word", "port-range", "empty-key", "clock-kind", "no-command"],
+)
+def test_bad_flags_exit_2_with_a_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_speed_with_a_virtual_clock_is_refused() -> None:
+    args = build_parser().parse_args(["serve", "--clock", "virtual", "--speed", "5"])
+
+    with pytest.raises(SystemExit, match="--speed applies to the real clock only"):
+        settings_from(args)
+
+
+def test_spec_prints_the_merged_document(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["spec"])
+
+    assert json.loads(capsys.readouterr().out) == load_spec().document
