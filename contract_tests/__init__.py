@@ -1,0 +1,1 @@
+"""Contract tests: the simulator and the reference client against the merged OpenAPI document."""
