@@ -1,0 +1,122 @@
+"""Query latency against the number of stored tasks, and memory per stored task.
+
+Two simulators are filled through the real create path (raw ASGI calls: routing, auth, body
+parsing, validation, storage), one with --small tasks, one with --large. Queries then alternate
+between them, round after round (A B A B ...), so machine noise hits both alike; the medians and
+their ratio are printed. Memory is what tracemalloc sees allocated while the large store fills,
+divided by its task count.
+
+    python bench/query_scale.py            # 1,000 vs 100,000 tasks
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+import tracemalloc
+from typing import Any
+
+from mockserver import Settings, Simulator, create_app
+
+KEY = b"Bearer sk-bench-0123456789"
+BODY = json.dumps(
+    {"model": "sora-2-pro-preview", "prompt": "A cat playing piano", "duration": 8}
+).encode()
+
+
+def scope(method: str, path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", KEY),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(BODY)).encode()),
+        ],
+    }
+
+
+async def call(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope(method, path), receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def fill(app: Any, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        status, body = await call(app, "POST", "/v1/videos/generations", BODY)
+        assert status == 200, body
+        ids.append(json.loads(body)["id"])
+    return ids
+
+
+async def query_round(app: Any, ids: list[str], queries: int, rng: random.Random) -> list[float]:
+    timings = []
+    for task_id in rng.choices(ids, k=queries):
+        start = time.perf_counter_ns()
+        status, _ = await call(app, "GET", f"/v1/tasks/{task_id}")
+        timings.append((time.perf_counter_ns() - start) / 1000)
+        assert status == 200
+    return timings
+
+
+async def main(small: int, large: int, rounds: int, queries: int) -> None:
+    apps = {n: create_app(simulator=Simulator(Settings(clock="virtual"))) for n in (small, large)}
+    ids = {small: await fill(apps[small], small)}
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    ids[large] = await fill(apps[large], large)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_task = (after - before) / large
+
+    rng = random.Random(1)
+    samples: dict[int, list[float]] = {small: [], large: []}
+    await query_round(apps[small], ids[small], 200, rng)  # warm-up
+    for _ in range(rounds):
+        for n in (small, large):
+            samples[n] += await query_round(apps[n], ids[n], queries, rng)
+
+    medians = {n: statistics.median(s) for n, s in samples.items()}
+    print(f"{'stored tasks':>14} {'queries':>8} {'median us':>10} {'p99 us':>8}")
+    for n in (small, large):
+        p99 = statistics.quantiles(samples[n], n=100)[98]
+        print(f"{n:>14,} {len(samples[n]):>8,} {medians[n]:>10.1f} {p99:>8.1f}")
+    ratio = medians[large] / medians[small]
+    print(f"median ratio {large:,} / {small:,} tasks: {ratio:.3f} (target <= 1.2)")
+    print(f"memory per stored task: {per_task:,.0f} bytes (target <= 2048)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per store")
+    parser.add_argument("--queries", type=int, default=2_000, help="queries per round")
+    args = parser.parse_args()
+    asyncio.run(main(args.small, args.large, args.rounds, args.queries))
