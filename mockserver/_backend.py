@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 from typing import Any
 
 from ._clock import Clock, RealClock, VirtualClock
 from ._errors import Forbidden, InvalidRequest, NotFound, Unauthorized
-from ._scheduler import Scheduler
+from ._scheduler import Scheduler, Timer
 from ._settings import Settings
 from ._spec import Spec, load_spec
 from ._store import MemoryStore, Store
 from ._tasks import Plan, Task, VideoRequest
+
+#: Called once when a task reaches its terminal state, at the simulated time it ended.
+EndListener = Callable[[Task, float], None]
 
 TASK_ID_PREFIX = "task-unified-"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -63,6 +67,8 @@ class Simulator:
         self.clock = clock or make_clock(self.settings)
         self.scheduler = Scheduler(self.clock)
         self.store: Store = store if store is not None else MemoryStore()
+        self._end_listeners: list[EndListener] = []
+        self._end_timers: dict[str, Timer] = {}
         self._defaults = {
             name: prop.get("default", prop.get("example"))
             for name, prop in self.spec.request_schema["properties"].items()
@@ -146,7 +152,27 @@ class Simulator:
             base_url=base_url.rstrip("/"),
         )
         self.store.add(task)
+        self._schedule_end(task)
         return task
+
+    # -- the end of a task ---------------------------------------------------------------------
+
+    def on_task_end(self, listener: EndListener) -> None:
+        """Call `listener(task, ended_at)` once for every task when it ends (billing, callbacks)."""
+        self._end_listeners.append(listener)
+
+    def _schedule_end(self, task: Task) -> None:
+        previous = self._end_timers.pop(task.id, None)
+        if previous is not None:
+            previous.cancel()
+        self._end_timers[task.id] = self.scheduler.call_at(
+            task.plan.ended, lambda when: self._task_ended(task, when)
+        )
+
+    def _task_ended(self, task: Task, when: float) -> None:
+        self._end_timers.pop(task.id, None)
+        for listener in self._end_listeners:
+            listener(task, when)
 
     # -- query ---------------------------------------------------------------------------------
 
@@ -173,3 +199,4 @@ class Simulator:
     def reset(self) -> None:
         self.store.clear()
         self.scheduler.clear()
+        self._end_timers.clear()

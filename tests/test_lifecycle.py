@@ -155,3 +155,18 @@ async def test_health_answers_when_ready(api: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+async def test_end_listeners_hear_each_task_end_once_at_its_end(
+    api: httpx.AsyncClient, sim: Simulator
+) -> None:
+    heard: list[tuple[str, float]] = []
+    sim.on_task_end(lambda task, when: heard.append((task.id, when)))
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()
+
+    await advance(api, 44)
+    assert heard == []
+    await advance(api, 1)
+    await advance(api, 100)
+
+    assert heard == [(created["id"], created["created"] + 45)]
