@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ._backend import Simulator
 from ._errors import InvalidRequest, NotFound
-from ._http import EXCEPTION_HANDLERS, read_json, set_operation
+from ._faults import OPERATIONS
+from ._http import EXCEPTION_HANDLERS, JournalMiddleware, read_json, set_operation, set_scenario
+from ._journal import redact
+from ._scenarios import Scenario, catalogue
 from ._settings import Settings
 from ._spec import CREATE, QUERY
 from ._videos import video_path
+
+_jitter = random.Random()
 
 
 def _sim(request: Request) -> Simulator:
@@ -32,12 +41,54 @@ def _base_url(request: Request) -> str:
 # -- the vendor's API ---------------------------------------------------------------------------
 
 
+class DroppedConnection(Response):
+    """Starts a response and never finishes it: the server closes the connection mid-body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b'{"id": "task-unified-', "more_body": True}
+        )
+
+
+async def _apply(request: Request, operation: str, scenario: Scenario | None) -> Response | None:
+    """What a scenario does to the response: an error, a delay, or a dropped connection."""
+    if scenario is None:
+        return None
+    set_scenario(request, scenario.name)
+    _sim(request).raise_for_scenario(operation, scenario)
+    if scenario.kind == "latency":
+        await asyncio.sleep(scenario.latency_seconds(_jitter))
+    elif scenario.kind == "drop":
+        return DroppedConnection()
+    return None
+
+
+def _header_scenario(request: Request, operation: str, owner: str) -> Scenario | None:
+    headers = request.headers
+    return _sim(request).request_scenario(
+        operation, owner, headers.get("x-mock-scenario"), headers.get("prefer")
+    )
+
+
 async def create_video_generation(request: Request) -> Response:
     set_operation(request, CREATE)
     sim = _sim(request)
     owner = sim.authenticate(request.headers.get("authorization"))
-    body = await read_json(request, sim.settings.max_body_bytes)
-    task = sim.create_task(owner, sim.parse_request(body), _base_url(request))
+    scenario = _header_scenario(request, CREATE, owner)
+    if (response := await _apply(request, CREATE, scenario)) is not None:
+        return response
+    sim.admit(owner)
+    video_request = sim.parse_request(await read_json(request, sim.settings.max_body_bytes))
+    if scenario is None:
+        scenario = sim.fallback_scenario(CREATE, owner, video_request.prompt)
+        if (response := await _apply(request, CREATE, scenario)) is not None:
+            return response
+    task = sim.create_task(owner, video_request, _base_url(request), scenario)
     return JSONResponse(task.to_json(sim.now()))
 
 
@@ -45,6 +96,10 @@ async def get_task_detail(request: Request) -> Response:
     set_operation(request, QUERY)
     sim = _sim(request)
     owner = sim.authenticate(request.headers.get("authorization"))
+    scenario = _header_scenario(request, QUERY, owner) or sim.fallback_scenario(QUERY, owner)
+    if (response := await _apply(request, QUERY, scenario)) is not None:
+        return response
+    sim.admit(owner)
     task = sim.get_task(owner, request.path_params["task_id"])
     return JSONResponse(task.to_json(sim.now()))
 
@@ -93,6 +148,82 @@ async def clock_advance(request: Request) -> Response:
     return JSONResponse(_clock_json(sim))
 
 
+async def scenarios(request: Request) -> Response:
+    entries = catalogue(_sim(request).spec)
+    return JSONResponse(
+        [{"name": e.name, "effect": e.effect, "trigger": e.trigger} for e in entries]
+    )
+
+
+async def list_faults(request: Request) -> Response:
+    return JSONResponse([fault.to_json() for fault in _sim(request).faults])
+
+
+async def add_fault(request: Request) -> Response:
+    sim = _sim(request)
+    body = await read_json(request, 16 * 1024)
+    if not isinstance(body, dict) or not isinstance(body.get("scenario"), str):
+        raise InvalidRequest(
+            'Body must be {"scenario": NAME, "match": {"operation": ..., "api_key": ...}, '
+            '"times": N}',
+            param="scenario",
+        )
+    sim.scenario(body["scenario"], "scenario")  # refuse a name that means nothing, now
+    match = body.get("match") or {}
+    if not isinstance(match, dict) or set(match) - {"operation", "api_key"}:
+        raise InvalidRequest("match takes only operation and api_key", param="match")
+    operation = match.get("operation")
+    if operation is not None and operation not in OPERATIONS:
+        known = ", ".join(sorted(OPERATIONS))
+        raise InvalidRequest(
+            f"unknown operation {operation!r}; known: {known}", param="match.operation"
+        )
+    api_key = match.get("api_key")
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidRequest("match.api_key must be a string", param="match.api_key")
+    times = body.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise InvalidRequest(
+            "times must be a whole number >= 1, or absent for always", param="times"
+        )
+    op_id = OPERATIONS[operation] if operation is not None else None
+    fault = sim.faults.add(body["scenario"], op_id, api_key, times)
+    return JSONResponse(fault.to_json(), status_code=201)
+
+
+async def clear_faults(request: Request) -> Response:
+    _sim(request).faults.clear()
+    return JSONResponse({"deleted": "all"})
+
+
+async def delete_fault(request: Request) -> Response:
+    fault_id = request.path_params["fault_id"]
+    if not fault_id.isdigit() or not _sim(request).faults.remove(int(fault_id)):
+        raise NotFound(f"No fault with id {fault_id}")
+    return JSONResponse({"deleted": int(fault_id)})
+
+
+async def journal(request: Request) -> Response:
+    return JSONResponse([entry.to_json() for entry in _sim(request).journal])
+
+
+async def accounts(request: Request) -> Response:
+    sim = _sim(request)
+    wanted = request.query_params.get("api_key")
+    now = sim.now()
+    listing = []
+    for key, account in sim.accounts():
+        if wanted is None or key == wanted:
+            account.settle(now)
+            listing.append({"api_key": redact(key), **account.to_json()})
+    return JSONResponse(listing)
+
+
+async def reset(request: Request) -> Response:
+    _sim(request).reset()
+    return JSONResponse({"reset": True})
+
+
 ROUTES = [
     Route("/v1/videos/generations", create_video_generation, methods=["POST"]),
     Route("/v1/tasks/{task_id}", get_task_detail, methods=["GET"]),
@@ -101,6 +232,14 @@ ROUTES = [
     Route("/_mock/health", health, methods=["GET"]),
     Route("/_mock/clock", clock, methods=["GET"]),
     Route("/_mock/clock/advance", clock_advance, methods=["POST"]),
+    Route("/_mock/scenarios", scenarios, methods=["GET"]),
+    Route("/_mock/faults", list_faults, methods=["GET"]),
+    Route("/_mock/faults", add_fault, methods=["POST"]),
+    Route("/_mock/faults", clear_faults, methods=["DELETE"]),
+    Route("/_mock/faults/{fault_id}", delete_fault, methods=["DELETE"]),
+    Route("/_mock/requests", journal, methods=["GET"]),
+    Route("/_mock/accounts", accounts, methods=["GET"]),
+    Route("/_mock/reset", reset, methods=["POST"]),
 ]
 
 
@@ -115,7 +254,12 @@ def create_app(
         yield
         await sim.scheduler.aclose()
 
-    app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(JournalMiddleware, simulator=sim)],
+        lifespan=lifespan,
+    )
     app.state.simulator = sim
     app.state.openapi_bytes = json.dumps(sim.spec.document, ensure_ascii=False).encode()
     return app

@@ -4,18 +4,34 @@ request, calls one method here and serialises what comes back.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import secrets
 import string
 from collections.abc import Callable
 from typing import Any
 
 from ._clock import Clock, RealClock, VirtualClock
-from ._errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from ._errors import (
+    Forbidden,
+    InsufficientQuota,
+    InternalError,
+    InvalidRequest,
+    MockError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from ._faults import Faults
+from ._journal import Journal
+from ._limits import Account, TokenBucket
+from ._profiles import KeyProfile
+from ._scenarios import Scenario, ScenarioError, parse_scenario
 from ._scheduler import Scheduler, Timer
 from ._settings import Settings
-from ._spec import Spec, load_spec
+from ._spec import CREATE, Spec, load_spec
 from ._store import MemoryStore, Store
-from ._tasks import Plan, Task, VideoRequest
+from ._tasks import Failure, Plan, Task, VideoRequest
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
 EndListener = Callable[[Task, float], None]
@@ -23,6 +39,20 @@ EndListener = Callable[[Task, float], None]
 TASK_ID_PREFIX = "task-unified-"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _MAX_LISTED_ERRORS = 5
+_MARKER = re.compile(r"\[mock:([^\]\s]+)\]")
+_PREFER_CODE = re.compile(r"(?:^|[\s,;])code=(\d{3})(?:$|[\s,;])")
+_ERROR_BY_STATUS: dict[int, type[MockError]] = {
+    cls.status: cls
+    for cls in (
+        InvalidRequest,
+        Unauthorized,
+        InsufficientQuota,
+        Forbidden,
+        NotFound,
+        RateLimited,
+        InternalError,
+    )
+}
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -69,6 +99,11 @@ class Simulator:
         self.store: Store = store if store is not None else MemoryStore()
         self._end_listeners: list[EndListener] = []
         self._end_timers: dict[str, Timer] = {}
+        self.faults = Faults()
+        self.journal = Journal()
+        self._accounts: dict[str, Account] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self.on_task_end(lambda task, when: self.account(task.owner).settle(when))
         self._defaults = {
             name: prop.get("default", prop.get("example"))
             for name, prop in self.spec.request_schema["properties"].items()
@@ -99,6 +134,104 @@ class Simulator:
         if self.settings.api_keys is not None and token not in self.settings.api_keys:
             raise Unauthorized()
         return token
+
+    # -- scenarios and limits ------------------------------------------------------------------
+
+    def profile(self, owner: str) -> KeyProfile:
+        return self.settings.profiles.for_key(owner)
+
+    def accounts(self) -> list[tuple[str, Account]]:
+        return list(self._accounts.items())
+
+    def account(self, owner: str) -> Account:
+        account = self._accounts.get(owner)
+        if account is None:
+            account = self._accounts[owner] = Account(self.profile(owner).credits)
+        return account
+
+    def scenario(self, name: str, source: str) -> Scenario:
+        try:
+            return parse_scenario(name, self.spec)
+        except ScenarioError as exc:
+            raise InvalidRequest(
+                f"Invalid request parameters: {source}: {exc}", param=source
+            ) from exc
+
+    def request_scenario(
+        self, operation: str, owner: str, header: str | None, prefer: str | None
+    ) -> Scenario | None:
+        """The scenario an admin fault or the request's headers name, most specific first."""
+        fault = self.faults.take(operation, owner)
+        if fault is not None:
+            return self.scenario(fault.scenario, "fault")
+        if header:
+            return self.scenario(header, "X-Mock-Scenario")
+        if prefer and (found := _PREFER_CODE.search(prefer)) and found.group(1) != "200":
+            return self.scenario(f"http:{found.group(1)}", "Prefer")
+        return None
+
+    def fallback_scenario(
+        self, operation: str, owner: str, prompt: str | None = None
+    ) -> Scenario | None:
+        """A prompt marker (with --prompt-markers), else the key's default scenario; a default
+        task failure shapes the key's creates and leaves its queries alone."""
+        if (
+            prompt is not None
+            and self.settings.prompt_markers
+            and (found := _MARKER.search(prompt))
+        ):
+            return self.scenario(found.group(1), "prompt")
+        default = self.profile(owner).scenario
+        if not default:
+            return None
+        scenario = self.scenario(default, "key profile")
+        return None if scenario.kind == "task_failure" and operation != CREATE else scenario
+
+    def raise_for_scenario(self, operation: str, scenario: Scenario | None) -> None:
+        """Answer an HTTP-error scenario with the operation's documented error."""
+        if scenario is None or scenario.kind != "http_error":
+            if scenario is not None and scenario.kind == "task_failure" and operation != CREATE:
+                raise InvalidRequest(
+                    f"Invalid request parameters: scenario {scenario.name} applies to creates only",
+                    param="X-Mock-Scenario",
+                )
+            return
+        assert scenario.status is not None
+        if scenario.status not in self.spec.errors[operation]:
+            documented = ", ".join(str(s) for s in sorted(self.spec.errors[operation]))
+            raise InvalidRequest(
+                f"Invalid request parameters: scenario {scenario.name} is not a documented "
+                f"response of {operation} (documented errors: {documented})",
+                param="X-Mock-Scenario",
+            )
+        raise _ERROR_BY_STATUS[scenario.status]()
+
+    def admit(self, owner: str) -> None:
+        """Take a token from the key's bucket, or answer 429."""
+        profile = self.profile(owner)
+        if profile.rate is None:
+            return
+        bucket = self._buckets.get(owner)
+        if bucket is None:
+            size = profile.bucket_size
+            bucket = self._buckets[owner] = TokenBucket(profile.rate, size, size, self.now())
+        if not bucket.take(self.now()):
+            raise RateLimited()
+
+    def moderate(self, request: VideoRequest) -> Failure | None:
+        """The moderation failure a request earns, if any: blocked terms, images of people."""
+        moderation = self.settings.profiles.moderation
+        prompt = request.prompt.lower()
+        for term, message in moderation.blocked_terms.items():
+            if re.search(rf"\b{re.escape(term)}\b", prompt):
+                return Failure("content_policy_violation", f"Content policy violation: {message}")
+        for url in request.image_urls:
+            if any(fnmatch.fnmatch(url, pattern) for pattern in moderation.people_images):
+                return Failure(
+                    "content_policy_violation",
+                    "Content policy violation: photorealistic people detected",
+                )
+        return None
 
     # -- create --------------------------------------------------------------------------------
 
@@ -134,24 +267,43 @@ class Simulator:
             if task_id not in self.store:
                 return task_id
 
-    def plan_for(self, request: VideoRequest, now: float) -> Plan:
+    def plan_for(self, request: VideoRequest, now: float, failure: Failure | None = None) -> Plan:
         timings = self.settings.timings
         started = now + timings.queue_seconds
-        return Plan(
-            created=now, started=started, finished=started + timings.processing_seconds(request)
-        )
+        finished = started + timings.processing_seconds(request)
+        return Plan(created=now, started=started, finished=finished, failure=failure)
 
-    def create_task(self, owner: str, request: VideoRequest, base_url: str) -> Task:
+    def create_task(
+        self, owner: str, request: VideoRequest, base_url: str, scenario: Scenario | None = None
+    ) -> Task:
+        """Admit a parsed request as a new task: model access, concurrency, credits, then the
+        plan, which a failure scenario or moderation may end in `failed`."""
         now = self.now()
+        profile = self.profile(owner)
+        if profile.models is not None and request.model not in profile.models:
+            raise Forbidden(f"Token does not have access to model: {request.model}")
+        account = self.account(owner)
+        account.settle(now)
+        if profile.max_concurrent is not None and account.running() >= profile.max_concurrent:
+            raise RateLimited(
+                f"Too many concurrent tasks: at most {profile.max_concurrent} may be pending or "
+                "processing for this key"
+            )
+        price = self.settings.pricing.credits(request)
+        remaining = account.remaining
+        if remaining is not None and price > remaining + 1e-9:
+            raise InsufficientQuota()
+        failure = scenario.failure if scenario is not None else None
         task = Task(
             id=self._new_task_id(now),
             owner=owner,
             request=request,
-            plan=self.plan_for(request, now),
-            credits=self.settings.pricing.credits(request),
+            plan=self.plan_for(request, now, failure or self.moderate(request)),
+            credits=price,
             base_url=base_url.rstrip("/"),
         )
         self.store.add(task)
+        account.reserve(task)
         self._schedule_end(task)
         return task
 
@@ -197,6 +349,11 @@ class Simulator:
     # -- admin ---------------------------------------------------------------------------------
 
     def reset(self) -> None:
+        """Forget every task, fault, journal entry, balance and bucket: a fresh start."""
         self.store.clear()
         self.scheduler.clear()
         self._end_timers.clear()
+        self.faults.clear()
+        self.journal.clear()
+        self._accounts.clear()
+        self._buckets.clear()

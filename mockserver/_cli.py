@@ -7,7 +7,10 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from ._profiles import ConfigError, Profiles, load_profiles
+from ._scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
 from ._settings import Settings
 from ._spec import load_spec
 
@@ -92,12 +95,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated time to start at (default: now)",
     )
     serve.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=(
+            'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
+            "max_concurrent, models, scenario) and [moderation] rules; see the README"
+        ),
+    )
+    serve.add_argument(
+        "--prompt-markers",
+        action="store_true",
+        help=(
+            "apply a scenario named in a prompt as [mock:NAME], for clients whose headers "
+            "you cannot set"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
         help="server log level (default: info)",
     )
 
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="list every scenario: name, effect, and how to trigger it",
+        description="List the scenario catalogue. " + TRIGGERS,
+    )
+    scenarios.add_argument(
+        "--markdown", action="store_true", help="print the catalogue as the README's Markdown table"
+    )
     commands.add_parser(
         "spec",
         help="print the merged OpenAPI document (JSON) the server validates against",
@@ -109,7 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.speed != 1.0 and args.clock == "virtual":
         raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
+    try:
+        profiles = load_profiles(args.config) if args.config else Profiles()
+        for key, profile in [("defaults", profiles.default), *profiles.keys.items()]:
+            if profile.scenario:
+                try:
+                    parse_scenario(profile.scenario, load_spec())
+                except ScenarioError as exc:
+                    raise ConfigError(f"{args.config}: {key}.scenario: {exc}") from None
+    except ConfigError as exc:
+        raise SystemExit(f"evolink-mock: error: --config {exc}") from None
     return Settings(
+        profiles=profiles,
+        prompt_markers=args.prompt_markers,
         api_keys=frozenset(args.api_key) if args.api_key else None,
         clock=args.clock,
         speed=args.speed,
@@ -130,9 +170,24 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
 
 
+def print_scenarios() -> None:
+    entries = catalogue(load_spec())
+    width = max(len(e.name) for e in entries)
+    print(f"{'SCENARIO':<{width}}  EFFECT")
+    for entry in entries:
+        print(f"{entry.name:<{width}}  {entry.effect}")
+        print(f"{'':<{width}}  trigger: X-Mock-Scenario: {entry.trigger}")
+    print()
+    print(TRIGGERS)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.command == "spec":
+    if args.command == "scenarios" and args.markdown:
+        print(markdown_table(load_spec()))
+    elif args.command == "scenarios":
+        print_scenarios()
+    elif args.command == "spec":
         json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:

@@ -12,8 +12,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import InvalidRequest, MockError
+from ._journal import Entry, redact
 from ._spec import CREATE, DocumentedError, Spec, load_spec
 
 log = logging.getLogger("mockserver")
@@ -25,11 +27,59 @@ _GENERIC = {
     405: DocumentedError(405, "method_not_allowed", "Method not allowed", "invalid_request_error"),
 }
 _OPERATION_KEY = "mockserver.operation"
+_SCENARIO_KEY = "mockserver.scenario"
 
 
 def set_operation(request: Request, operation_id: str) -> None:
     """Mark the request as one of the spec's operations, so errors use its catalogue."""
     request.scope[_OPERATION_KEY] = operation_id
+
+
+def set_scenario(request: Request, name: str) -> None:
+    """Note the scenario applied to the request, for the journal."""
+    request.scope[_SCENARIO_KEY] = name
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
+    return None
+
+
+class JournalMiddleware:
+    """Records every API request (not the admin routes) with its status and scenario."""
+
+    def __init__(self, app: ASGIApp, simulator: Any) -> None:
+        self.app = app
+        self.simulator = simulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/_mock/", "/openapi.json")):
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app fails before answering
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.simulator.journal.record(
+                Entry(
+                    time=self.simulator.now(),
+                    method=scope["method"],
+                    path=scope["path"],
+                    api_key=redact(_bearer(scope)),
+                    status=status,
+                    scenario=scope.get(_SCENARIO_KEY),
+                )
+            )
 
 
 def documented(spec: Spec, operation_id: str | None, status: int) -> DocumentedError:

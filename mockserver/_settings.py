@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._clock import ClockKind
+from ._profiles import Profiles
 from ._tasks import Pricing, Timings
 
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
@@ -24,6 +25,10 @@ class Settings:
     timings: Timings = field(default_factory=Timings)
     pricing: Pricing = field(default_factory=Pricing)
     max_body_bytes: int = MAX_BODY_BYTES
+    #: Per-key credits, limits, models and default scenarios; moderation rules.
+    profiles: Profiles = field(default_factory=Profiles)
+    #: Honour `[mock:SCENARIO]` markers in prompts, for clients whose headers can't be set.
+    prompt_markers: bool = False
 
     def __post_init__(self) -> None:
         if not self.speed > 0:

@@ -90,3 +90,14 @@ def test_a_task_runs_its_life_on_the_real_clock_and_its_video_downloads(server: 
     assert seen == ["pending", "processing", "completed"]
     info = probe(video.content)
     assert (info.width, info.height, round(info.duration)) == (1080, 1920, 4)
+
+
+def test_a_drop_scenario_closes_the_connection_mid_response(server: str) -> None:
+    body = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+    headers = {"Authorization": "Bearer sk-real", "X-Mock-Scenario": "drop"}
+    with httpx.Client(base_url=server, timeout=5) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/v1/videos/generations", json=body, headers=headers)
+        after = client.get("/_mock/health")
+
+    assert after.status_code == 200  # the server itself carries on

@@ -1,0 +1,49 @@
+"""The request journal: what the API was asked, by whom (redacted), and what it answered."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MAX_ENTRIES = 10_000
+
+
+def redact(api_key: str | None) -> str | None:
+    """Enough of a key to tell keys apart in a log, never enough to use it."""
+    if api_key is None:
+        return None
+    return api_key[:6] + "..." if len(api_key) > 8 else "***"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    time: float
+    method: str
+    path: str
+    api_key: str | None
+    status: int
+    scenario: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    """The last MAX_ENTRIES requests, oldest first."""
+
+    def __init__(self, size: int = MAX_ENTRIES) -> None:
+        self._entries: deque[Entry] = deque(maxlen=size)
+
+    def record(self, entry: Entry) -> None:
+        self._entries.append(entry)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
