@@ -87,11 +87,16 @@ class Plan:
     started: float
     finished: float  # where progress would reach 100
     failure: Failure | None = None
+    #: Set by `failed_from`: the exact time a cancel stopped the plan (recomputing `ended` from
+    #: progress would be off by a rounding error, and the end event must fire exactly then).
+    stopped: float | None = None
 
     @property
     def ended(self) -> float:
         if self.failure is None:
             return self.finished
+        if self.stopped is not None:
+            return self.stopped
         if self.failure.at_progress <= 0:
             return self.started
         return self.started + (self.finished - self.started) * self.failure.at_progress / 100
@@ -126,13 +131,9 @@ class Plan:
     def failed_from(self, now: float, failure: Failure) -> Plan:
         """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
         progress = self.progress_at(now)
-        started = min(self.started, now)
         failure = replace(failure, at_progress=progress)
-        if progress == 0:
-            return replace(self, started=now, finished=max(self.finished, now), failure=failure)
-        # keep the same processing span so that `ended` lands exactly on `now`
-        finished = started + (now - started) * 100 / progress
-        return replace(self, started=started, finished=finished, failure=failure)
+        # before `now` the task shows what it showed; from `now` on, failed at `progress`
+        return replace(self, started=min(self.started, now), failure=failure, stopped=now)
 
 
 @dataclass(slots=True)
