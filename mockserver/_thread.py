@@ -32,39 +32,49 @@ def serve_in_thread(
     Raises RuntimeError if the server has not started within `startup_timeout` seconds.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        # The simulator speaks plain HTTP; not loading a websockets implementation keeps its
-        # import-time deprecation warnings out of `filterwarnings = error` test runs.
-        ws="none",
-        lifespan="auto",
-        timeout_graceful_shutdown=shutdown_timeout,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
-    )
-    thread.start()
     try:
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError(f"the server on {host}:{port} exited during startup")
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the server on {host}:{port} did not start within {startup_timeout} s"
-                )
-            time.sleep(0.01)
-        yield f"http://{host}:{port}"
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            # No websocket routes here; not loading an implementation also keeps the websockets
+            # package's deprecation warnings out of `filterwarnings = error` test runs.
+            ws="none",
+            lifespan="auto",
+            timeout_graceful_shutdown=shutdown_timeout,
+        )
+        server = uvicorn.Server(config)
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                server.run(sockets=[sock])
+            except (Exception, SystemExit) as exc:  # uvicorn calls sys.exit() when startup fails
+                failures.append(exc)
+
+        thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while not server.started:
+                if not thread.is_alive():
+                    cause = failures[0] if failures else None
+                    raise RuntimeError(
+                        f"the server on {host}:{port} exited during startup"
+                    ) from cause
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the server on {host}:{port} did not start within {startup_timeout} s"
+                    )
+                time.sleep(0.01)
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(shutdown_timeout)
+            if thread.is_alive():
+                server.force_exit = True
+                thread.join(1.0)
     finally:
-        server.should_exit = True
-        thread.join(shutdown_timeout)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(1.0)
         sock.close()

@@ -1,0 +1,62 @@
+"""A reference client of Evolink's Sora-2-Pro video API: create, poll, download, callbacks."""
+
+from ._client import AsyncClient, Client, __version__, build_create_body
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    EvolinkError,
+    InsufficientQuotaError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskNotReadyError,
+    UnexpectedResponseError,
+    ValidationError,
+    WaitTimeoutError,
+    WebhookVerificationError,
+)
+from ._models import Task, TaskError, TaskInfo, TaskStatus, Usage
+from ._retry import NO_RETRY, RetryPolicy
+from ._webhooks import Callback, parse_callback, sign_callback, verify_callback
+
+__all__ = [
+    "NO_RETRY",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "Callback",
+    "Client",
+    "ConfigurationError",
+    "EvolinkError",
+    "InsufficientQuotaError",
+    "InvalidRequestError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "Task",
+    "TaskError",
+    "TaskFailedError",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "TaskNotReadyError",
+    "TaskStatus",
+    "UnexpectedResponseError",
+    "Usage",
+    "ValidationError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+    "__version__",
+    "build_create_body",
+    "parse_callback",
+    "sign_callback",
+    "verify_callback",
+]

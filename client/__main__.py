@@ -1,0 +1,5 @@
+"""`python -m client ...` runs the `evolink-video` command."""
+
+from ._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,271 @@
+"""`evolink-video`: generate a video, check a task, download a result, from the shell.
+
+Exit codes are one per error family (`EXIT_CODES`); the `--help` epilog and client/README.md
+show the same table, and a test keeps the README in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from ._client import WAIT_TIMEOUT, Client, __version__
+from ._constants import API_KEY_ENV, ASPECT_RATIOS, BASE_URL_ENV, DURATIONS, QUALITIES
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    ConfigurationError,
+    EvolinkError,
+    InsufficientQuotaError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskNotReadyError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from ._models import Task
+
+PROG = "evolink-video"
+CLI_POLL_INTERVAL = 2.0
+
+#: (exit code, the errors it stands for, what it means). The first row whose class is in an
+#: error's MRO wins, so subclasses come before their bases.
+EXIT_CODES: tuple[tuple[int, tuple[type[BaseException], ...], str], ...] = (
+    (0, (), "success"),
+    (
+        1,
+        (EvolinkError, OSError),
+        "any other error: an unexpected response, a file that cannot be written",
+    ),
+    (
+        2,
+        (ValidationError, ConfigurationError),
+        "usage: bad arguments, a value the API would refuse, no API key",
+    ),
+    (3, (InvalidRequestError,), "HTTP 400: invalid request or task id"),
+    (4, (AuthenticationError,), "HTTP 401: missing, invalid or expired API key"),
+    (5, (InsufficientQuotaError,), "HTTP 402: insufficient quota"),
+    (6, (PermissionDeniedError,), "HTTP 403: no access to the model or the task"),
+    (7, (TaskNotFoundError,), "HTTP 404: no such task, or it expired"),
+    (8, (RateLimitError,), "HTTP 429: rate limited, after retries"),
+    (9, (ServerError,), "HTTP 5xx: server error, after retries (reads only)"),
+    (10, (APIConnectionError,), "connection error or timeout, after retries where safe"),
+    (11, (TaskFailedError,), "the task failed (content policy, service error ...)"),
+    (12, (WaitTimeoutError,), "--wait gave up before the task finished"),
+    (13, (TaskNotReadyError,), "download: the task has not completed yet"),
+    (130, (KeyboardInterrupt,), "interrupted"),
+)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    by_class = {cls: code for code, classes, _ in EXIT_CODES for cls in classes}
+    for cls in type(exc).__mro__:
+        if cls in by_class:
+            return by_class[cls]
+    return 1
+
+
+def _epilog() -> str:
+    rows = "\n".join(f"  {code:>3}  {meaning}" for code, _, meaning in EXIT_CODES)
+    return (
+        f"environment: {API_KEY_ENV} (the API key), {BASE_URL_ENV} (default https://api.evolink.ai)\n"
+        f"\nexit codes:\n{rows}\n"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Shared options are accepted before or after the command; SUPPRESS keeps a later default
+    # from overwriting a value given earlier.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--base-url", default=argparse.SUPPRESS, help=f"API base URL (env {BASE_URL_ENV})"
+    )
+    common.add_argument(
+        "--api-key",
+        default=argparse.SUPPRESS,
+        help=f"API key (prefer env {API_KEY_ENV}: argv is visible to ps)",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON on stdout, errors too",
+    )
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Generate videos with Evolink's Sora-2-Pro API.",
+        epilog=_epilog(),
+        formatter_class=formatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate",
+        parents=[common],
+        help="start a video task",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    generate.add_argument("prompt", metavar="PROMPT")
+    generate.add_argument("--duration", type=int, choices=DURATIONS, help="seconds")
+    generate.add_argument("--quality", choices=QUALITIES)
+    generate.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
+    generate.add_argument("--image-url", action="append", help="reference image URL (at most one)")
+    generate.add_argument("--callback-url", help="HTTPS URL to call when the task ends")
+    generate.add_argument("--wait", action="store_true", help="wait for the task to finish")
+    generate.add_argument("--output", metavar="FILE", help="save the video here (implies --wait)")
+    generate.add_argument(
+        "--timeout",
+        type=float,
+        default=WAIT_TIMEOUT,
+        help="seconds --wait waits (default %(default)s)",
+    )
+    generate.add_argument(
+        "--poll-interval",
+        type=float,
+        default=CLI_POLL_INTERVAL,
+        help="first delay between polls, in seconds; it backs off from there (default %(default)s)",
+    )
+
+    status = commands.add_parser(
+        "status", parents=[common], help="show a task", epilog=_epilog(), formatter_class=formatter
+    )
+    status.add_argument("task_id", metavar="TASK_ID")
+
+    download = commands.add_parser(
+        "download",
+        parents=[common],
+        help="save a completed task's video",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    download.add_argument("task_id", metavar="TASK_ID")
+    download.add_argument("--output", metavar="FILE", required=True)
+    return parser
+
+
+class _Output:
+    def __init__(self, as_json: bool, out: TextIO, err: TextIO) -> None:
+        self.as_json = as_json
+        self.out = out
+        self.err = err
+
+    def task(self, task: Task, path: str | None = None) -> None:
+        if self.as_json:
+            doc: dict[str, Any] = {"task": task.to_json()}
+            if path is not None:
+                doc["output"] = path
+            print(json.dumps(doc, ensure_ascii=False), file=self.out)
+            return
+        print(f"{task.id}\t{task.status.value}\t{task.progress}%", file=self.out)
+        for url in task.results:
+            print(f"result: {url}", file=self.out)
+        if task.error is not None:
+            reason = f": {task.error.message}" if task.error.message else ""
+            print(f"error: {task.error.code}{reason}", file=self.out)
+        if path is not None:
+            print(f"saved: {path}", file=self.out)
+
+    def error(self, exc: BaseException, code: int) -> None:
+        if not self.as_json:
+            print(f"{PROG}: error: {exc}", file=self.err)
+            return
+        error: dict[str, Any] = {"class": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, APIStatusError):
+            error |= {
+                "status": exc.status,
+                "code": exc.code,
+                "type": exc.type,
+                "param": exc.param,
+                "request_id": exc.request_id,
+            }
+        if isinstance(exc, TaskFailedError | WaitTimeoutError | TaskNotReadyError):
+            error["task"] = exc.task.to_json()
+        print(json.dumps({"error": error, "exit_code": code}, ensure_ascii=False), file=self.out)
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, moved to each polled task's progress."""
+
+    def __init__(self, task_id: str, err: TextIO, disable: bool) -> None:
+        self._bar = tqdm(total=100, desc=task_id, unit="%", file=err, disable=disable, leave=True)
+
+    def __call__(self, task: Task) -> None:
+        self._bar.set_postfix_str(task.status.value, refresh=False)
+        self._bar.update(max(0, task.progress - self._bar.n))
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _generate(client: Client, args: argparse.Namespace, output: _Output) -> int:
+    task = client.create_video(
+        args.prompt,
+        aspect_ratio=args.aspect_ratio,
+        duration=args.duration,
+        quality=args.quality,
+        image_urls=args.image_url,
+        callback_url=args.callback_url,
+    )
+    if not (args.wait or args.output):
+        output.task(task)
+        return 0
+    bar = _ProgressBar(task.id, output.err, disable=output.as_json)
+    try:
+        task = client.wait(
+            task, timeout=args.timeout, poll_interval=args.poll_interval, on_progress=bar
+        )
+    finally:
+        bar.close()
+    path = str(client.download(task, args.output)) if args.output else None
+    output.task(task, path)
+    return 0
+
+
+def _status(client: Client, args: argparse.Namespace, output: _Output) -> int:
+    output.task(client.get_task(args.task_id))
+    return 0
+
+
+def _download(client: Client, args: argparse.Namespace, output: _Output) -> int:
+    task = client.get_task(args.task_id)
+    output.task(task, str(client.download(task, args.output)))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Output], int]] = {
+    "generate": _generate,
+    "status": _status,
+    "download": _download,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    output = _Output(getattr(args, "json", False), sys.stdout, sys.stderr)
+    try:
+        with Client(
+            getattr(args, "api_key", None), base_url=getattr(args, "base_url", None)
+        ) as client:
+            return COMMANDS[args.command](client, args, output)
+    except (EvolinkError, OSError, KeyboardInterrupt) as exc:
+        code = exit_code_for(exc)
+        output.error(exc, code)
+        return code

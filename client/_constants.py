@@ -1,0 +1,30 @@
+"""What the client checks locally, copied from the spec.
+
+The client does not import the simulator, so these are copies; `tests/test_client_spec_drift.py`
+compares each one with `mockserver.load_spec()`, so a change to the spec fails a test until this
+file follows.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
+API_KEY_ENV: Final = "EVOLINK_API_KEY"
+BASE_URL_ENV: Final = "EVOLINK_BASE_URL"
+
+CREATE_PATH: Final = "/v1/videos/generations"
+TASK_PATH: Final = "/v1/tasks/{task_id}"
+
+MODEL: Final = "sora-2-pro-preview"
+MODELS: Final = (MODEL,)
+ASPECT_RATIOS: Final = ("16:9", "9:16")
+DURATIONS: Final = (4, 8, 12)
+QUALITIES: Final = ("720p", "1080p")
+PROMPT_MAX_LENGTH: Final = 5000
+IMAGE_URLS_MAX_ITEMS: Final = 1
+#: Stated in the prose of the spec's `callback_url` description, as is "HTTPS only".
+CALLBACK_URL_MAX_LENGTH: Final = 2048
+
+TASK_OBJECT: Final = "video.generation.task"
+REQUEST_ID_HEADER: Final = "x-request-id"

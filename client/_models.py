@@ -1,0 +1,217 @@
+"""Typed, immutable views of the API's task bodies.
+
+Parsing is strict about the fields every task body must have (`id`, `object`, `status`,
+`progress`, `created`, `model`) and about the types of the fields it knows, and tolerant of fields
+the vendor adds later: those are kept, read-only, in `extra`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from ._errors import UnexpectedResponseError
+
+_T = TypeVar("_T")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+
+
+class _Reader:
+    """Takes typed fields out of one JSON object; what is left over is `extra`."""
+
+    def __init__(self, data: object, what: str, raw: str) -> None:
+        if not isinstance(data, dict):
+            raise UnexpectedResponseError(
+                f"{what}: expected a JSON object, got {type(data).__name__}", raw=raw
+            )
+        self._data: dict[str, Any] = dict(data)
+        self._what = what
+        self._raw = raw
+
+    def fail(self, message: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(f"{self._what}: {message}", raw=self._raw)
+
+    def optional(self, name: str, kind: type[_T] | tuple[type, ...]) -> _T | None:
+        value = self._data.pop(name, None)
+        if value is None:
+            return None
+        # bool is an int in Python; JSON true is never a number here
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise self.fail(f"{name!r} should be {_kind_name(kind)}, got {value!r:.80}")
+        return value  # type: ignore[return-value]
+
+    def required(self, name: str, kind: type[_T]) -> _T:
+        if self._data.get(name) is None:
+            raise self.fail(f"missing required field {name!r}")
+        value = self.optional(name, kind)
+        assert value is not None
+        return value
+
+    def obj(self, name: str) -> _Reader | None:
+        value = self.optional(name, dict)
+        return None if value is None else _Reader(value, f"{self._what}.{name}", self._raw)
+
+    def extra(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._data) if self._data else _EMPTY
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "an object"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why a task failed: `code` is a task failure code such as `content_policy_violation`."""
+
+    code: str
+    message: str | None = None
+    type: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @classmethod
+    def _read(cls, r: _Reader) -> TaskError:
+        return cls(
+            r.required("code", str), r.optional("message", str), r.optional("type", str), r.extra()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    can_cancel: bool | None = None
+    estimated_time: int | None = None
+    video_duration: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @classmethod
+    def _read(cls, r: _Reader) -> TaskInfo:
+        return cls(
+            r.optional("can_cancel", bool),
+            r.optional("estimated_time", int),
+            r.optional("video_duration", int),
+            r.extra(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    billing_rule: str | None = None
+    credits_reserved: float | None = None
+    user_group: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @classmethod
+    def _read(cls, r: _Reader) -> Usage:
+        credits = r.optional("credits_reserved", (int, float))
+        return cls(
+            r.optional("billing_rule", str),
+            None if credits is None else float(credits),
+            r.optional("user_group", str),
+            r.extra(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A video generation task as the create, query and callback bodies show it."""
+
+    id: str
+    object: str
+    status: TaskStatus
+    progress: int
+    created: int
+    model: str
+    type: str | None = None
+    results: tuple[str, ...] = ()
+    error: TaskError | None = None
+    task_info: TaskInfo | None = None
+    usage: Usage | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @property
+    def done(self) -> bool:
+        """Completed or failed: the task will not change any more."""
+        return self.status.terminal
+
+    @property
+    def result_url(self) -> str | None:
+        return self.results[0] if self.results else None
+
+    @classmethod
+    def from_json(cls, data: builtins.object, *, raw: str = "") -> Task:
+        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not a task."""
+        r = _Reader(data, "task", raw)
+        task_id = r.required("id", str)
+        obj = r.required("object", str)
+        status_text = r.required("status", str)
+        try:
+            status = TaskStatus(status_text)
+        except ValueError:
+            raise r.fail(f"unknown status {status_text!r}") from None
+        progress = r.required("progress", int)
+        if not 0 <= progress <= 100:
+            raise r.fail(f"progress {progress} is outside 0-100")
+        created = r.required("created", int)
+        model = r.required("model", str)
+        task_type = r.optional("type", str)
+        results = r.optional("results", list) or []
+        if not all(isinstance(url, str) for url in results):
+            raise r.fail("'results' should be an array of URL strings")
+        error = r.obj("error")
+        info = r.obj("task_info")
+        usage = r.obj("usage")
+        return cls(
+            id=task_id,
+            object=obj,
+            status=status,
+            progress=progress,
+            created=created,
+            model=model,
+            type=task_type,
+            results=tuple(results),
+            error=None if error is None else TaskError._read(error),
+            task_info=None if info is None else TaskInfo._read(info),
+            usage=None if usage is None else Usage._read(usage),
+            extra=r.extra(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The task as a JSON object again, unknown fields included."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": self.object,
+            "status": self.status.value,
+            "progress": self.progress,
+            "created": self.created,
+            "model": self.model,
+        }
+        if self.type is not None:
+            body["type"] = self.type
+        if self.results:
+            body["results"] = list(self.results)
+        for name, part in (
+            ("error", self.error),
+            ("task_info", self.task_info),
+            ("usage", self.usage),
+        ):
+            if part is not None:
+                fields = {k: getattr(part, k) for k in part.__dataclass_fields__ if k != "extra"}
+                body[name] = {k: v for k, v in fields.items() if v is not None} | dict(part.extra)
+        return body | dict(self.extra)

@@ -1,0 +1,91 @@
+"""The client keeps its own copies of the spec's enums and limits; these fail when they drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from client import TaskStatus, _constants
+from mockserver import load_spec
+from mockserver._spec import CREATE, QUERY
+
+
+def schema(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = load_spec().document["components"]["schemas"][name]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("prop", "ours"),
+    [
+        ("model", _constants.MODELS),
+        ("aspect_ratio", _constants.ASPECT_RATIOS),
+        ("duration", _constants.DURATIONS),
+        ("quality", _constants.QUALITIES),
+    ],
+)
+def test_request_enums_match_the_spec(prop: str, ours: tuple[object, ...]) -> None:
+    assert list(ours) == load_spec().enum(prop)
+
+
+def test_default_model_is_the_specs_default() -> None:
+    assert load_spec().request_property("model")["default"] == _constants.MODEL
+
+
+def test_prompt_limit_matches_the_spec() -> None:
+    assert load_spec().request_property("prompt")["maxLength"] == _constants.PROMPT_MAX_LENGTH
+
+
+def test_image_urls_limit_matches_the_spec() -> None:
+    assert load_spec().request_property("image_urls")["maxItems"] == _constants.IMAGE_URLS_MAX_ITEMS
+
+
+def test_callback_url_rules_match_the_specs_prose() -> None:
+    prop = load_spec().request_property("callback_url")
+    # the schema has no maxLength; the vendor states the limit and HTTPS-only in the description
+    assert (
+        prop.get("maxLength", _constants.CALLBACK_URL_MAX_LENGTH)
+        == _constants.CALLBACK_URL_MAX_LENGTH
+    )
+    assert f"`{_constants.CALLBACK_URL_MAX_LENGTH}`" in prop["description"]
+    assert "HTTPS" in prop["description"]
+
+
+def test_required_request_fields_are_what_the_client_always_sends() -> None:
+    assert set(schema("VideoGenerationRequest")["required"]) == {"model", "prompt"}
+
+
+@pytest.mark.parametrize("name", ["VideoGenerationResponse", "TaskDetailResponse"])
+def test_task_statuses_and_object_match_the_spec(name: str) -> None:
+    props = schema(name)["properties"]
+    assert [s.value for s in TaskStatus] == props["status"]["enum"]
+    assert props["object"]["enum"] == [_constants.TASK_OBJECT]
+
+
+@pytest.mark.parametrize("name", ["VideoGenerationResponse", "TaskDetailResponse"])
+def test_required_task_fields_match_the_spec(name: str) -> None:
+    from client import Task, UnexpectedResponseError
+
+    required = set(schema(name)["required"])
+    assert required == {"id", "object", "status", "progress", "created", "model"}
+    for field in required:
+        body = {
+            "id": "t",
+            "object": "o",
+            "status": "pending",
+            "progress": 0,
+            "created": 1,
+            "model": "m",
+        }
+        del body[field]
+        with pytest.raises(UnexpectedResponseError):
+            Task.from_json(body)
+
+
+def test_paths_and_server_match_the_spec() -> None:
+    spec = load_spec()
+    paths = spec.document["paths"]
+    assert paths[_constants.CREATE_PATH]["post"]["operationId"] == CREATE
+    assert paths[_constants.TASK_PATH]["get"]["operationId"] == QUERY
+    assert spec.document["servers"][0]["url"] == _constants.DEFAULT_BASE_URL
