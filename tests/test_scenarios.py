@@ -12,7 +12,7 @@ import pytest
 
 from mockserver import Settings, Simulator, create_app, load_spec
 from mockserver._profiles import KeyProfile, Moderation, Profiles
-from mockserver._scenarios import TASK_FAILURES
+from mockserver._scenarios import TASK_FAILURES, catalogue
 
 pytestmark = pytest.mark.anyio
 
@@ -525,3 +525,30 @@ async def test_faults_are_listed_and_deleted_one_by_one_or_all() -> None:
     assert (deleted.status_code, missing.status_code) == (200, 404)
     assert [f["id"] for f in left] == [two["id"]]
     assert empty == []
+
+
+CATALOGUE_TRIGGERS = [e.trigger for e in catalogue(SPEC) if e.trigger != "drop"]
+
+
+def response_schema(operation_id: str, status: int) -> jsonschema_rs.Validator:
+    content = SPEC.operation(operation_id)["responses"][str(status)]["content"]["application/json"]
+    return jsonschema_rs.Draft202012Validator(
+        {**content["schema"], "components": SPEC.document["components"]}, validate_formats=True
+    )
+
+
+@pytest.mark.parametrize("operation_id", list(SPEC.errors))
+@pytest.mark.parametrize("trigger", CATALOGUE_TRIGGERS)
+async def test_no_scenario_yields_an_undocumented_status_or_body(
+    operation_id: str, trigger: str
+) -> None:
+    async with serve() as (api, _):
+        task_id = await existing_task(api)
+
+        response = await call(
+            api, operation_id, task_id, **{"X-Mock-Scenario": trigger.replace("200-800", "1")}
+        )
+
+    documented = {int(s) for s in SPEC.operation(operation_id)["responses"]}
+    assert response.status_code in documented
+    response_schema(operation_id, response.status_code).validate(response.json())
