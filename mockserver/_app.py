@@ -17,6 +17,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._backend import Simulator
+from ._defects import DefectMiddleware
+from ._defects import build as build_defects
 from ._errors import InvalidRequest, NotFound
 from ._faults import OPERATIONS
 from ._http import EXCEPTION_HANDLERS, JournalMiddleware, read_json, set_operation, set_scenario
@@ -24,6 +26,7 @@ from ._journal import redact
 from ._scenarios import Scenario, catalogue
 from ._settings import Settings
 from ._spec import CREATE, QUERY
+from ._ui import ROUTES as UI_ROUTES
 from ._videos import video_path
 
 _jitter = random.Random()
@@ -144,7 +147,7 @@ async def clock_advance(request: Request) -> Response:
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e9:
         raise InvalidRequest('Body must be {"seconds": <number from 0 to 1e9>}', param="seconds")
-    sim.advance(float(seconds))
+    await sim.advance_settled(float(seconds))  # callbacks sent on the way settle first
     return JSONResponse(_clock_json(sim))
 
 
@@ -219,6 +222,25 @@ async def accounts(request: Request) -> Response:
     return JSONResponse(listing)
 
 
+async def list_callbacks(request: Request) -> Response:
+    deliveries = _sim(request).callbacks.deliveries(request.query_params.get("task_id"))
+    return JSONResponse([delivery.to_json() for delivery in deliveries])
+
+
+async def replay_callback(request: Request) -> Response:
+    sim = _sim(request)
+    delivery = sim.replay_callback(request.path_params["task_id"])
+    await sim.settle()
+    return JSONResponse(delivery.to_json())
+
+
+async def cancel_task(request: Request) -> Response:
+    sim = _sim(request)
+    task = sim.cancel_task(request.path_params["task_id"])
+    await sim.settle()
+    return JSONResponse(task.to_json(sim.now()))
+
+
 async def reset(request: Request) -> Response:
     _sim(request).reset()
     return JSONResponse({"reset": True})
@@ -239,7 +261,11 @@ ROUTES = [
     Route("/_mock/faults/{fault_id}", delete_fault, methods=["DELETE"]),
     Route("/_mock/requests", journal, methods=["GET"]),
     Route("/_mock/accounts", accounts, methods=["GET"]),
+    Route("/_mock/callbacks", list_callbacks, methods=["GET"]),
+    Route("/_mock/callbacks/{task_id}/replay", replay_callback, methods=["POST"]),
+    Route("/_mock/tasks/{task_id}/cancel", cancel_task, methods=["POST"]),
     Route("/_mock/reset", reset, methods=["POST"]),
+    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
 ]
 
 
@@ -253,11 +279,23 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await sim.scheduler.aclose()
+        await sim.callbacks.aclose()
 
     app = Starlette(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(JournalMiddleware, simulator=sim)],
+        middleware=[
+            Middleware(JournalMiddleware, simulator=sim),
+            *(
+                [
+                    Middleware(
+                        DefectMiddleware, simulator=sim, defects=build_defects(sim.settings.defects)
+                    )
+                ]
+                if sim.settings.defects
+                else []
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.simulator = sim

@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+from ._callbacks import CallbackEngine, Delivery
 from ._clock import Clock, RealClock, VirtualClock
 from ._errors import (
     Forbidden,
@@ -29,7 +30,8 @@ from ._profiles import KeyProfile
 from ._scenarios import Scenario, ScenarioError, parse_scenario
 from ._scheduler import Scheduler, Timer
 from ._settings import Settings
-from ._spec import CREATE, Spec, load_spec
+from ._spec import CREATE, FieldError, Spec, load_spec
+from ._ssrf import PolicyViolation, Resolver, check_at_submit
 from ._store import MemoryStore, Store
 from ._tasks import Failure, Plan, Task, VideoRequest
 
@@ -91,7 +93,9 @@ class Simulator:
         clock: Clock | None = None,
         store: Store | None = None,
         spec: Spec | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
+        """`resolver(host, port)` resolves callback hosts (default: the system's, bounded)."""
         self.settings = settings or Settings()
         self.spec = spec or load_spec()
         self.clock = clock or make_clock(self.settings)
@@ -104,9 +108,18 @@ class Simulator:
         self._accounts: dict[str, Account] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self.on_task_end(lambda task, when: self.account(task.owner).settle(when))
+        # registered after billing: the vendor sends a callback once billing is confirmed
+        self.callbacks = CallbackEngine(
+            self.clock, self.scheduler, self.settings, resolver=resolver
+        )
+        self.on_task_end(self.callbacks.task_ended)
+        # An unset choice takes the spec's default, else its example (16:9, 4 s, 720p); fields
+        # without an enum (prompt, image_urls, callback_url) have no default: their examples are
+        # placeholders, and a placeholder callback URL would send traffic to a stranger.
         self._defaults = {
             name: prop.get("default", prop.get("example"))
             for name, prop in self.spec.request_schema["properties"].items()
+            if "enum" in prop
         }
 
     # -- time ----------------------------------------------------------------------------------
@@ -122,6 +135,19 @@ class Simulator:
                 param="seconds",
             )
         return self.scheduler.advance(seconds)
+
+    async def advance_settled(self, seconds: float) -> float:
+        """`advance`, letting the callback attempts sent on the way settle at their time, so
+        that retries due within the window run in it too. Returns the new time."""
+        if not isinstance(self.clock, VirtualClock):
+            self.advance(seconds)  # raises the real clock's error
+        return await self.callbacks.advance(seconds)
+
+    async def settle(self) -> None:
+        """Virtual clock: run what is due now and wait for the callbacks it sends. The real
+        clock's scheduler does that by itself."""
+        if isinstance(self.clock, VirtualClock):
+            await self.callbacks.advance(0)
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -238,6 +264,8 @@ class Simulator:
     def parse_request(self, body: object) -> VideoRequest:
         """Check a create body against the spec's schema; fill in the documented defaults."""
         errors = self.spec.request_errors(body)
+        if self.callbacks.policy.allow_http:
+            errors = [e for e in errors if not self._is_https_only_error(e)]
         if errors:
             detail = "; ".join(str(e) for e in errors[:_MAX_LISTED_ERRORS])
             raise InvalidRequest(
@@ -257,8 +285,29 @@ class Simulator:
             duration=int(merged["duration"]),
             quality=merged["quality"],
             image_urls=tuple(merged.get("image_urls") or ()),
-            callback_url=merged.get("callback_url"),
+            # from the body only: the spec's example URL is no default to send callbacks to
+            callback_url=self._checked_callback_url(body.get("callback_url")),
         )
+
+    def _is_https_only_error(self, error: FieldError) -> bool:
+        """With --callback-allow-http, the policy judges the scheme, not the spec's pattern."""
+        pattern = self.spec.request_property("callback_url").get("pattern")
+        return (
+            error.field == "callback_url"
+            and pattern is not None
+            and error.message.endswith(f'does not match "{pattern}"')
+        )
+
+    def _checked_callback_url(self, url: str | None) -> str | None:
+        """The vendor's callback rules at submit; delivery checks again (DNS can change)."""
+        if url is not None:
+            try:
+                check_at_submit(url, self.callbacks.policy, self.callbacks.resolver)
+            except PolicyViolation as exc:
+                raise InvalidRequest(
+                    f"Invalid request parameters: callback_url: {exc.reason}", param="callback_url"
+                ) from exc
+        return url
 
     def _new_task_id(self, now: float) -> str:
         while True:
@@ -348,6 +397,39 @@ class Simulator:
 
     # -- admin ---------------------------------------------------------------------------------
 
+    def _admin_task(self, task_id: str) -> Task:
+        task = self.store.get(task_id)
+        if task is None:
+            raise NotFound(f"No task with id {task_id}")
+        return task
+
+    def cancel_task(self, task_id: str) -> Task:
+        """End a pending or processing task now as failed, `request_cancelled`: its end
+        listeners run (billing releases its credits, its callback goes out)."""
+        task = self._admin_task(task_id)
+        now = self.now()
+        status = task.status_at(now)
+        if status.terminal:
+            raise InvalidRequest(f"Task is already {status.value}", param="task_id")
+        cancelled = Failure("request_cancelled", "The task was cancelled")
+        task.plan = task.plan.failed_from(now, cancelled)
+        self.account(task.owner).replanned(task)
+        self._schedule_end(task)
+        self.scheduler.run_due()  # the end is due now: fire it now, on either clock
+        return task
+
+    def replay_callback(self, task_id: str) -> Delivery:
+        """Send an ended task's callback again, as a new delivery with its own retries."""
+        task = self._admin_task(task_id)
+        if task.request.callback_url is None:
+            raise InvalidRequest("Task has no callback_url", param="task_id")
+        status = task.status_at(self.now())
+        if not status.terminal:
+            raise InvalidRequest(
+                f"Task is still {status.value}: a callback is sent when it ends", param="task_id"
+            )
+        return self.callbacks.replay(task)
+
     def reset(self) -> None:
         """Forget every task, fault, journal entry, balance and bucket: a fresh start."""
         self.store.clear()
@@ -357,3 +439,4 @@ class Simulator:
         self.journal.clear()
         self._accounts.clear()
         self._buckets.clear()
+        self.callbacks.reset()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._defects import names as defect_names
 from ._profiles import ConfigError, Profiles, load_profiles
 from ._scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
 from ._settings import Settings
+from ._signing import decode_secret
 from ._spec import load_spec
+from ._ssrf import CallbackPolicy, parse_allow_entry
 
 log = logging.getLogger("mockserver")
 
@@ -31,6 +35,32 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
     return int(text)
+
+
+def _allow_entry(text: str) -> str:
+    try:
+        parse_allow_entry(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _ca_file(text: str) -> str:
+    try:
+        ssl.create_default_context(cafile=text)
+    except (OSError, ssl.SSLError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot load CA certificates from {text!r}: {exc}"
+        ) from None
+    return text
+
+
+def _secret(text: str) -> str:
+    try:
+        decode_secret(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _api_key(text: str) -> str:
@@ -112,6 +142,57 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--callback-allow",
+        action="append",
+        type=_allow_entry,
+        default=[],
+        metavar="HOST[:PORT]",
+        help=(
+            "let callbacks go to this host (any port, or only PORT), private or loopback as it "
+            "may be (repeatable); by default only public addresses are allowed"
+        ),
+    )
+    serve.add_argument(
+        "--callback-allow-http",
+        action="store_true",
+        help="accept http:// callback URLs too (by default https:// only, as the vendor)",
+    )
+    serve.add_argument(
+        "--callback-ca-file",
+        type=_ca_file,
+        metavar="PATH",
+        help="PEM file of CA certificates to trust for callbacks, beside the system's",
+    )
+    serve.add_argument(
+        "--callback-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help=(
+            "real seconds to wait for a callback receiver's answer (default: 10, the vendor's); "
+            "on the virtual clock an attempt that times out still lasts 10 simulated seconds"
+        ),
+    )
+    serve.add_argument(
+        "--callback-secret",
+        type=_secret,
+        metavar="whsec_...",
+        help=(
+            "sign callbacks the Standard Webhooks way (webhook-id, webhook-timestamp, "
+            "webhook-signature) with this secret; by default they are unsigned, as the vendor's"
+        ),
+    )
+    serve.add_argument(
+        "--defect",
+        action="append",
+        choices=defect_names(),
+        metavar="NAME",
+        help=(
+            "deliberately break the simulator in this named way, to prove a contract harness "
+            f"fails (repeatable): {', '.join(defect_names())}"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
@@ -150,10 +231,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         profiles=profiles,
         prompt_markers=args.prompt_markers,
+        defects=tuple(args.defect or ()),
         api_keys=frozenset(args.api_key) if args.api_key else None,
         clock=args.clock,
         speed=args.speed,
         start_time=args.start_time,
+        callback_allow=frozenset(args.callback_allow),
+        callback_allow_http=args.callback_allow_http,
+        callback_ca_file=args.callback_ca_file,
+        callback_secret=args.callback_secret,
+        callback_timeout=args.callback_timeout,
     )
 
 
@@ -167,6 +254,13 @@ def serve(args: argparse.Namespace) -> None:
     keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
     clock = "virtual clock" if settings.clock == "virtual" else f"real clock x{settings.speed:g}"
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if settings.defects:
+        log.warning("evolink-mock: deliberately broken: %s", ", ".join(settings.defects))
+    policy = CallbackPolicy.from_entries(
+        settings.callback_allow, allow_http=settings.callback_allow_http
+    )
+    signing = "signed" if settings.callback_secret else "unsigned"
+    log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ._clock import ClockKind
 from ._profiles import Profiles
+from ._signing import decode_secret
+from ._ssrf import parse_allow_entry
 from ._tasks import Pricing, Timings
 
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
@@ -29,9 +31,28 @@ class Settings:
     profiles: Profiles = field(default_factory=Profiles)
     #: Honour `[mock:SCENARIO]` markers in prompts, for clients whose headers can't be set.
     prompt_markers: bool = False
+    #: Deliberate defects to switch on (mockserver._defects), to prove a harness fails.
+    defects: tuple[str, ...] = ()
+    #: Callback destinations exempt from the address checks, as `HOST[:PORT]` (local development).
+    callback_allow: frozenset[str] = frozenset()
+    #: Accept http:// callback URLs as well as https://.
+    callback_allow_http: bool = False
+    #: A PEM file of CA certificates to trust for callbacks, beside the system's.
+    callback_ca_file: str | None = None
+    #: `whsec_<base64>`: sign callbacks the Standard Webhooks way; None sends them unsigned.
+    callback_secret: str | None = None
+    #: Real seconds to wait for a receiver's answer (the vendor's 10). On the virtual clock a
+    #: timed-out attempt still lasts 10 simulated seconds, so tests may wait far less.
+    callback_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
             raise ValueError("an API key must not be empty")
+        for entry in self.callback_allow:
+            parse_allow_entry(entry)  # raises ValueError naming the bad entry
+        if self.callback_secret is not None:
+            decode_secret(self.callback_secret)
+        if not self.callback_timeout > 0:
+            raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

@@ -303,3 +303,18 @@ async def test_a_wrong_method_is_a_405_envelope_with_allow(api: httpx.AsyncClien
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert set(response.json()["error"]) == {"code", "message", "type"}
+
+
+async def test_unset_optional_urls_stay_unset(api: httpx.AsyncClient, sim: Simulator) -> None:
+    """The spec's examples for image_urls and callback_url are placeholders, never defaults."""
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()
+
+    task = sim.store.get(created["id"])
+    assert task is not None
+    assert task.request.image_urls == ()
+    assert task.request.callback_url is None
+    assert (task.request.aspect_ratio, task.request.duration, task.request.quality) == (
+        "16:9",
+        4,
+        "720p",
+    )
