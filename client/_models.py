@@ -50,6 +50,9 @@ class _Reader:
         value = self._data.pop(name, None)
         if value is None:
             return None
+        # JSON Schema (and so the spec) counts 2.0 as an integer; Python's json reads it as float
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
         # bool is an int in Python; JSON true is never a number here
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             raise self.fail(f"{name!r} should be {_kind_name(kind)}, got {value!r:.80}")
