@@ -8,7 +8,7 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.stateful import OpenAPIStateMachine
 
-from .conftest import KEY
+from .settings import OWNER as KEY
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 

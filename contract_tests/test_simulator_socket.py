@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 
 from mockserver._thread import serve_in_thread
 
-from .conftest import CONFIG_FILE, KEY
+from .settings import CONFIG_FILE
+from .settings import OWNER as KEY
 
 
 def schemathesis_run(base_url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,69 @@
+"""The callback rules, checked end to end: what a receiver gets, and when.
+
+A task's callback must carry the body its GET returns, and a receiver that keeps failing must see
+exactly four attempts, 1, 2 and 4 s after each failed one (the vendor's schedule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import pairwise
+
+import httpx
+
+from mockserver import Settings, Simulator, create_app
+from mockserver._receiver import Receiver
+from mockserver._ssrf import offline_resolver
+from mockserver._thread import serve_in_thread
+
+from .checks import ContractViolation
+from .settings import OWNER
+
+SCHEDULE = [1.0, 2.0, 4.0]
+
+
+def check_callbacks(settings: Settings) -> None:
+    """Raises ContractViolation naming the rule a simulator with these settings breaks."""
+    with Receiver([200]) as accepting, Receiver([500]) as failing:
+        settings = dataclasses.replace(
+            settings,
+            clock="virtual",
+            callback_allow=frozenset({accepting.authority, failing.authority}),
+            callback_allow_http=True,
+            callback_timeout=1.0,
+        )
+        app = create_app(simulator=Simulator(settings, resolver=offline_resolver))
+        headers = {"Authorization": f"Bearer {OWNER}"}
+        with (
+            serve_in_thread(app) as base_url,
+            httpx.Client(base_url=base_url, headers=headers) as api,
+        ):
+            ids = [
+                api.post(
+                    "/v1/videos/generations",
+                    json={
+                        "model": "sora-2-pro-preview",
+                        "prompt": "a cat",
+                        "callback_url": receiver.url(),
+                    },
+                ).json()["id"]
+                for receiver in (accepting, failing)
+            ]
+            api.post("/_mock/clock/advance", json={"seconds": 100}).raise_for_status()
+            read = api.get(f"/v1/tasks/{ids[0]}").json()
+            (log,) = api.get("/_mock/callbacks", params={"task_id": ids[1]}).json()
+        delivered = accepting.requests
+
+    if len(delivered) != 1 or delivered[0].json() != read:
+        raise ContractViolation(
+            "callback_body_equals_get",
+            f"the callback body differs from GET /v1/tasks/{ids[0]}: "
+            f"{[r.json() for r in delivered]} != {read}",
+        )
+    sent = [attempt["sent_at"] for attempt in log["attempts"]]
+    gaps = [round(b - a, 3) for a, b in pairwise(sent)]
+    if len(failing.requests) != 4 or gaps != SCHEDULE:
+        raise ContractViolation(
+            "callback_retry_schedule",
+            f"{len(failing.requests)} attempts with gaps {gaps}; expected 4 with gaps {SCHEDULE}",
+        )

@@ -1,0 +1,120 @@
+"""Run the whole harness against one simulator and say which checks failed.
+
+Used by the meta-tests (is every deliberately broken variant caught?) and by `python -m
+contract_tests.meta`, which prints the table kept in contract_tests/README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import schemathesis
+from schemathesis.engine import Status, events, from_schema
+from starlette.applications import Starlette
+
+from mockserver import Settings, Simulator, create_app
+from mockserver._defects import build as build_defects
+from mockserver._ssrf import offline_resolver
+from mockserver._thread import serve_in_thread
+
+from . import checks as _checks  # registers the custom schemathesis checks
+from .callbacks import check_callbacks
+from .checks import ContractViolation
+from .lifecycle import run_lifecycle
+from .settings import OWNER, STRANGER, schemathesis_config
+
+assert _checks
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    where: str
+    message: str
+
+
+def schemathesis_findings(app: Starlette, *, max_examples: int, seed: int = 1) -> list[Finding]:
+    """Every check schemathesis (with ours) saw fail, running its engine in-process."""
+    config = schemathesis_config(OWNER, max_examples=max_examples, seed=seed)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    findings: dict[str, Finding] = {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            for nodes in event.recorder.checks.values():
+                for node in nodes:
+                    if node.status == Status.FAILURE and node.name not in findings:
+                        message = str(node.failure_info.failure.title) if node.failure_info else ""
+                        findings[node.name] = Finding(node.name, event.label or "", message)
+        elif isinstance(event, events.FatalError):
+            raise RuntimeError(f"schemathesis could not run: {event.exception}")
+    return list(findings.values())
+
+
+def lifecycle_findings(base_url: str, *, max_examples: int) -> list[Finding]:
+    try:
+        run_lifecycle(base_url, OWNER, STRANGER, max_examples=max_examples, steps=30, shrink=False)
+    except ContractViolation as exc:
+        return [Finding(exc.check, "lifecycle state machine", str(exc))]
+    return []
+
+
+def callback_findings(settings: Settings) -> list[Finding]:
+    try:
+        check_callbacks(settings)
+    except ContractViolation as exc:
+        return [Finding(exc.check, "callbacks", str(exc))]
+    return []
+
+
+def offline_app(settings: Settings) -> Starlette:
+    """Generated callback URLs must never reach real DNS, nor a receiver anywhere."""
+    return create_app(simulator=Simulator(settings, resolver=offline_resolver))
+
+
+def run_harness(defects: tuple[str, ...] = (), *, max_examples: int = 15) -> list[Finding]:
+    """The harness against a simulator with these defects switched on."""
+    settings = Settings(api_keys=frozenset({OWNER, STRANGER}), clock="virtual", defects=defects)
+    findings = schemathesis_findings(offline_app(settings), max_examples=max_examples)
+    with serve_in_thread(offline_app(settings)) as base_url:
+        # the machine is cheap (a few ms a step) and its bugs need longer walks to show
+        findings += lifecycle_findings(base_url, max_examples=4 * max_examples)
+    return findings + callback_findings(settings)
+
+
+def meta_table(max_examples: int = 15) -> list[tuple[str, str, list[str]]]:
+    """(defect, what it breaks, checks that caught it) for the clean simulator and every defect."""
+    rows = []
+    for name in ["(none)", *_defect_names()]:
+        defects = () if name == "(none)" else (name,)
+        description = (
+            "the simulator as shipped" if not defects else build_defects(defects)[0].description
+        )
+        caught = sorted({f.check for f in run_harness(defects, max_examples=max_examples)})
+        rows.append((name, description, caught))
+    return rows
+
+
+def _defect_names() -> list[str]:
+    from mockserver._defects import names
+
+    return names()
+
+
+def markdown(rows: list[tuple[str, str, list[str]]]) -> str:
+    lines = ["| defect | what it breaks | caught by |", "|---|---|---|"]
+    for name, description, caught in rows:
+        shown = ", ".join(f"`{c}`" for c in caught) if caught else "nothing (passes)"
+        lines.append(f"| `{name}` | {description} | {shown} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    rows = meta_table()
+    print(markdown(rows))
+    missed = [name for name, _, caught in rows[1:] if not caught]
+    clean_failed = rows[0][2]
+    if missed or clean_failed:
+        print(f"\nNOT CAUGHT: {missed}; clean simulator failed: {clean_failed}", file=sys.stderr)
+        return 1
+    return 0

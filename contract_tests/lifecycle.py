@@ -1,0 +1,149 @@
+"""A state machine for the async-job rules that OpenAPI links cannot express.
+
+Hypothesis creates tasks, reads them as their owner and as a stranger, and (on a virtual clock)
+moves time, checking after every read: a created task is readable by its owner and only by its
+owner, statuses only move forward, progress never drops, a terminal task never changes, and
+`results` / `error` appear exactly when completed / failed. It talks HTTP to any base URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from mockserver import load_spec
+
+from .checks import PAIR_RULES, TASK_RULES, ContractViolation
+
+SPEC = load_spec()
+
+
+def create_bodies() -> st.SearchStrategy[dict[str, Any]]:
+    """Valid create bodies, every enum read from the spec."""
+    optional = {
+        name: st.sampled_from(SPEC.enum(name)) for name in ("aspect_ratio", "duration", "quality")
+    }
+    prompt_limit = SPEC.request_property("prompt")["maxLength"]
+    return st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(SPEC.enum("model")),
+            "prompt": st.text(min_size=1, max_size=min(prompt_limit, 60)).filter(str.strip),
+        },
+        optional=optional,
+    )
+
+
+class TaskLifecycle(RuleBasedStateMachine):
+    """Configured by `machine_for`: a client, the owner's and a stranger's keys."""
+
+    client: httpx.Client
+    owner: str
+    stranger: str
+    can_advance: bool
+
+    tasks = Bundle("tasks")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, dict[str, Any]] = {}
+        if self.can_advance:  # a simulator: start each example from nothing, so runs replay
+            self.client.post("/_mock/reset").raise_for_status()
+
+    def _get(self, task_id: str, key: str) -> httpx.Response:
+        return self.client.get(f"/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {key}"})
+
+    @rule(target=tasks, body=create_bodies())
+    def create(self, body: dict[str, Any]) -> str:
+        response = self.client.post(
+            "/v1/videos/generations", json=body, headers={"Authorization": f"Bearer {self.owner}"}
+        )
+        if response.status_code != 200:
+            raise ContractViolation(
+                "valid_create_accepted",
+                f"a valid create answered {response.status_code}: {response.text[:200]}",
+            )
+        task = response.json()
+        self._observe(task)
+        task_id: str = task["id"]
+        return task_id
+
+    @rule(task_id=tasks)
+    def read_as_owner(self, task_id: str) -> None:
+        response = self._get(task_id, self.owner)
+        if response.status_code != 200:
+            raise ContractViolation(
+                "owner_can_read", f"the owner's read of {task_id} answered {response.status_code}"
+            )
+        self._observe(response.json())
+
+    @rule(task_id=tasks)
+    def read_as_stranger(self, task_id: str) -> None:
+        response = self._get(task_id, self.stranger)
+        if response.status_code not in (401, 403):
+            raise ContractViolation(
+                "only_owner_can_read",
+                f"another key's read of {task_id} answered {response.status_code}",
+            )
+
+    @precondition(lambda self: self.can_advance)
+    @rule(seconds=st.sampled_from([1, 3, 8, 12, 20, 60, 300]))
+    def advance(self, seconds: float) -> None:
+        self.client.post("/_mock/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+    def _observe(self, task: dict[str, Any]) -> None:
+        for check in TASK_RULES:
+            check(task)
+        earlier = self.seen.get(task["id"])
+        if earlier is not None:
+            for pair_check in PAIR_RULES:
+                pair_check(earlier, task)
+        self.seen[task["id"]] = task
+
+
+def machine_for(
+    client: httpx.Client, owner: str, stranger: str, *, can_advance: bool
+) -> type[TaskLifecycle]:
+    return type(
+        "TaskLifecycle",
+        (TaskLifecycle,),
+        {"client": client, "owner": owner, "stranger": stranger, "can_advance": can_advance},
+    )
+
+
+def run_lifecycle(
+    base_url: str,
+    owner: str,
+    stranger: str,
+    *,
+    max_examples: int = 25,
+    steps: int = 20,
+    shrink: bool = True,
+) -> None:
+    """Run the state machine against a server; raises ContractViolation on the first rule broken.
+
+    Derandomized: the same server gives the same run, so a failure reproduces."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        clock = client.get("/_mock/clock")
+        can_advance = clock.status_code == 200 and clock.json().get("kind") == "virtual"
+        machine = machine_for(client, owner, stranger, can_advance=can_advance)
+        config = settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            # shrinking replays over HTTP: worth it for a person, not to learn *whether* it fails
+            phases=[p for p in Phase if shrink or p not in (Phase.shrink, Phase.explain)],
+        )
+        run_state_machine_as_test(machine, settings=config)

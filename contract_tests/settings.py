@@ -1,0 +1,25 @@
+"""What every run of the harness shares: the keys it uses and its schemathesis settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import schemathesis
+
+CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
+#: The key that creates tasks, and a second accepted key that must not be able to read them.
+OWNER = "sk-contract-owner"
+STRANGER = "sk-contract-stranger"
+
+
+def schemathesis_config(
+    key: str, *, max_examples: int | None = None, seed: int | None = None
+) -> schemathesis.Config:
+    """The shared settings file, plus this run's bearer key (and overrides)."""
+    text = CONFIG_FILE.read_text()
+    text += f'\n[auth.openapi.bearerAuth]\nbearer = "{key}"\n'
+    if seed is not None:
+        text = f"seed = {seed}\n" + text
+    if max_examples is not None:
+        text = text.replace("max-examples = 60", f"max-examples = {max_examples}")
+    return schemathesis.Config.from_str(text)

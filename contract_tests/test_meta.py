@@ -1,0 +1,66 @@
+"""The harness must fail: each deliberately broken simulator is caught, the clean one passes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mockserver._defects import names
+
+from .harness import markdown, run_harness
+
+README = Path(__file__).with_name("README.md")
+
+#: For each defect, the check that must catch it (others may too). Kept beside the table in
+#: contract_tests/README.md, which `python -m contract_tests.meta` prints.
+EXPECTED = {
+    "crash-on-unicode": "not_a_server_error",
+    "auth-ignored": "ignored_auth",
+    "foreign-task-readable": "only_owner_can_read",
+    "task-lost": "owner_can_read",
+    "undeclared-field": "no_undeclared_fields",
+    "missing-required-field": "response_schema_conformance",
+    "wrong-error-envelope": "response_schema_conformance",
+    "status-backward": "status_moves_forward",
+    "progress-drops": "progress_never_drops",
+    "results-missing": "results_exactly_when_completed",
+    "callback-body-differs": "callback_body_equals_get",
+    "retry-off-by-one": "callback_retry_schedule",
+}
+
+
+def test_every_defect_has_an_expected_check() -> None:
+    assert set(EXPECTED) <= set(names())
+    assert len(names()) >= 8
+
+
+def test_the_clean_simulator_passes_the_whole_harness() -> None:
+    assert run_harness(()) == []
+
+
+@pytest.mark.parametrize("defect", sorted(EXPECTED))
+def test_each_broken_simulator_is_caught_by_its_check(defect: str) -> None:
+    caught = {finding.check for finding in run_harness((defect,))}
+
+    assert EXPECTED[defect] in caught, f"{defect} was caught only by {sorted(caught)}"
+
+
+def test_the_readme_lists_every_defect_with_its_check() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = re.search(r"<!-- meta:start -->\n(.*?)\n<!-- meta:end -->", text, re.S)
+    assert table is not None
+    for defect, check in EXPECTED.items():
+        row = next(
+            (line for line in table.group(1).splitlines() if f"| `{defect}` |" in line), None
+        )
+        assert row is not None, f"{defect} missing from contract_tests/README.md"
+        assert f"`{check}`" in row
+
+
+def test_markdown_renders_a_row_per_variant() -> None:
+    rendered = markdown([("(none)", "as shipped", []), ("x", "breaks", ["a", "b"])])
+
+    assert "| `(none)` | as shipped | nothing (passes) |" in rendered
+    assert "| `x` | breaks | `a`, `b` |" in rendered

@@ -1,0 +1,90 @@
+"""`evolink-contract`: runs against a live server, writes JUnit, names what failed, and will not
+create paid tasks unasked."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mockserver import Settings, create_app
+from mockserver._thread import serve_in_thread
+
+from . import runner
+
+KEY = "sk-runner"
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.9.9.9", True),
+        ("http://localhost:1", True),
+        ("http://[::1]:8000", True),
+        ("https://api.evolink.ai", False),
+        ("http://10.0.0.1", False),
+        ("http://127.0.0.1.nip.io", False),
+    ],
+)
+def test_loopback_is_recognised(url: str, loopback: bool) -> None:
+    assert runner.is_loopback(url) is loopback
+
+
+def test_a_remote_server_is_refused_before_any_create(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "is_simulator", lambda url: False)  # no traffic leaves this machine
+    ran: list[object] = []
+    monkeypatch.setattr("pytest.main", lambda *a, **k: ran.append(a) or 0)
+
+    code = runner.main(["--base-url", "https://api.evolink.ai", "--api-key", "sk-real"])
+
+    assert code == 2
+    assert ran == []
+    assert "--allow-paid-creates" in capsys.readouterr().err
+
+
+def test_a_missing_key_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("EVOLINK_API_KEY", raising=False)
+
+    assert runner.main(["--base-url", "http://127.0.0.1:1"]) == 2
+    assert "no API key" in capsys.readouterr().err
+
+
+def run_against(tmp_path: Path, defects: tuple[str, ...]) -> tuple[int, ET.Element]:
+    app = create_app(Settings(api_keys=frozenset({KEY}), clock="virtual", defects=defects))
+    junit = tmp_path / "report.xml"
+    with serve_in_thread(app) as base_url:
+        code = runner.main(
+            ["--base-url", base_url, "--api-key", KEY, "--junit", str(junit), "--max-examples", "8"]
+        )
+    return code, ET.parse(junit).getroot()
+
+
+def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_runs(
+    tmp_path: Path,
+) -> None:
+    code, report = run_against(tmp_path, ())
+
+    names = {case.get("name") for case in report.iter("testcase")}
+    assert code == 0
+    assert {
+        "test_operation[POST /v1/videos/generations]",
+        "test_operation[GET /v1/tasks/{task_id}]",
+        "test_stateful",
+        "test_lifecycle",
+    } <= names
+
+
+def test_a_broken_simulator_fails_and_the_failing_check_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run_against(tmp_path, ("missing-required-field",))
+
+    assert code == 1
+    assert any(case.find("failure") is not None for case in report.iter("testcase"))
+    assert "ST108 Response violates schema" in capsys.readouterr().err

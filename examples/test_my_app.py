@@ -1,0 +1,62 @@
+"""How a user tests their own code with the plugin's fixtures alone (installed with this package).
+
+`generate_video` stands for the user's code: it asks Evolink for a video with a callback URL.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from client import AsyncClient, Client
+
+
+def generate_video(base_url: str, api_key: str, prompt: str, callback_url: str) -> str:
+    """The code under test: start a task, return its id."""
+    with Client(base_url=base_url, api_key=api_key) as evolink:
+        return evolink.create_video(prompt, callback_url=callback_url).id
+
+
+def test_the_callback_arrives_when_the_video_is_ready(evolink_mock, evolink_receiver) -> None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    task_id = generate_video(
+        evolink_mock.base_url, evolink_mock.api_key, "a cat", evolink_receiver.url()
+    )
+
+    evolink_mock.advance(60)  # the task completes; its callback is sent
+
+    (delivered,) = evolink_receiver.requests
+    assert delivered.json()["id"] == task_id
+    assert delivered.json()["status"] == "completed"
+    assert evolink_mock.callbacks(task_id)[0]["outcome"] == "delivered"
+    assert time.monotonic() - started < 1.0
+
+
+def test_my_code_survives_a_rate_limit(evolink_mock) -> None:  # type: ignore[no-untyped-def]
+    evolink_mock.fault("rate_limit_exceeded", operation="create", times=1)
+
+    with Client(
+        base_url=evolink_mock.base_url, api_key=evolink_mock.api_key, sleep=lambda s: None
+    ) as evolink:
+        task = evolink.create_video("a cat")  # the client retries the 429: no task was made by it
+
+    assert task.status.value == "pending"
+    assert [e["status"] for e in evolink_mock.requests()] == [429, 200]
+
+
+@pytest.mark.anyio
+async def test_in_process_with_respx(evolink_respx) -> None:  # type: ignore[no-untyped-def]
+    async with AsyncClient(api_key="sk-anything") as evolink:  # the default base URL, intercepted
+        task = await evolink.create_video("a cat")
+        evolink_respx.simulator.advance(45)
+        done = await evolink.get_task(task.id)
+
+    assert done.status.value == "completed"
+    assert isinstance(evolink_respx.calls.last.request, httpx.Request)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
