@@ -346,9 +346,9 @@ def test_first_render_of_1000_tasks(receivers: Receivers, watched: Watched) -> N
                 create(api, f"task {i}", receivers.ok)
         page = watched.page
         page.goto(f"{server}/_mock/ui")
-        page.wait_for_function(
-            "document.querySelectorAll('#tasks > tbody > tr.task').length === 1000"
-        )
+        # expect() polls from Playwright's own world; wait_for_function would need the
+        # 'unsafe-eval' that the page's CSP rightly refuses
+        expect(page.locator("#tasks > tbody > tr.task")).to_have_count(1000, timeout=30_000)
         rendered = page.evaluate(
             "performance.getEntriesByName('mock-ui:first-render')[0].startTime"
         )
