@@ -1,0 +1,605 @@
+"""Throughput and latency of evolink-mock against Prism and a bare-Starlette ceiling, with wrk.
+
+Three servers on 127.0.0.1, each on a free port: (A) ours, `python -m mockserver._cli serve`;
+(B) Prism mocking the same merged spec; (C) bench/ceiling.py. wrk hits each in turn with the same
+threads, connections, duration and request, alternating A B C round after round so machine noise
+hits all alike; queries (GET /v1/tasks/{id}) run against ours and the ceiling only, since Prism
+keeps no task state. Medians over rounds are printed with the ratios and the targets.
+
+    bash bench/compare.sh --duration 10 --rounds 3
+
+Installs what it lacks: Prism into bench/.cache/prism (npm), wrk from Debian (root only).
+Exit status: 0 every target passed and every run was clean, 1 otherwise, 2 setup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CACHE = BENCH / ".cache"
+PRISM_DIR = CACHE / "prism"
+PRISM_BIN = PRISM_DIR / "node_modules" / ".bin" / "prism"
+SPEC = CACHE / "openapi.json"
+LOGS = CACHE / "logs"
+RESULTS = BENCH / "results"
+
+HOST = "127.0.0.1"
+CREATE_PATH = "/v1/videos/generations"
+QUERY_PATH = "/v1/tasks/{}"
+BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration":8}'
+HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+
+OURS, PRISM, CEILING = "ours", "prism", "ceiling"
+CREATE, QUERY = "create", "query"
+
+
+class SetupError(Exception):
+    """Something the benchmark needs is missing or would not start (exit status 2)."""
+
+
+# -- setup ----------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SetupError(
+            "wrk is not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y wrk`; "
+            "macOS: `brew install wrk`) and run again."
+        )
+    print("installing wrk: apt-get update && apt-get install -y wrk", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            raise SetupError(f"`{' '.join(cmd)}` failed; install wrk by hand and run again")
+    found = shutil.which("wrk")
+    if not found:
+        raise SetupError("apt-get installed wrk but it is not on PATH")
+    return found
+
+
+def ensure_prism() -> Path:
+    if PRISM_BIN.exists():
+        return PRISM_BIN
+    npm = shutil.which("npm")
+    if not npm:
+        raise SetupError("npm is not on PATH: install Node.js (>= 18) and npm to fetch Prism")
+    print(f"installing Prism: npm install --prefix {PRISM_DIR} @stoplight/prism-cli", flush=True)
+    PRISM_DIR.mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(PRISM_DIR)]
+    if subprocess.run([*cmd, "@stoplight/prism-cli"], stdout=subprocess.DEVNULL).returncode != 0:
+        raise SetupError("npm install @stoplight/prism-cli failed")
+    if not PRISM_BIN.exists():
+        raise SetupError(f"npm finished but {PRISM_BIN} is missing")
+    return PRISM_BIN
+
+
+def ours_env(src: Path | None) -> dict[str, str]:
+    """The environment of our server: with `src`, mockserver is imported from that folder."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    return env
+
+
+def write_spec(src: Path | None) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "mockserver._cli", "spec"]
+    with SPEC.open("w", encoding="utf-8") as out:
+        done = subprocess.run(argv, stdout=out, env=ours_env(src), cwd=CACHE)
+    if done.returncode != 0:
+        raise SetupError("`python -m mockserver._cli spec` failed")
+
+
+def ours_revision(src: Path | None) -> str:
+    """Which code "ours" runs: the commit of the checkout (+dirty), or the --ours-src folder."""
+    if src is not None:
+        return f"--ours-src {src}"
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "mockserver", "openapi"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on HOST (held together while chosen, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def session_cpu_seconds(sid: int) -> float | None:
+    """User + system CPU seconds of every live process in session `sid` (Linux /proc), or None.
+
+    Each server runs in its own session, so this is the server with any children it spawned.
+    Unlike requests/s, CPU per request hardly moves when other work shares the machine.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # the command name (2nd field) may hold spaces: split after its closing paren
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[3]) == sid:  # fields[3] is field 6 of proc(5): the session id
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+# -- servers --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    log: TextIO | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log = self.log_path.open("w", encoding="utf-8")
+        # own session: Ctrl-C reaches only us, and stop() ends the server with its children
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=CACHE,  # not the repo root, which `python -m` would put before PYTHONPATH
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until the port answers HTTP (any status), the process dies, or `timeout` passes."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SetupError(
+                    f"{self.name} exited with status {self.proc.returncode} before it was ready; "
+                    f"see {self.log_path}"
+                )
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                request(self.port, "GET", "/", timeout=1.0)
+                return
+            time.sleep(0.2)
+        raise SetupError(f"{self.name} was not ready after {timeout:g} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def servers(prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
+    ours, prism, ceiling = free_ports(3)
+    py = sys.executable
+    quiet = ["--log-level", "warning"]
+    prism_argv = [str(PRISM_BIN), "mock", "-h", HOST, "-p", str(prism)]
+    return {
+        OURS: Server(
+            OURS,
+            [py, "-m", "mockserver._cli", "serve", "--port", str(ours), *quiet],
+            ours,
+            env=ours_env(ours_src),
+        ),
+        PRISM: Server(PRISM, [*prism_argv, "--verboseLevel", prism_log_level, str(SPEC)], prism),
+        CEILING: Server(
+            CEILING, [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *quiet], ceiling
+        ),
+    }
+
+
+@contextlib.contextmanager
+def running(group: dict[str, Server], timeout: float) -> Iterator[dict[str, Server]]:
+    """Start every server, wait until each answers, and stop them all however this ends."""
+    try:
+        for server in group.values():
+            server.start()
+        for server in group.values():
+            server.wait_ready(timeout)
+            print(f"  {server.name:<8} ready on {server.url('')}", flush=True)
+        yield group
+    finally:
+        for server in group.values():
+            server.stop()
+
+
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        headers = HEADERS if body is not None else {"Authorization": HEADERS["Authorization"]}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def create_task(server: Server) -> str:
+    """Create one task the way wrk will, check it is a 200 with an id, and return the id."""
+    status, body = request(server.port, "POST", CREATE_PATH, BODY)
+    if status != 200:
+        raise SetupError(f"{server.name}: create answered {status}: {body[:300]!r}")
+    task_id = json.loads(body)["id"]
+    assert isinstance(task_id, str)
+    return task_id
+
+
+def check_query(server: Server, task_id: str) -> None:
+    status, body = request(server.port, "GET", QUERY_PATH.format(task_id))
+    if status != 200:
+        raise SetupError(f"{server.name}: query answered {status}: {body[:300]!r}")
+
+
+# -- wrk ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    server: str
+    op: str
+    round: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int  # wrk counts responses with a status above 399
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: float | None = None  # the server's CPU time during the run
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.cpu_seconds is None or not self.requests:
+            return None
+        return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.requests > 0 and self.non_2xx == 0 and not any(self.socket_errors.values())
+
+
+@dataclass(frozen=True)
+class WrkOptions:
+    wrk: str
+    threads: int
+    connections: int
+    timeout: float
+
+
+def run_wrk(opts: WrkOptions, server: Server, op: str, url: str, seconds: float, rnd: int) -> Run:
+    script = BENCH / ("post.lua" if op == CREATE else "get.lua")
+    argv = [
+        opts.wrk,
+        f"-t{opts.threads}",
+        f"-c{opts.connections}",
+        f"-d{seconds:g}s",
+        f"--timeout={opts.timeout:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    assert server.proc is not None
+    cpu_before = session_cpu_seconds(server.proc.pid)
+    # bounded: wrk stops by itself after `seconds`; the timeout is a backstop
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    cpu_after = session_cpu_seconds(server.proc.pid)
+    with (LOGS / "wrk.log").open("a", encoding="utf-8") as log:
+        log.write(f"== {server.name} {op} round {rnd}: {' '.join(argv)}\n{done.stdout}")
+        log.write(done.stderr)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise SetupError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
+    data: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    return Run(
+        server=server.name,
+        op=op,
+        round=rnd,
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1e3,
+        p99_ms=data["p99_us"] / 1e3,
+        non_2xx=data["status"],
+        socket_errors={k: data[k] for k in ("connect", "read", "write", "timeout")},
+        cpu_seconds=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+    )
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    server: str
+    op: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float | None  # server CPU microseconds per request
+    cpu_load: float | None  # server CPU seconds per wall second (1.0 = one core busy)
+    rounds: list[float]
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def summarise(runs: Sequence[Run], server: str, op: str) -> Summary | None:
+    mine = [r for r in runs if r.server == server and r.op == op]
+    if not mine:
+        return None
+    return Summary(
+        server=server,
+        op=op,
+        rps=statistics.median(r.rps for r in mine),
+        p50_ms=statistics.median(r.p50_ms for r in mine),
+        p99_ms=statistics.median(r.p99_ms for r in mine),
+        cpu_us=_median([r.cpu_us_per_request for r in mine]),
+        cpu_load=_median(
+            [None if r.cpu_seconds is None else r.cpu_seconds / r.seconds for r in mine]
+        ),
+        rounds=[round(r.rps) for r in mine],
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    value: float
+    goal: str
+    passed: bool
+
+
+def targets(s: dict[tuple[str, str], Summary]) -> list[Target]:
+    out: list[Target] = []
+
+    def add(label: str, num: tuple[str, str], den: tuple[str, str], attr: str, goal: str) -> None:
+        if num not in s or den not in s:
+            return
+        value = getattr(s[num], attr) / getattr(s[den], attr)
+        sign, bound = goal.split()
+        passed = value >= float(bound) if sign == ">=" else value <= float(bound)
+        out.append(Target(label, value, goal, passed))
+
+    add("creates  ours/prism    req/s", (OURS, CREATE), (PRISM, CREATE), "rps", ">= 5")
+    add("creates  ours/ceiling  req/s", (OURS, CREATE), (CEILING, CREATE), "rps", ">= 0.5")
+    add("creates  ours/ceiling  p99", (OURS, CREATE), (CEILING, CREATE), "p99_ms", "<= 3")
+    add("queries  ours/ceiling  req/s", (OURS, QUERY), (CEILING, QUERY), "rps", ">= 0.6")
+    return out
+
+
+def print_report(
+    runs: Sequence[Run], args: argparse.Namespace, revision: str
+) -> tuple[list[Target], bool]:
+    order = [(OURS, CREATE), (PRISM, CREATE), (CEILING, CREATE), (OURS, QUERY), (CEILING, QUERY)]
+    found = [x for key in order if (x := summarise(runs, *key)) is not None]
+    by_key = {(x.server, x.op): x for x in found}
+    print()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, {args.rounds} rounds, "
+        f"medians over rounds (Prism log level: {args.prism_log_level})"
+    )
+    print(f"ours: {revision}")
+    print(
+        f"{'server':<9}{'op':<8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU us/req':>12}{'CPU load':>10}   req/s per round"
+    )
+    for x in found:
+        per_round = " ".join(str(r) for r in x.rounds)
+        cpu = "n/a" if x.cpu_us is None else f"{x.cpu_us:.0f}"
+        load = "n/a" if x.cpu_load is None else f"{x.cpu_load:.2f}"
+        print(
+            f"{x.server:<9}{x.op:<8}{x.rps:>9.0f}{x.p50_ms:>9.2f}{x.p99_ms:>9.2f}"
+            f"{cpu:>12}{load:>10}   {per_round}"
+        )
+    print("(Prism keeps no task state: queries run against ours and the ceiling only.")
+    print(" CPU: the server's own CPU time per request; load 1.00 = one core busy for the run.)")
+    print()
+    checks = targets(by_key)
+    print(f"{'ratio':<31}{'value':>8}  {'target':<8}result")
+    for t in checks:
+        print(f"{t.label:<31}{t.value:>8.2f}  {t.goal:<8}{'PASS' if t.passed else 'FAIL'}")
+    for op, label in ((CREATE, "creates"), (QUERY, "queries")):
+        ours, ceiling = by_key.get((OURS, op)), by_key.get((CEILING, op))
+        if ours and ceiling and ours.cpu_us and ceiling.cpu_us:
+            ratio = ours.cpu_us / ceiling.cpu_us
+            print(f"{label:<9}ours/ceiling  CPU/req {ratio:>8.2f}  (no target; robust to noise)")
+    dirty = [r for r in runs if not r.clean]
+    print()
+    if dirty:
+        for r in dirty:
+            errs = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items() if v) or "none"
+            print(
+                f"UNCLEAN RUN: {r.server} {r.op} round {r.round}: {r.requests} requests, "
+                f"{r.non_2xx} non-2xx, socket errors: {errs}"
+            )
+    else:
+        print(f"all {len(runs)} wrk runs clean: 0 non-2xx (status > 399), 0 socket errors")
+    return checks, not dirty
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/compare.sh", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="A B C rounds (default 3)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unrecorded load per server first"
+    )
+    parser.add_argument("--wrk-timeout", type=float, default=5.0, help="wrk per-request timeout")
+    parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait")
+    parser.add_argument(
+        "--prism-log-level",
+        default="warn",
+        choices=["info", "warn", "error", "silent"],
+        help="Prism's --verboseLevel; its default, info, logs ~6 lines per request (default warn,"
+        " like ours at --log-level warning)",
+    )
+    parser.add_argument("--no-prism", action="store_true", help="skip Prism (and npm)")
+    parser.add_argument(
+        "--ours-src",
+        type=Path,
+        help="import mockserver from this folder instead (e.g. a snapshot made with "
+        "`git archive HEAD mockserver openapi | tar -x -C DIR`)",
+    )
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.rounds < 1 or args.threads < 1 or args.connections < 1:
+        parser.error("--duration, --rounds, --threads and --connections must be positive")
+    return args
+
+
+def bench(args: argparse.Namespace) -> int:
+    opts = WrkOptions(ensure_wrk(), args.threads, args.connections, args.wrk_timeout)
+    if not args.no_prism:
+        ensure_prism()
+    ours_src = args.ours_src.resolve() if args.ours_src else None
+    if ours_src is not None and not (ours_src / "mockserver" / "__init__.py").is_file():
+        raise SetupError(f"--ours-src {ours_src}: no mockserver package there")
+    write_spec(ours_src)
+    group = servers(args.prism_log_level, ours_src)
+    if args.no_prism:
+        del group[PRISM]
+    (LOGS / "wrk.log").unlink(missing_ok=True)
+    print("starting servers on 127.0.0.1", flush=True)
+    runs: list[Run] = []
+    with running(group, args.ready_timeout):
+        for server in group.values():
+            create_task(server)  # every server answers the exact create wrk will send
+        task_ids = {name: create_task(group[name]) for name in (OURS, CEILING)}
+        for name, task_id in task_ids.items():
+            check_query(group[name], task_id)
+
+        plan = [(name, CREATE) for name in group] + [(name, QUERY) for name in task_ids]
+
+        def url(name: str, op: str) -> str:
+            path = CREATE_PATH if op == CREATE else QUERY_PATH.format(task_ids[name])
+            return group[name].url(path)
+
+        if args.warmup > 0:
+            print(f"warm-up: {args.warmup:g} s per server and op", flush=True)
+            for name, op in plan:
+                run_wrk(opts, group[name], op, url(name, op), args.warmup, 0)
+        for rnd in range(1, args.rounds + 1):
+            for name, op in plan:
+                run = run_wrk(opts, group[name], op, url(name, op), args.duration, rnd)
+                runs.append(run)
+                cpu = run.cpu_us_per_request
+                print(
+                    f"round {rnd}/{args.rounds}  {name:<8}{op:<7}{run.rps:>9.0f} req/s  "
+                    f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms"
+                    + ("" if cpu is None else f"  CPU {cpu:4.0f} us/req")
+                    + ("" if run.clean else "  UNCLEAN"),
+                    flush=True,
+                )
+    revision = ours_revision(ours_src)
+    checks, clean = print_report(runs, args, revision)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = RESULTS / f"compare-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "ours": revision,
+                "runs": [
+                    {**asdict(r), "rps": r.rps, "cpu_us_per_request": r.cpu_us_per_request}
+                    for r in runs
+                ],
+                "targets": [asdict(t) for t in checks],
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"raw results: {out.relative_to(ROOT)}; server and wrk logs: {LOGS.relative_to(ROOT)}/")
+    return 0 if clean and all(t.passed for t in checks) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through `running`, which stops the servers
+
+    # SIGINT too: a shell starts background jobs with it ignored, which Python would inherit
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        return bench(args)
+    except SetupError as exc:
+        print(f"compare: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compare: interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
