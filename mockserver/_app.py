@@ -277,9 +277,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sim.start()  # with --db: what fell due while the server was down runs now
         yield
-        await sim.scheduler.aclose()
-        await sim.callbacks.aclose()
+        await sim.aclose()  # in-flight requests have been drained: the database closes last
 
     app = Starlette(
         routes=ROUTES,

@@ -9,7 +9,7 @@ import re
 import secrets
 import string
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._callbacks import CallbackEngine, Delivery
 from ._clock import Clock, RealClock, VirtualClock
@@ -34,6 +34,9 @@ from ._spec import CREATE, FieldError, Spec, load_spec
 from ._ssrf import PolicyViolation, Resolver, check_at_submit
 from ._store import MemoryStore, Store
 from ._tasks import Failure, Plan, Task, VideoRequest
+
+if TYPE_CHECKING:
+    from ._sqlite import Database, SqliteStore
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
 EndListener = Callable[[Task, float], None]
@@ -95,16 +98,36 @@ class Simulator:
         spec: Spec | None = None,
         resolver: Resolver | None = None,
     ) -> None:
-        """`resolver(host, port)` resolves callback hosts (default: the system's, bounded)."""
+        """`resolver(host, port)` resolves callback hosts (default: the system's, bounded).
+
+        With `settings.db_path`, the state is loaded from that SQLite file (created if missing)
+        and every change is written through to it (`mockserver._sqlite`); the stored clock wins
+        over `settings` (and over a `clock` passed here). Without it, nothing touches a database.
+        """
         self.settings = settings or Settings()
         self.spec = spec or load_spec()
-        self.clock = clock or make_clock(self.settings)
+        #: The database of `--db`, or None: every write-through below is behind that check.
+        self.db: Database | None = None
+        sqlite_store: SqliteStore | None = None
+        if self.settings.db_path is not None:
+            if store is not None:
+                raise ValueError("pass a store or settings.db_path, not both")
+            from ._sqlite import Database, SqliteJournal, SqliteStore
+
+            self.db = Database(self.settings.db_path)
+            restored = self.db.restore_clock(self.settings)
+            self.clock = restored or clock or make_clock(self.settings)
+            self.db.save_clock(self.clock)  # the real clock's anchor, from now
+            store = sqlite_store = SqliteStore(self.db)
+            self.journal: Journal = SqliteJournal(self.db)
+        else:
+            self.clock = clock or make_clock(self.settings)
+            self.journal = Journal()
         self.scheduler = Scheduler(self.clock)
         self.store: Store = store if store is not None else MemoryStore()
         self._end_listeners: list[EndListener] = []
         self._end_timers: dict[str, Timer] = {}
         self.faults = Faults()
-        self.journal = Journal()
         self._accounts: dict[str, Account] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self.on_task_end(lambda task, when: self.account(task.owner).settle(when))
@@ -113,6 +136,10 @@ class Simulator:
             self.clock, self.scheduler, self.settings, resolver=resolver
         )
         self.on_task_end(self.callbacks.task_ended)
+        if self.db is not None:
+            assert sqlite_store is not None
+            self.callbacks.sink = self.db
+            self._load(sqlite_store)
         # An unset choice takes the spec's default, else its example (16:9, 4 s, 720p); fields
         # without an enum (prompt, image_urls, callback_url) have no default: their examples are
         # placeholders, and a placeholder callback URL would send traffic to a stranger.
@@ -121,6 +148,51 @@ class Simulator:
             for name, prop in self.spec.request_schema["properties"].items()
             if "enum" in prop
         }
+
+    # -- persistence (--db) --------------------------------------------------------------------
+
+    def _load(self, store: SqliteStore) -> None:
+        """Take back the stored state: tasks (and the balances they imply), deliveries, the
+        end events still to come. Nothing runs here: `start()` runs what fell due meanwhile."""
+        assert self.db is not None
+        for key in self.db.load_accounts():
+            self._accounts[key] = Account(self.profile(key).credits)
+        now = self.now()
+        for task, end_handled in store.load():
+            # a reservation per task; settling charges or releases those that have ended
+            self.account(task.owner).reserve(task)
+            # an end still to come, or one whose callback never started (it ended while the
+            # server was down, or just before it stopped): its event runs; billing is derived,
+            # so a task without a callback that has ended needs nothing more
+            if task.plan.ended > now or (task.request.callback_url and not end_handled):
+                self._schedule_end(task)
+        for account in self._accounts.values():
+            account.settle(now)
+        for delivery in self.db.load_deliveries(self.store.get):
+            self.callbacks.restore(delivery)
+
+    def start(self) -> None:
+        """With `--db`: run what fell due while the server was down (ends, callbacks and their
+        retries), now; the app's lifespan calls it. On the real clock this starts the scheduler,
+        which would otherwise wait for the first event scheduled inside the event loop."""
+        if self.db is None:
+            return
+        if isinstance(self.clock, VirtualClock):
+            self.scheduler.run_due()
+        else:
+            self.scheduler.start()
+
+    def close(self) -> None:
+        """Close the database (checkpointing its WAL), if any; idempotent."""
+        if self.db is not None:
+            self.db.close()
+
+    async def aclose(self) -> None:
+        """The app's shutdown: stop the scheduler and the callbacks in flight (a pending
+        delivery resumes after a restart on `--db`), then close the database."""
+        await self.scheduler.aclose()
+        await self.callbacks.aclose()
+        self.close()
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -134,14 +206,20 @@ class Simulator:
                 "The clock is real: start the server with --clock virtual to advance it",
                 param="seconds",
             )
-        return self.scheduler.advance(seconds)
+        now = self.scheduler.advance(seconds)
+        if self.db is not None:
+            self.db.save_clock(self.clock)
+        return now
 
     async def advance_settled(self, seconds: float) -> float:
         """`advance`, letting the callback attempts sent on the way settle at their time, so
         that retries due within the window run in it too. Returns the new time."""
         if not isinstance(self.clock, VirtualClock):
             self.advance(seconds)  # raises the real clock's error
-        return await self.callbacks.advance(seconds)
+        now = await self.callbacks.advance(seconds)
+        if self.db is not None:
+            self.db.save_clock(self.clock)
+        return now
 
     async def settle(self) -> None:
         """Virtual clock: run what is due now and wait for the callbacks it sends. The real
@@ -173,6 +251,8 @@ class Simulator:
         account = self._accounts.get(owner)
         if account is None:
             account = self._accounts[owner] = Account(self.profile(owner).credits)
+            if self.db is not None:
+                self.db.add_account(owner)
         return account
 
     def scenario(self, name: str, source: str) -> Scenario:
@@ -413,6 +493,7 @@ class Simulator:
             raise InvalidRequest(f"Task is already {status.value}", param="task_id")
         cancelled = Failure("request_cancelled", "The task was cancelled")
         task.plan = task.plan.failed_from(now, cancelled)
+        self.store.update(task)
         self.account(task.owner).replanned(task)
         self._schedule_end(task)
         self.scheduler.run_due()  # the end is due now: fire it now, on either clock
@@ -431,7 +512,10 @@ class Simulator:
         return self.callbacks.replay(task)
 
     def reset(self) -> None:
-        """Forget every task, fault, journal entry, balance and bucket: a fresh start."""
+        """Forget every task, fault, journal entry, balance and bucket: a fresh start (the
+        database's too, in one transaction)."""
+        if self.db is not None:
+            self.db.clear()
         self.store.clear()
         self.scheduler.clear()
         self._end_timers.clear()

@@ -31,7 +31,7 @@ import ssl
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -107,6 +107,12 @@ class Delivery:
         }
 
 
+class DeliverySink(Protocol):
+    """Where deliveries are written down as they change (`mockserver._sqlite.Database`)."""
+
+    def save_delivery(self, delivery: Delivery) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Result:
     status_code: int | None = None
@@ -165,6 +171,8 @@ class CallbackEngine:
         #: Seconds after a failed attempt ends that each retry comes (the vendor's 1, 2 and 4).
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
         self._key = decode_secret(settings.callback_secret) if settings.callback_secret else None
+        #: With `--db`: told of every new attempt (before it is sent) and every settled one.
+        self.sink: DeliverySink | None = None
         self._deliveries: deque[Delivery] = deque(maxlen=MAX_DELIVERIES)
         self._inflight: set[asyncio.Task[None]] = set()
         self._unstarted: list[tuple[Delivery, Attempt]] = []
@@ -188,6 +196,26 @@ class CallbackEngine:
         """Send a terminal task's callback again: a new delivery, with its own retries."""
         return self._start(task, self.clock.now(), "replay")
 
+    def restore(self, delivery: Delivery) -> None:
+        """Take back a delivery from before a restart (`--db`). A pending one carries on: its
+        next attempt at the time the last failed one set, or, if an attempt was in flight when
+        the server stopped, that attempt again (same number, same `webhook-id`): at least once."""
+        self._deliveries.append(delivery)
+        if delivery.outcome is not Outcome.PENDING:
+            return
+        last = delivery.attempts[-1] if delivery.attempts else None
+        if last is None:  # pragma: no cover - a delivery is saved with its first attempt
+            due = delivery.task.plan.ended
+        elif last.status_code is None and last.error is None:
+            delivery.attempts.pop()  # unanswered: it is sent again
+            due = last.scheduled_at
+        elif last.next_retry_at is not None:
+            due = last.next_retry_at
+        else:  # pragma: no cover - a failed attempt that is not the last sets its retry
+            return
+        generation = self._generation
+        self.scheduler.call_at(due, lambda when: self._launch(delivery, when, generation))
+
     def deliveries(self, task_id: str | None = None) -> list[Delivery]:
         return [d for d in self._deliveries if task_id is None or d.task.id == task_id]
 
@@ -209,6 +237,8 @@ class CallbackEngine:
             return
         attempt = Attempt(len(delivery.attempts) + 1, scheduled_at)
         delivery.attempts.append(attempt)
+        if self.sink is not None:  # written down before anything is sent
+            self.sink.save_delivery(delivery)
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a synchronous advance: the next drain() sends it
@@ -322,6 +352,8 @@ class CallbackEngine:
             attempt.next_retry_at = retry_at
             generation = self._generation
             self.scheduler.call_at(retry_at, lambda when: self._launch(delivery, when, generation))
+        if self.sink is not None:
+            self.sink.save_delivery(delivery)
 
     def _client_and_slots(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """One client and one semaphore per event loop, made on first use."""

@@ -193,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--db",
+        metavar="PATH",
+        help=(
+            "keep the state in this SQLite file (created if missing), so that a restart, even "
+            "after kill -9, continues where it stopped: tasks (each written before its create "
+            "is answered), the clock, callback deliveries (pending retries resume with the same "
+            "webhook-id; tasks that ended while the server was down are settled and called back "
+            "at startup) and the last 10,000 journal entries; balances follow from the tasks. "
+            "The stored clock wins over --clock, --speed and --start-time, which only shape a "
+            "new file. Admin faults and rate-limit buckets are not kept. POST /_mock/reset "
+            "empties the file too. Default: in memory only"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
@@ -241,6 +255,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_ca_file=args.callback_ca_file,
         callback_secret=args.callback_secret,
         callback_timeout=args.callback_timeout,
+        db_path=args.db,
     )
 
 
@@ -248,12 +263,26 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ._app import create_app
+    from ._backend import Simulator
+    from ._clock import RealClock
+    from ._sqlite import DatabaseError
 
     settings = settings_from(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    try:
+        simulator = Simulator(settings)
+    except DatabaseError as exc:
+        raise SystemExit(f"evolink-mock: error: --db {exc}") from None
     keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
-    clock = "virtual clock" if settings.clock == "virtual" else f"real clock x{settings.speed:g}"
+    sim_clock = simulator.clock
+    clock = (
+        f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
+    )
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if simulator.db is not None:
+        log.info(
+            "evolink-mock: state in %s, %d task(s) loaded", settings.db_path, len(simulator.store)
+        )
     if settings.defects:
         log.warning("evolink-mock: deliberately broken: %s", ", ".join(settings.defects))
     policy = CallbackPolicy.from_entries(
@@ -261,7 +290,15 @@ def serve(args: argparse.Namespace) -> None:
     )
     signing = "signed" if settings.callback_secret else "unsigned"
     log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        uvicorn.run(
+            create_app(simulator=simulator),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+    finally:
+        simulator.close()  # the lifespan closed it already, unless startup failed
 
 
 def print_scenarios() -> None:

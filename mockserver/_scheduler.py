@@ -103,6 +103,12 @@ class Scheduler:
 
     # -- real clock -------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Real clock, inside the event loop: start the runner now rather than at the first
+        `call_at` made in the loop (events scheduled before the loop ran wait for it)."""
+        if isinstance(self.clock, RealClock):
+            self._ensure_runner()
+
     def _ensure_runner(self) -> None:
         try:
             loop = asyncio.get_running_loop()

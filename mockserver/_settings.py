@@ -44,6 +44,10 @@ class Settings:
     #: Real seconds to wait for a receiver's answer (the vendor's 10). On the virtual clock a
     #: timed-out attempt still lasts 10 simulated seconds, so tests may wait far less.
     callback_timeout: float = 10.0
+    #: A SQLite file to keep tasks, the clock, callback deliveries, the journal and which keys
+    #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
+    #: None keeps everything in memory only. See `mockserver._sqlite`.
+    db_path: str | None = None
 
     def __post_init__(self) -> None:
         if not self.speed > 0:

@@ -1,4 +1,6 @@
-"""Where tasks live. In memory here; the interface is what a durable store implements too."""
+"""Where tasks live. In memory here; `mockserver._sqlite.SqliteStore` is the durable one
+(`--db PATH`), a `MemoryStore` that also writes every change to SQLite: reads stay dict lookups.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ from ._tasks import Task
 class Store(Protocol):
     def add(self, task: Task) -> None: ...
     def get(self, task_id: str) -> Task | None: ...
+    def update(self, task: Task) -> None:
+        """`task.plan` was replaced (a cancel): a durable store writes it down."""
+        ...
+
     def __contains__(self, task_id: object) -> bool: ...
     def __iter__(self) -> Iterator[Task]: ...
     def __len__(self) -> int: ...
@@ -28,6 +34,9 @@ class MemoryStore:
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
+
+    def update(self, task: Task) -> None:
+        """Nothing to do: the task object in the dict is the one that changed."""
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._tasks
