@@ -243,6 +243,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         raise SystemExit(f"evolink-mock: error: --config {exc}") from None
     return Settings(
+        gc_freeze_every=1_000,  # a long-running server: keep collector pauses short
         profiles=profiles,
         prompt_markers=args.prompt_markers,
         defects=tuple(args.defect or ()),

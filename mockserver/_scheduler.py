@@ -13,7 +13,7 @@ import contextlib
 import heapq
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ._clock import Clock, RealClock, VirtualClock
 from ._types import Event
@@ -21,12 +21,12 @@ from ._types import Event
 log = logging.getLogger("mockserver.scheduler")
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class _Timer:
     when: float
     seq: int
-    event: Event = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    event: Event
+    cancelled: bool = False
 
 
 class Timer:
@@ -48,34 +48,36 @@ class Timer:
 class Scheduler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._heap: list[_Timer] = []
+        # (when, seq, timer): tuples compare in C; the dataclass's order=True compares in Python
+        self._heap: list[tuple[float, int, _Timer]] = []
         self._seq = itertools.count()
         self._runner: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
 
     def __len__(self) -> int:
-        return sum(1 for t in self._heap if not t.cancelled)
+        return sum(1 for _, _, t in self._heap if not t.cancelled)
 
     def call_at(self, when: float, event: Event) -> Timer:
-        timer = _Timer(when, next(self._seq), event)
-        heapq.heappush(self._heap, timer)
+        seq = next(self._seq)
+        timer = _Timer(when, seq, event)
+        heapq.heappush(self._heap, (when, seq, timer))
         if isinstance(self.clock, RealClock):
             self._ensure_runner()
-            if self._wakeup is not None and self._heap[0] is timer:
+            if self._wakeup is not None and self._heap[0][2] is timer:
                 self._wakeup.set()
         return Timer(timer)
 
     def next_due(self) -> float | None:
-        while self._heap and self._heap[0].cancelled:
+        while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return self._heap[0].when if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def run_due(self, until: float | None = None) -> int:
         """Run every event due by `until` (default: now), in order. Returns how many ran."""
         limit = self.clock.now() if until is None else until
         ran = 0
         while (when := self.next_due()) is not None and when <= limit:
-            timer = heapq.heappop(self._heap)
+            timer = heapq.heappop(self._heap)[2]
             if isinstance(self.clock, VirtualClock):
                 self.clock.set(max(self.clock.now(), timer.when))
             try:

@@ -318,3 +318,89 @@ async def test_unset_optional_urls_stay_unset(api: httpx.AsyncClient, sim: Simul
         4,
         "720p",
     )
+
+
+def test_freezing_the_collector_is_off_unless_asked() -> None:
+    assert Settings().gc_freeze_every is None
+
+
+async def test_a_server_freezes_the_collector_every_n_creates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    sim = Simulator(Settings(clock="virtual", gc_freeze_every=3))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_app(simulator=sim)),
+        base_url="http://mock.test",
+        headers={"Authorization": f"Bearer {KEY}"},
+    ) as client:
+        for _ in range(7):
+            await client.post("/v1/videos/generations", json=VALID)
+
+    assert len(frozen) == 2  # after the 3rd and the 6th
+
+
+async def test_task_ids_are_unique_and_well_formed_across_many_creates(sim: Simulator) -> None:
+    owner = "sk-ids"
+    request = sim.parse_request(VALID)
+    ids = {sim.create_task(owner, request, "http://mock.test").id for _ in range(3000)}
+
+    assert len(ids) == 3000
+    assert all(re.fullmatch(rf"task-unified-{int(START)}-[a-z0-9]{{8}}", i) for i in ids)
+
+
+async def test_result_urls_follow_the_host_the_client_used(sim: Simulator) -> None:
+    app = create_app(simulator=sim)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    urls = []
+    for base in ("http://one.test", "http://two.test:8080", "http://one.test"):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url=base, headers=headers
+        ) as client:
+            created = (await client.post("/v1/videos/generations", json=VALID)).json()
+            sim.advance(45)
+            urls.append((await client.get(f"/v1/tasks/{created['id']}")).json()["results"][0])
+
+    assert [u.split("/_mock/")[0] for u in urls] == [
+        "http://one.test",
+        "http://two.test:8080",
+        "http://one.test",
+    ]
+
+
+async def test_a_list_shaped_asgi_server_entry_is_served(sim: Simulator) -> None:
+    """Some ASGI clients give scope["server"] as a list; the base URL cache must cope."""
+    app = create_app(simulator=sim)
+    sent: list[dict[str, object]] = []
+    body = json.dumps(VALID).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/videos/generations",
+        "raw_path": b"/v1/videos/generations",
+        "root_path": "",
+        "query_string": b"",
+        "server": ["localhost", 80],
+        "client": ["127.0.0.1", 1],
+        "headers": [
+            (b"host", b"localhost"),
+            (b"authorization", f"Bearer {KEY}".encode()),
+            (b"content-type", b"application/json"),
+        ],
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 200
