@@ -17,20 +17,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+import _proc
+from _proc import HOST, Server, SetupError, free_ports
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -41,7 +41,6 @@ SPEC = CACHE / "openapi.json"
 LOGS = CACHE / "logs"
 RESULTS = BENCH / "results"
 
-HOST = "127.0.0.1"
 CREATE_PATH = "/v1/videos/generations"
 QUERY_PATH = "/v1/tasks/{}"
 BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration":8}'
@@ -49,10 +48,6 @@ HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json
 
 OURS, PRISM, CEILING = "ours", "prism", "ceiling"
 CREATE, QUERY = "create", "query"
-
-
-class SetupError(Exception):
-    """Something the benchmark needs is missing or would not start (exit status 2)."""
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -130,15 +125,6 @@ def ours_revision(src: Path | None) -> str:
     return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on HOST (held together while chosen, so none repeats)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
 def session_cpu_seconds(sid: int) -> float | None:
     """User + system CPU seconds of every live process in session `sid` (Linux /proc), or None.
 
@@ -164,66 +150,6 @@ def session_cpu_seconds(sid: int) -> float | None:
 # -- servers --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    argv: list[str]
-    port: int
-    env: dict[str, str] | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    log: TextIO | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return LOGS / f"{self.name}.log"
-
-    def url(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-    def start(self) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        self.log = self.log_path.open("w", encoding="utf-8")
-        # own session: Ctrl-C reaches only us, and stop() ends the server with its children
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=CACHE,  # not the repo root, which `python -m` would put before PYTHONPATH
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float) -> None:
-        """Until the port answers HTTP (any status), the process dies, or `timeout` passes."""
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SetupError(
-                    f"{self.name} exited with status {self.proc.returncode} before it was ready; "
-                    f"see {self.log_path}"
-                )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                request(self.port, "GET", "/", timeout=1.0)
-                return
-            time.sleep(0.2)
-        raise SetupError(f"{self.name} was not ready after {timeout:g} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-
 def servers(prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
     ours, prism, ceiling = free_ports(3)
     py = sys.executable
@@ -234,11 +160,23 @@ def servers(prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
             OURS,
             [py, "-m", "mockserver._cli", "serve", "--port", str(ours), *quiet],
             ours,
+            LOGS / f"{OURS}.log",
             env=ours_env(ours_src),
+            cwd=CACHE,  # not the repo root, which `python -m` would put before PYTHONPATH
         ),
-        PRISM: Server(PRISM, [*prism_argv, "--verboseLevel", prism_log_level, str(SPEC)], prism),
+        PRISM: Server(
+            PRISM,
+            [*prism_argv, "--verboseLevel", prism_log_level, str(SPEC)],
+            prism,
+            LOGS / f"{PRISM}.log",
+            cwd=CACHE,
+        ),
         CEILING: Server(
-            CEILING, [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *quiet], ceiling
+            CEILING,
+            [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *quiet],
+            ceiling,
+            LOGS / f"{CEILING}.log",
+            cwd=CACHE,
         ),
     }
 
@@ -261,14 +199,8 @@ def running(group: dict[str, Server], timeout: float) -> Iterator[dict[str, Serv
 def request(
     port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
 ) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        headers = HEADERS if body is not None else {"Authorization": HEADERS["Authorization"]}
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    headers = HEADERS if body is not None else {"Authorization": HEADERS["Authorization"]}
+    return _proc.request(port, method, path, body, headers, timeout)
 
 
 def create_task(server: Server) -> str:

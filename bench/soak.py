@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,45 +45,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _proc
+from _proc import HOST, Server, SetupError, free_ports
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LOGS = BENCH / ".cache" / "logs"
 RESULTS = BENCH / "results"
 LUA = BENCH / "soak.lua"
 
-HOST = "127.0.0.1"
 KEY = "sk-soak"
 CREATE_PATH = "/v1/videos/generations"
 BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration":8}'
 MB = 1024 * 1024
 
 
-class SetupError(Exception):
-    """Something the soak needs is missing or would not start (exit status 2)."""
-
-
 # -- the server -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def request(
     port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
 ) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        headers = {"Authorization": f"Bearer {KEY}"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return _proc.request(port, method, path, body, headers, timeout)
 
 
 def rss_kb(pid: int) -> int | None:
@@ -111,57 +96,11 @@ def stored_tasks(port: int) -> int | None:
     return None
 
 
-class Server:
-    def __init__(self, argv: list[str], port: int, log_path: Path) -> None:
-        self.argv = argv
-        self.port = port
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("w", encoding="utf-8") as log:
-            # its own session: Ctrl-C reaches only us, and stop() ends it with any children
-            self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise SetupError(
-                    f"the server exited with status {self.proc.returncode} before it was ready; "
-                    f"see {self.log_path}"
-                )
-            if stored_tasks(self.port) is not None:
-                return
-            time.sleep(0.2)
-        raise SetupError(f"the server was not ready after {timeout:g} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-
 @contextlib.contextmanager
 def running(server: Server) -> Iterator[Server]:
     try:
         server.start()
+        server.wait_ready(30.0, ready=lambda: stored_tasks(server.port) is not None)
         yield server
     finally:
         server.stop()
@@ -554,12 +493,12 @@ def soak(args: argparse.Namespace, query_seconds: float) -> int:
         print(f"measuring bytes per stored task in-process ({args.measure_tasks:,} tasks) ...")
         per_task = bytes_per_task(args.measure_tasks)
 
-    port = free_port()
+    (port,) = free_ports(1)
     argv = [sys.executable, "-m", "mockserver._cli", "serve", "--port", str(port)]
     argv += ["--log-level", "warning", "--api-key", KEY]
     if args.db:
         argv += ["--db", args.db]
-    server = Server(argv, port, LOGS / "soak-server.log")
+    server = Server("the server", argv, port, LOGS / "soak-server.log")
     phases: list[Phase] = []
     problems: list[str] = []
     with running(server), tempfile.TemporaryDirectory(prefix="soak-") as tmp:
