@@ -34,21 +34,16 @@ from schemathesis.specs.openapi.formats import get_default_format_strategies
 from client import (
     NO_RETRY,
     APIStatusError,
-    AuthenticationError,
     Client,
-    InsufficientQuotaError,
-    InvalidRequestError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
     Task,
-    TaskNotFoundError,
     UnexpectedResponseError,
     ValidationError,
     build_create_body,
 )
 from mockserver import load_spec
 from mockserver._spec import CREATE, QUERY
+
+from .oracle import expected_class
 
 SPEC = load_spec()
 DOC: dict[str, Any] = SPEC.document
@@ -60,16 +55,6 @@ OPTIONAL_ENUMS = ("aspect_ratio", "quality", "duration")
 TASK_ID: str = next(
     p["example"] for p in SPEC.operation(QUERY)["parameters"] if p["name"] == "task_id"
 )
-#: What the client must raise for each documented error status; written out, not read from the
-#: client, so a change of mapping there fails here.
-EXPECTED_CLASS: dict[int, type[APIStatusError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: InsufficientQuotaError,
-    403: PermissionDeniedError,
-    404: TaskNotFoundError,
-    429: RateLimitError,
-}
 #: Derandomized and without a database: the same cases on every run, in CI too.
 FIXED = settings(
     derandomize=True,
@@ -413,14 +398,6 @@ def test_every_operation_has_a_call_and_documented_responses() -> None:
         statuses = {s for op, s, _ in RESPONSES if op == operation_id}
         assert 200 in statuses
         assert statuses - {200} == set(SPEC.errors[operation_id])
-
-
-def expected_class(status: int) -> type[APIStatusError]:
-    if status >= 500:
-        return ServerError
-    if status not in EXPECTED_CLASS:
-        pytest.fail(f"documented status {status} has no expected client error class here")
-    return EXPECTED_CLASS[status]
 
 
 def _without_empty_results(body: dict[str, Any]) -> dict[str, Any]:

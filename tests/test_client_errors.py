@@ -16,7 +16,6 @@ from client import (
     AuthenticationError,
     Client,
     EvolinkError,
-    InsufficientQuotaError,
     InvalidRequestError,
     PermissionDeniedError,
     RateLimitError,
@@ -24,20 +23,9 @@ from client import (
     TaskNotFoundError,
     UnexpectedResponseError,
 )
+from contract_tests.oracle import expected_class
 from mockserver import load_spec
 from mockserver._spec import DocumentedError
-
-#: The class each documented status must raise. A status the spec documents and this table lacks
-#: fails `test_documented_error_maps_to_its_class`.
-CLASS_BY_STATUS: dict[int, type[APIStatusError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: InsufficientQuotaError,
-    403: PermissionDeniedError,
-    404: TaskNotFoundError,
-    429: RateLimitError,
-    500: ServerError,
-}
 
 CALLS: dict[str, tuple[str, Callable[[Client], object]]] = {
     "createVideoGeneration": (CREATE_URL, lambda c: c.create_video("A cat playing piano")),
@@ -77,7 +65,7 @@ def test_documented_error_maps_to_its_class(operation: str, documented: Document
         route_for(router, url).respond(
             documented.status, json={"error": envelope}, headers={"x-request-id": "req-42"}
         )
-        with pytest.raises(CLASS_BY_STATUS[documented.status]) as info:
+        with pytest.raises(expected_class(documented.status)) as info:
             call(client)
     error = info.value
     assert (error.status, error.code, error.type) == (

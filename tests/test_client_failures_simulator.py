@@ -24,37 +24,21 @@ from client import (
     NO_RETRY,
     APIStatusError,
     AsyncClient,
-    AuthenticationError,
     Client,
-    InsufficientQuotaError,
-    InvalidRequestError,
-    PermissionDeniedError,
-    RateLimitError,
     RetryPolicy,
     ServerError,
     Task,
     TaskFailedError,
-    TaskNotFoundError,
     TaskStatus,
     WaitTimeoutError,
 )
+from contract_tests.oracle import expected_class
 from mockserver import Settings, Simulator, create_app, load_spec
 from mockserver._spec import CREATE, QUERY, DocumentedError
 from mockserver._thread import serve_in_thread
 
 KEY = "sk-failures-test"
 BASE = "http://sim.test"
-#: What the client is expected to raise for each documented status. Written out rather than read
-#: from client._errors, so that a change of mapping there fails here. A new documented 4xx
-#: status fails `expected_class` loudly: someone has to decide its class.
-EXPECTED_CLASS: dict[int, type[APIStatusError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: InsufficientQuotaError,
-    403: PermissionDeniedError,
-    404: TaskNotFoundError,
-    429: RateLimitError,
-}
 #: The default policy's attempts, with the jitter pinned to half the backoff ceiling.
 POLICY = RetryPolicy()
 JITTER = 0.5
@@ -82,14 +66,6 @@ def no_dns(host: str, port: int) -> list[str]:
 
 def offline_app(settings: Settings) -> Starlette:
     return create_app(simulator=Simulator(settings, resolver=no_dns))
-
-
-def expected_class(status: int) -> type[APIStatusError]:
-    if status >= 500:
-        return ServerError
-    if status not in EXPECTED_CLASS:
-        pytest.fail(f"documented status {status} has no expected client error class here")
-    return EXPECTED_CLASS[status]
 
 
 def expected_attempts(operation_id: str, status: int) -> int:
