@@ -37,10 +37,6 @@ class Timer:
     def __init__(self, timer: _Timer) -> None:
         self._timer = timer
 
-    @property
-    def when(self) -> float:
-        return self._timer.when
-
     def cancel(self) -> None:
         self._timer.cancelled = True
 

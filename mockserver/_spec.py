@@ -16,8 +16,6 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from ._types import JSONObject
-
 VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
 OVERLAY_FILE = "overlay.yaml"
 CREATE = "createVideoGeneration"
@@ -131,9 +129,6 @@ class Spec:
         if self._request_validator.is_valid(body):  # the common case, without building errors
             return []
         return [_field_error(err) for err in self._request_validator.iter_errors(body)]
-
-    def as_json(self) -> JSONObject:
-        return self.document
 
 
 @functools.cache
