@@ -22,7 +22,7 @@ from ._defects import DefectMiddleware
 from ._defects import build as build_defects
 from ._errors import InvalidRequest, NotFound
 from ._faults import OPERATIONS
-from ._http import EXCEPTION_HANDLERS, JournalMiddleware, read_json, set_operation, set_scenario
+from ._http import EXCEPTION_HANDLERS, header, read_json, record, set_operation, set_scenario
 from ._journal import redact
 from ._scenarios import Scenario, catalogue
 from ._settings import Settings
@@ -45,7 +45,7 @@ def _base_url(request: Request) -> str:
     server = scope.get("server")  # a tuple from uvicorn, a list from some ASGI clients
     key = (
         scope["scheme"],
-        request.headers.get("host"),
+        header(request, b"host"),
         scope.get("root_path"),
         tuple(server) if server else None,
     )
@@ -58,8 +58,25 @@ def _base_url(request: Request) -> str:
     return url
 
 
-def _task_response(task: Task, now: float) -> Response:
-    return Response(orjson.dumps(task.to_json(now)), media_type="application/json")
+class _JSONBytes(Response):
+    """A 200 with a body already serialised (by orjson): Starlette's `Response` would work out
+    its two headers again for every task it sends."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
+def _task_response(request: Request, owner: str, task: Task, now: float) -> Response:
+    record(request, 200, owner)
+    return _JSONBytes(orjson.dumps(task.to_json(now)))
 
 
 # -- the vendor's API ---------------------------------------------------------------------------
@@ -79,53 +96,57 @@ class DroppedConnection(Response):
         )
 
 
-async def _apply(request: Request, operation: str, scenario: Scenario | None) -> Response | None:
+async def _apply(
+    request: Request, sim: Simulator, owner: str, operation: str, scenario: Scenario | None
+) -> Response | None:
     """What a scenario does to the response: an error, a delay, or a dropped connection."""
     if scenario is None:
         return None
     set_scenario(request, scenario.name)
-    _sim(request).raise_for_scenario(operation, scenario)
+    sim.raise_for_scenario(operation, scenario)
     if scenario.kind == "latency":
         await asyncio.sleep(scenario.latency_seconds(_jitter))
     elif scenario.kind == "drop":
+        record(request, 200, owner)  # what the client saw start: a 200, cut short
         return DroppedConnection()
     return None
 
 
-def _header_scenario(request: Request, operation: str, owner: str) -> Scenario | None:
-    headers = request.headers
-    return _sim(request).request_scenario(
-        operation, owner, headers.get("x-mock-scenario"), headers.get("prefer")
+def _header_scenario(
+    request: Request, sim: Simulator, operation: str, owner: str
+) -> Scenario | None:
+    return sim.request_scenario(
+        operation, owner, header(request, b"x-mock-scenario"), header(request, b"prefer")
     )
 
 
 async def create_video_generation(request: Request) -> Response:
     set_operation(request, CREATE)
     sim = _sim(request)
-    owner = sim.authenticate(request.headers.get("authorization"))
-    scenario = _header_scenario(request, CREATE, owner)
-    if (response := await _apply(request, CREATE, scenario)) is not None:
+    owner = sim.authenticate(header(request, b"authorization"))
+    scenario = _header_scenario(request, sim, CREATE, owner)
+    if (response := await _apply(request, sim, owner, CREATE, scenario)) is not None:
         return response
     sim.admit(owner)
     video_request = sim.parse_request(await read_json(request, sim.settings.max_body_bytes))
     if scenario is None:
         scenario = sim.fallback_scenario(CREATE, owner, video_request.prompt)
-        if (response := await _apply(request, CREATE, scenario)) is not None:
+        if (response := await _apply(request, sim, owner, CREATE, scenario)) is not None:
             return response
     task = sim.create_task(owner, video_request, _base_url(request), scenario)
-    return _task_response(task, sim.now())
+    return _task_response(request, owner, task, sim.now())
 
 
 async def get_task_detail(request: Request) -> Response:
     set_operation(request, QUERY)
     sim = _sim(request)
-    owner = sim.authenticate(request.headers.get("authorization"))
-    scenario = _header_scenario(request, QUERY, owner) or sim.fallback_scenario(QUERY, owner)
-    if (response := await _apply(request, QUERY, scenario)) is not None:
+    owner = sim.authenticate(header(request, b"authorization"))
+    scenario = _header_scenario(request, sim, QUERY, owner) or sim.fallback_scenario(QUERY, owner)
+    if (response := await _apply(request, sim, owner, QUERY, scenario)) is not None:
         return response
     sim.admit(owner)
     task = sim.get_task(owner, request.path_params["task_id"])
-    return _task_response(task, sim.now())
+    return _task_response(request, owner, task, sim.now())
 
 
 async def openapi_document(request: Request) -> Response:
@@ -259,7 +280,7 @@ async def cancel_task(request: Request) -> Response:
     sim = _sim(request)
     task = sim.cancel_task(request.path_params["task_id"])
     await sim.settle()
-    return _task_response(task, sim.now())
+    return Response(orjson.dumps(task.to_json(sim.now())), media_type="application/json")
 
 
 async def reset(request: Request) -> Response:
@@ -306,17 +327,10 @@ def create_app(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(JournalMiddleware, simulator=sim),
-            *(
-                [
-                    Middleware(
-                        DefectMiddleware, simulator=sim, defects=build_defects(sim.settings.defects)
-                    )
-                ]
-                if sim.settings.defects
-                else []
-            ),
-        ],
+            Middleware(DefectMiddleware, simulator=sim, defects=build_defects(sim.settings.defects))
+        ]
+        if sim.settings.defects
+        else [],
         lifespan=lifespan,
     )
     app.state.simulator = sim

@@ -13,7 +13,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-from dataclasses import dataclass
 
 from ._clock import Clock, RealClock, VirtualClock
 from ._types import Event
@@ -21,31 +20,25 @@ from ._types import Event
 log = logging.getLogger("mockserver.scheduler")
 
 
-@dataclass(slots=True)
-class _Timer:
-    when: float
-    seq: int
-    event: Event
-    cancelled: bool = False
-
-
 class Timer:
-    """Handle to a scheduled event, to cancel it."""
+    """A scheduled event; `cancel()` keeps it from running."""
 
-    __slots__ = ("_timer",)
+    __slots__ = ("cancelled", "event", "when")
 
-    def __init__(self, timer: _Timer) -> None:
-        self._timer = timer
+    def __init__(self, when: float, event: Event) -> None:
+        self.when = when
+        self.event = event
+        self.cancelled = False
 
     def cancel(self) -> None:
-        self._timer.cancelled = True
+        self.cancelled = True
 
 
 class Scheduler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        # (when, seq, timer): tuples compare in C; the dataclass's order=True compares in Python
-        self._heap: list[tuple[float, int, _Timer]] = []
+        # (when, seq, timer): tuples compare in C, and seq keeps same-time events in order
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._runner: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
@@ -54,14 +47,17 @@ class Scheduler:
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 
     def call_at(self, when: float, event: Event) -> Timer:
-        seq = next(self._seq)
-        timer = _Timer(when, seq, event)
-        heapq.heappush(self._heap, (when, seq, timer))
+        timer = Timer(when, event)
+        heapq.heappush(self._heap, (when, next(self._seq), timer))
         if isinstance(self.clock, RealClock):
-            self._ensure_runner()
+            runner = self._runner
+            # asyncio.get_running_loop() makes a getpid() system call on Python 3.11: look for
+            # the loop only when the runner is missing, finished, or its loop has stopped
+            if runner is None or runner.done() or not runner.get_loop().is_running():
+                self._ensure_runner()
             if self._wakeup is not None and self._heap[0][2] is timer:
                 self._wakeup.set()
-        return Timer(timer)
+        return timer
 
     def next_due(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import httpx
 import jsonschema_rs
@@ -350,6 +351,11 @@ async def test_task_ids_are_unique_and_well_formed_across_many_creates(sim: Simu
 
     assert len(ids) == 3000
     assert all(re.fullmatch(rf"task-unified-{int(START)}-[a-z0-9]{{8}}", i) for i in ids)
+    # 24,000 suffix characters over several refills of the random pool: all 36 in use, evenly
+    # (each is expected ~667 times, with a standard deviation of ~25)
+    counts = Counter("".join(i[-8:] for i in ids))
+    assert len(counts) == 36
+    assert all(0.7 < n / (24_000 / 36) < 1.3 for n in counts.values()), counts
 
 
 async def test_result_urls_follow_the_host_the_client_used(sim: Simulator) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 import pytest
 
@@ -110,3 +112,31 @@ async def test_on_the_real_clock_a_background_task_runs_events_when_due() -> Non
 
     assert len(ran) == 1
     assert 0 <= ran[0] < 50  # ran after it was due, and not seconds late
+
+
+@pytest.mark.realclock
+def test_a_scheduler_outliving_its_event_loop_starts_a_runner_in_the_next() -> None:
+    """A server restarted in-process (a new event loop) keeps its scheduler: events scheduled
+    in the second loop must still fire, though the first loop's runner never finished."""
+    clock = RealClock(speed=100)
+    scheduler = Scheduler(clock)
+    ran: list[int] = []
+
+    async def schedule_and_wait(n: int) -> None:
+        done = asyncio.Event()
+        scheduler.call_at(clock.now() + 1, lambda _due: (ran.append(n), done.set()))
+        await asyncio.wait_for(done.wait(), 5)
+
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(schedule_and_wait(1))
+        # the first loop stops with its runner pending, not done
+        asyncio.run(schedule_and_wait(2))
+    finally:
+        pending = asyncio.all_tasks(first)
+        for task in pending:
+            task.cancel()
+        first.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        first.close()
+
+    assert ran == [1, 2]
