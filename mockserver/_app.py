@@ -34,9 +34,27 @@ from ._videos import video_path
 _jitter = random.Random()
 
 
+class MockApp(Starlette):
+    """The application, with its simulator as a plain attribute. `app.state.simulator` (kept,
+    for code that looks there) is read through `State.__getattr__` after a failed attribute
+    lookup, which costs an exception per read: microseconds on every request."""
+
+    def __init__(self, simulator: Simulator, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.simulator = simulator
+        self.state.simulator = simulator
+        #: (scheme, host, root_path, server) -> base URL, see `_base_url`
+        self.base_urls: dict[object, str] = {}
+        self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
+
+
+def _app(request: Request) -> MockApp:
+    app: MockApp = request.scope["app"]
+    return app
+
+
 def _sim(request: Request) -> Simulator:
-    simulator: Simulator = request.app.state.simulator
-    return simulator
+    return _app(request).simulator
 
 
 def _base_url(request: Request) -> str:
@@ -49,7 +67,7 @@ def _base_url(request: Request) -> str:
         scope.get("root_path"),
         tuple(server) if server else None,
     )
-    cache: dict[object, str] = request.app.state.base_urls
+    cache = _app(request).base_urls
     url = cache.get(key)
     if url is None:
         if len(cache) >= 256:  # a client inventing Host headers must not grow it without end
@@ -150,7 +168,7 @@ async def get_task_detail(request: Request) -> Response:
 
 
 async def openapi_document(request: Request) -> Response:
-    return Response(request.app.state.openapi_bytes, media_type="application/json")
+    return Response(_app(request).openapi_bytes, media_type="application/json")
 
 
 # -- what the vendor's CDN would serve ----------------------------------------------------------
@@ -311,9 +329,7 @@ ROUTES = [
 ]
 
 
-def create_app(
-    settings: Settings | None = None, *, simulator: Simulator | None = None
-) -> Starlette:
+def create_app(settings: Settings | None = None, *, simulator: Simulator | None = None) -> MockApp:
     """A new application with its own simulator: apps share no state."""
     sim = simulator or Simulator(settings)
 
@@ -323,7 +339,8 @@ def create_app(
         yield
         await sim.aclose()  # in-flight requests have been drained: the database closes last
 
-    app = Starlette(
+    return MockApp(
+        sim,
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
@@ -333,7 +350,3 @@ def create_app(
         else [],
         lifespan=lifespan,
     )
-    app.state.simulator = sim
-    app.state.base_urls = {}
-    app.state.openapi_bytes = json.dumps(sim.spec.document, ensure_ascii=False).encode()
-    return app

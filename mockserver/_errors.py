@@ -2,7 +2,7 @@
 
 The wire `code`, `type` and default `message` are not here: they differ between the two
 operations (a 402 is `insufficient_quota` on create, `quota_exceeded` on query) and come from
-the spec's examples. `mockserver._api.error_response` is the one place that maps a `MockError`
+the spec's examples. `mockserver._http.error_response` is the one place that maps a `MockError`
 to the documented envelope.
 """
 

@@ -69,17 +69,10 @@ def record(request: Request, status: int, api_key: str | None = None) -> None:
     path: str = scope["path"]
     if path.startswith(_UNJOURNALED):
         return
-    simulator = request.app.state.simulator
-    simulator.journal.record(
-        Entry(
-            time=simulator.now(),
-            method=scope["method"],
-            path=path,
-            api_key=redact(api_key if api_key is not None else _bearer(request)),
-            status=status,
-            scenario=scope.get(_SCENARIO_KEY),
-        )
-    )
+    simulator = request.scope["app"].simulator  # not app.state: see MockApp
+    key = redact(api_key if api_key is not None else _bearer(request))
+    entry = Entry(simulator.now(), scope["method"], path, key, status, scope.get(_SCENARIO_KEY))
+    simulator.journal.record(entry)
 
 
 def documented(spec: Spec, operation_id: str | None, status: int) -> DocumentedError:

@@ -82,7 +82,7 @@ def _limit(request: Request) -> int:
 async def list_tasks(request: Request) -> Response:
     """Every task, newest first (ties: the later created first), at most `?limit=`; the
     `X-Total-Count` header says how many there are in all."""
-    sim: Simulator = request.app.state.simulator
+    sim: Simulator = request.scope["app"].simulator
     limit = _limit(request)
     now = sim.now()
     tasks = list(sim.store)
