@@ -276,10 +276,15 @@ def serve(args: argparse.Namespace) -> None:
     from ._app import create_app
     from ._backend import Simulator
     from ._clock import RealClock
+    from ._logging import OrderedStreamHandler, log_config
     from ._sqlite import DatabaseError
 
     settings = settings_from(args)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(levelname)s: %(message)s",
+        handlers=[OrderedStreamHandler()],  # after the access lines logged before it
+    )
     quiet_log_records()
     try:
         simulator = Simulator(settings)
@@ -307,6 +312,7 @@ def serve(args: argparse.Namespace) -> None:
             create_app(simulator=simulator),
             host=args.host,
             port=args.port,
+            log_config=log_config(),  # uvicorn's, with a cheap, buffered access line
             log_level=args.log_level,
         )
     finally:
