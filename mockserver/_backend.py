@@ -142,16 +142,20 @@ class Simulator:
             else None
         )
         self._end_listeners: list[EndListener] = []
+        #: whether every task needs an end event (an `on_task_end` listener), or only those with
+        #: a callback URL: billing settles lazily (`Account.settle(now)`), so an end timer for
+        #: each of thousands of tasks a second would be work, and memory, for nothing
+        self._every_end = False
         self._end_timers: dict[str, Timer] = {}
         self.faults = Faults()
         self._accounts: dict[str, Account] = {}
         self._buckets: dict[str, TokenBucket] = {}
-        self.on_task_end(lambda task, when: self.account(task.owner).settle(when))
-        # registered after billing: the vendor sends a callback once billing is confirmed
+        # billing first, exactly at the end: the vendor sends a callback once billing is done
+        self._end_listeners.append(lambda task, when: self.account(task.owner).settle(when))
         self.callbacks = CallbackEngine(
             self.clock, self.scheduler, self.settings, resolver=resolver
         )
-        self.on_task_end(self.callbacks.task_ended)
+        self._end_listeners.append(self.callbacks.task_ended)
         if self.db is not None:
             assert sqlite_store is not None
             self.callbacks.sink = self.db
@@ -474,13 +478,22 @@ class Simulator:
     # -- the end of a task ---------------------------------------------------------------------
 
     def on_task_end(self, listener: EndListener) -> None:
-        """Call `listener(task, ended_at)` once for every task when it ends (billing, callbacks)."""
+        """Call `listener(task, ended_at)` once for every task when it ends, from now on (tasks
+        that have ended already are not called back)."""
         self._end_listeners.append(listener)
+        if not self._every_end:
+            self._every_end = True
+            now = self.now()
+            for task in self.store:
+                if task.id not in self._end_timers and task.plan.ended > now:
+                    self._schedule_end(task)
 
     def _schedule_end(self, task: Task) -> None:
         previous = self._end_timers.pop(task.id, None)
         if previous is not None:
             previous.cancel()
+        if task.request.callback_url is None and not self._every_end:
+            return  # nothing to do at its end: billing settles when next asked
         self._end_timers[task.id] = self.scheduler.call_at(
             task.plan.ended, lambda when: self._task_ended(task, when)
         )

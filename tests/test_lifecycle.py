@@ -170,3 +170,24 @@ async def test_end_listeners_hear_each_task_end_once_at_its_end(
     await advance(api, 100)
 
     assert heard == [(created["id"], created["created"] + 45)]
+
+
+async def test_a_listener_added_later_hears_the_tasks_still_running(
+    api: httpx.AsyncClient, sim: Simulator
+) -> None:
+    """Tasks without a callback get no end event until something listens for one."""
+    ended = (await api.post("/v1/videos/generations", json=VALID)).json()
+    await advance(api, 30)
+    running = (await api.post("/v1/videos/generations", json=VALID)).json()
+    await advance(api, 20)  # the first has ended, unheard: nothing listened then
+    heard: list[tuple[str, float]] = []
+
+    sim.on_task_end(lambda task, when: heard.append((task.id, when)))
+    later = (await api.post("/v1/videos/generations", json=VALID)).json()
+    await advance(api, 100)
+
+    assert ended["id"] not in [task_id for task_id, _ in heard]
+    assert heard == [
+        (running["id"], running["created"] + 45),
+        (later["id"], later["created"] + 45),
+    ]
