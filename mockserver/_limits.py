@@ -56,8 +56,12 @@ class Account:
         if task.id in self._reservations:
             heapq.heappush(self._heap, (task.plan.ended, task.id))
 
-    def settle(self, now: float) -> None:
-        while self._heap and self._heap[0][0] <= now:
+    def settle(self, now: float, at_most: int | None = None) -> None:
+        """Charge or release what has ended by `now`; `at_most` reservations, to spread the
+        work (tasks that ended while nobody asked are settled a few per call)."""
+        left = -1 if at_most is None else at_most
+        while self._heap and self._heap[0][0] <= now and left != 0:
+            left -= 1
             _, task_id = heapq.heappop(self._heap)
             task = self._reservations.get(task_id)
             if task is None or task.plan.ended > now:

@@ -262,6 +262,23 @@ async def test_a_failed_task_releases_its_credits() -> None:
     assert after == 200
 
 
+async def test_a_key_without_limits_settles_a_backlog_a_few_tasks_per_create() -> None:
+    """Tasks that ended while nobody asked are settled 8 per create, not all at once (a pause
+    in the create that happens to come first); the accounts listing settles them all."""
+    async with serve() as (api, sim):
+        for _ in range(40):
+            await api.post("/v1/videos/generations", json=VALID)
+        await api.post("/_mock/clock/advance", json={"seconds": 45})  # all 40 have ended
+        account = sim.account(KEY)
+        before = account.running()
+        await api.post("/v1/videos/generations", json=VALID)
+        after_one = account.running()
+        (listed,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
+
+    assert (before, after_one) == (40, 40 - 8 + 1)
+    assert (listed["running"], listed["used"], listed["reserved"]) == (1, 40 * 7.0, 7.0)
+
+
 async def test_1080p_costs_1_667_times_as_much() -> None:
     profiles = Profiles(keys={KEY: KeyProfile(credits=100)})
     async with serve(profiles) as (api, _):
