@@ -2,10 +2,11 @@
 
 POST /v1/videos/generations parses the JSON body and returns a fixed create-shaped task; GET
 /v1/tasks/{task_id} returns a fixed task. No auth, no validation, no store, no clock. It runs with
-the uvicorn settings `evolink-mock serve` uses (one worker, httptools, uvloop, the access logger
-installed and filtered by --log-level), so what separates it from ours is our own code.
+the uvicorn settings `evolink-mock serve` uses (one worker, httptools, uvloop, its logging
+configuration: the same access line, buffered, at --log-level info), so what separates it from
+ours is our own code.
 
-    python bench/ceiling.py --port 8001 --log-level warning
+    python bench/ceiling.py --port 8001
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from mockserver._cli import quiet_log_records
+from mockserver._logging import log_config
 
 TASK = {
     "created": 1757169743,
@@ -52,13 +56,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--no-access-log",
         action="store_true",
         help="drop uvicorn's access logger (ours keeps it; see bench/README.md)",
     )
     args = parser.parse_args()
+    quiet_log_records()
     uvicorn.run(
         app,
         host=args.host,
@@ -67,6 +72,7 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         access_log=not args.no_access_log,
+        log_config=log_config(),
     )
 
 

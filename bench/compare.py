@@ -150,15 +150,15 @@ def session_cpu_seconds(sid: int) -> float | None:
 # -- servers --------------------------------------------------------------------------------------
 
 
-def servers(prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
+def servers(log_level: str, prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
     ours, prism, ceiling = free_ports(3)
     py = sys.executable
-    quiet = ["--log-level", "warning"]
+    level = ["--log-level", log_level]
     prism_argv = [str(PRISM_BIN), "mock", "-h", HOST, "-p", str(prism)]
     return {
         OURS: Server(
             OURS,
-            [py, "-m", "mockserver._cli", "serve", "--port", str(ours), *quiet],
+            [py, "-m", "mockserver._cli", "serve", "--port", str(ours), *level],
             ours,
             LOGS / f"{OURS}.log",
             env=ours_env(ours_src),
@@ -173,7 +173,7 @@ def servers(prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
         ),
         CEILING: Server(
             CEILING,
-            [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *quiet],
+            [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *level],
             ceiling,
             LOGS / f"{CEILING}.log",
             cwd=CACHE,
@@ -370,7 +370,8 @@ def print_report(
     print()
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, {args.rounds} rounds, "
-        f"medians over rounds (Prism log level: {args.prism_log_level})"
+        f"medians over rounds; log level: ours and ceiling {args.log_level}, "
+        f"Prism {args.prism_log_level}"
     )
     print(f"ours: {revision}")
     print(
@@ -428,11 +429,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-timeout", type=float, default=5.0, help="wrk per-request timeout")
     parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait")
     parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="--log-level of ours and of the ceiling (default info, ours' default: one access "
+        "line per request)",
+    )
+    parser.add_argument(
         "--prism-log-level",
-        default="warn",
+        default="info",
         choices=["info", "warn", "error", "silent"],
-        help="Prism's --verboseLevel; its default, info, logs ~6 lines per request (default warn,"
-        " like ours at --log-level warning)",
+        help="Prism's --verboseLevel (default info, Prism's default: ~6 lines per request; warn "
+        "matches ours at --log-level warning)",
     )
     parser.add_argument("--no-prism", action="store_true", help="skip Prism (and npm)")
     parser.add_argument(
@@ -455,7 +463,7 @@ def bench(args: argparse.Namespace) -> int:
     if ours_src is not None and not (ours_src / "mockserver" / "__init__.py").is_file():
         raise SetupError(f"--ours-src {ours_src}: no mockserver package there")
     write_spec(ours_src)
-    group = servers(args.prism_log_level, ours_src)
+    group = servers(args.log_level, args.prism_log_level, ours_src)
     if args.no_prism:
         del group[PRISM]
     (LOGS / "wrk.log").unlink(missing_ok=True)

@@ -271,7 +271,7 @@ def run_wrk(
 
 def bytes_per_task(count: int) -> float:
     """What one stored task costs the Python heap (tracemalloc), filled through the real create
-    path on the server's own settings (real clock, so each task also holds its end timer)."""
+    path on the server's own settings (real clock, no callbacks)."""
     from mockserver import Settings, Simulator, create_app
 
     headers = [
