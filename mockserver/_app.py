@@ -92,9 +92,14 @@ class _JSONBytes(Response):
         ]
 
 
-def _task_response(request: Request, owner: str, task: Task, now: float) -> Response:
-    record(request, 200, owner)
+def _task_body(task: Task, now: float) -> Response:
     return _JSONBytes(orjson.dumps(task.to_json(now)))
+
+
+def _task_response(request: Request, owner: str, task: Task, now: float) -> Response:
+    """A task answered to its owner through the vendor's API, journaled."""
+    record(request, 200, owner)
+    return _task_body(task, now)
 
 
 # -- the vendor's API ---------------------------------------------------------------------------
@@ -298,7 +303,7 @@ async def cancel_task(request: Request) -> Response:
     sim = _sim(request)
     task = sim.cancel_task(request.path_params["task_id"])
     await sim.settle()
-    return Response(orjson.dumps(task.to_json(sim.now())), media_type="application/json")
+    return _task_body(task, sim.now())
 
 
 async def reset(request: Request) -> Response:
