@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver._cli import quiet_log_records
-from mockserver._logging import log_config
+from mockserver._logging import log_config, quiet_log_records
 
 TASK = {
     "created": 1757169743,

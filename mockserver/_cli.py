@@ -260,23 +260,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def quiet_log_records() -> None:
-    """Skip what no format of ours or uvicorn's shows: the caller's file and line (a walk up the
-    stack), thread, process. With uvicorn's access log on (`--log-level info`, the default)
-    that is a third of the time of a request ("Optimization" in the logging HOWTO)."""
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-
-
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ._app import create_app
     from ._backend import Simulator
     from ._clock import RealClock
-    from ._logging import OrderedStreamHandler, log_config
+    from ._logging import OrderedStreamHandler, log_config, quiet_log_records
     from ._sqlite import DatabaseError
 
     settings = settings_from(args)

@@ -32,6 +32,16 @@ BUFFER_SIZE = 64 * 1024
 _BOLD, _RESET = "\033[1m", "\033[0m"  # uvicorn._ansi.style(..., bold=True)
 
 
+def quiet_log_records() -> None:
+    """Leave out of every log record what no format here shows: the caller's file and line (a
+    walk up the stack, deep under an ASGI app), thread and process ("Optimization" in the
+    logging HOWTO). Process-wide: for a server's own process, not for a library."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 class AccessFormatter(UvicornAccessFormatter):
     """uvicorn's access formatter, exactly, without its per-record cost.
 

@@ -24,6 +24,7 @@ from mockserver._logging import (
     BufferedStreamHandler,
     OrderedStreamHandler,
     log_config,
+    quiet_log_records,
 )
 
 UVICORN_FORMAT = LOGGING_CONFIG["formatters"]["access"]["fmt"]
@@ -338,3 +339,27 @@ def wait_for(check: Callable[[], object], timeout: float = 3) -> object:
     while not (found := check()) and time.monotonic() < deadline:
         time.sleep(0.02)
     return found
+
+
+def test_quiet_log_records_leave_out_caller_thread_and_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
+    logger = logging.getLogger("tests.quiet")
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        logger.info("before")
+        quiet_log_records()
+        logger.info("after")
+    finally:
+        logger.removeHandler(handler)
+
+    before, after = seen
+    assert (before.pathname, before.process is not None) == (__file__, True)
+    assert (after.pathname, after.lineno) == ("(unknown file)", 0)
+    assert (after.thread, after.process, after.processName) == (None, None, None)
