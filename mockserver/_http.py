@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -124,43 +124,64 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500)
 
 
-EXCEPTION_HANDLERS = {
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
     MockError: on_mock_error,
     HTTPException: on_http_exception,
     Exception: on_server_error,
 }
 
 
+def exception_handler(exc: Exception) -> ExceptionHandler:
+    """The handler Starlette would pick for `exc`: the nearest class in its MRO."""
+    for cls in type(exc).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return handler
+    return on_server_error  # not reached: Exception is in every exception's MRO
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _too_big(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"Invalid request parameters: the body is over {limit} bytes")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused as soon as it passes `limit` bytes (a declared length over it is refused
     before reading anything). Reads `receive` directly: Starlette's `request.stream()` is an
     async generator, a few microseconds a request on the hot path."""
-    too_big = f"Invalid request parameters: the body is over {limit} bytes"
     declared = header(request, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
-        raise InvalidRequest(too_big)
+        raise _too_big(limit)
+    message = await request.receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # all in one message: the usual case
+        if len(body) > limit:
+            raise _too_big(limit)
+        return body
     chunks = []
     size = 0
     while True:
-        message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise InvalidRequest(too_big)
+            raise _too_big(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)
+        message = await request.receive()
 
 
 async def read_json(request: Request, limit: int) -> object:
     """The request's JSON body, read at most `limit` bytes far; InvalidRequest for anything else."""
-    media_type = (header(request, b"content-type") or "").split(";")[0].strip().lower()
+    media_type = header(request, b"content-type") or ""
+    if media_type != "application/json":  # the usual value needs no parsing
+        media_type = media_type.split(";")[0].strip().lower()
     if media_type != "application/json":
         got = media_type or "none"
         raise InvalidRequest(
