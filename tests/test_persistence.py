@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
 
 
 def _request(**changes: Any) -> VideoRequest:
-    return replace(VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p"), **changes)
+    return VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p")._replace(**changes)
 
 
 def _tasks() -> list[Task]:
