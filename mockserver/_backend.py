@@ -395,7 +395,9 @@ class Simulator:
             raise InvalidRequest(
                 f"Invalid request parameters: {bad}: not valid Unicode (lone surrogate)", param=bad
             )
-        merged = {**self._defaults, **{k: v for k, v in body.items() if v is not None}}
+        merged = {**self._defaults, **body}
+        if None in merged.values():  # an explicit null takes the default
+            merged = {**self._defaults, **{k: v for k, v in body.items() if v is not None}}
         return VideoRequest(
             model=merged["model"],
             prompt=merged["prompt"],
@@ -450,7 +452,7 @@ class Simulator:
         timings = self.settings.timings
         started = now + timings.queue_seconds
         finished = started + timings.processing_seconds(request)
-        return Plan(created=now, started=started, finished=finished, failure=failure)
+        return Plan(now, started, finished, failure)
 
     def create_task(
         self, owner: str, request: VideoRequest, base_url: str, scenario: Scenario | None = None
