@@ -3,8 +3,11 @@
 POST /v1/videos/generations parses the JSON body and returns a fixed create-shaped task; GET
 /v1/tasks/{task_id} returns a fixed task. No auth, no validation, no store, no clock. It runs with
 the uvicorn settings `evolink-mock serve` uses (one worker, httptools, uvloop, its logging
-configuration: the same access line, buffered, at --log-level info), so what separates it from
-ours is our own code.
+configuration: the same access line, buffered, at --log-level info).
+
+It is Starlette used the usual way: function endpoints behind the middleware stack and the router.
+Ours answers its two vendor routes ahead of that stack (`MockApp.__call__`), so ours/ceiling is
+not bounded by 1: it compares ours with the plain Starlette way of serving the same two routes.
 
     python bench/ceiling.py --port 8001
 """
