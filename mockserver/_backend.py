@@ -9,6 +9,7 @@ import gc
 import re
 import secrets
 import string
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -399,11 +400,13 @@ class Simulator:
         if None in merged.values():  # an explicit null takes the default
             merged = {**self._defaults, **{k: v for k, v in body.items() if v is not None}}
         return VideoRequest(
-            model=merged["model"],
+            # enum values (the schema checked them): one string each for all the stored tasks,
+            # not a copy per task from the JSON parser
+            model=sys.intern(merged["model"]),
             prompt=merged["prompt"],
-            aspect_ratio=merged["aspect_ratio"],
+            aspect_ratio=sys.intern(merged["aspect_ratio"]),
             duration=int(merged["duration"]),
-            quality=merged["quality"],
+            quality=sys.intern(merged["quality"]),
             image_urls=tuple(merged.get("image_urls") or ()),
             # from the body only: the spec's example URL is no default to send callbacks to
             callback_url=self._checked_callback_url(body.get("callback_url")),
