@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -115,10 +116,17 @@ class _JSONBytes(Response):
         self.status_code = 200
         self.background = None
         self.body = body
-        self.raw_headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
-        ]
+        # a new list each time: middleware (CORS, GZip) may add to the one it is sent
+        self.raw_headers = [_content_length(len(body)), _CONTENT_TYPE_JSON]
+
+
+_CONTENT_TYPE_JSON = (b"content-type", b"application/json")
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_length(length: int) -> tuple[bytes, bytes]:
+    """The header for a body of `length` bytes: tasks come in a few lengths."""
+    return (b"content-length", str(length).encode())
 
 
 def _task_body(task: Task, now: float) -> Response:

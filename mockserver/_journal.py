@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -9,8 +10,10 @@ from typing import Any, NamedTuple
 MAX_ENTRIES = 10_000
 
 
+@functools.lru_cache(maxsize=1024)
 def redact(api_key: str | None) -> str | None:
-    """Enough of a key to tell keys apart in a log, never enough to use it."""
+    """Enough of a key to tell keys apart in a log, never enough to use it. Cached: a client
+    sends the same few keys, and the journal then holds one string per key, not per entry."""
     if api_key is None:
         return None
     return api_key[:6] + "..." if len(api_key) > 8 else "***"
