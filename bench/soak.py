@@ -345,7 +345,7 @@ def fmt_num(value: int | None) -> str:
 def print_phases(phases: Sequence[Phase]) -> None:
     head = (
         f"{'phase':<13}{'seconds':>8}{'requests':>10}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'p99.9':>8}{'max ms':>8}{'creates':>9}{'queries':>9}{'non-2xx':>8}"
+        f"{'p99.9':>8}{'max ms':>8}{'creates':>10}{'queries':>11}{'non-2xx':>8}"
         f"  socket errors c/r/w/t"
     )
     print(head)
@@ -353,8 +353,8 @@ def print_phases(phases: Sequence[Phase]) -> None:
         e = p.socket_errors
         print(
             f"{p.name:<13}{p.seconds:>8.1f}{p.requests:>10,}{p.rps:>8,.0f}{p.p50_ms:>8.1f}"
-            f"{p.p99_ms:>8.1f}{p.p999_ms:>8.1f}{p.max_ms:>8.1f}{p.creates_sent:>9,}"
-            f"{p.queries_sent:>9,}{p.non2xx:>8,}  "
+            f"{p.p99_ms:>8.1f}{p.p999_ms:>8.1f}{p.max_ms:>8.1f}{p.creates_sent:>10,}"
+            f"{p.queries_sent:>11,}{p.non2xx:>8,}  "
             f"{e['connect']}/{e['read']}/{e['write']}/{e['timeout']}"
         )
     for p in phases:
