@@ -81,18 +81,18 @@ def simulator_for(
 
 
 @asynccontextmanager
-async def api_for(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    """The simulator's app in-process; its callback client is closed on the way out."""
+async def api_for(sim: Simulator, key: str = KEY) -> AsyncIterator[httpx.AsyncClient]:
+    """The simulator's app in-process (no lifespan: the test plays it), authenticated as `key`;
+    closed on the way out the way the app's shutdown closes it (scheduler, callbacks, database)."""
     transport = httpx.ASGITransport(create_app(simulator=sim))
-    headers = {"Authorization": f"Bearer {KEY}"}
+    headers = {"Authorization": f"Bearer {key}"}
     try:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://mock.test", headers=headers
         ) as client:
             yield client
     finally:
-        await sim.callbacks.aclose()
-        await sim.scheduler.aclose()
+        await sim.aclose()
 
 
 async def create(api: httpx.AsyncClient, callback_url: str | None, **extra: Any) -> dict[str, Any]:

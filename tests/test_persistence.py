@@ -16,15 +16,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from callback_fixtures import api_for as shared_api_for
 
-from mockserver import Settings, Simulator, create_app
+from mockserver import Settings, Simulator
 from mockserver._callbacks import Attempt, Delivery, Outcome
 from mockserver._cli import build_parser, main, settings_from
 from mockserver._clock import RealClock, VirtualClock
@@ -265,19 +266,9 @@ def test_serve_help_describes_db_and_the_flag_becomes_a_setting() -> None:
 # -- the simulator, restarted in-process --------------------------------------------------------
 
 
-@asynccontextmanager
-async def api_for(sim: Simulator, key: str = KEY) -> AsyncIterator[httpx.AsyncClient]:
-    """The simulator's app in-process (no lifespan: the test plays it); closed on the way out,
-    the way the app's shutdown closes it."""
-    transport = httpx.ASGITransport(create_app(simulator=sim))
-    headers = {"Authorization": f"Bearer {key}"}
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://mock.test", headers=headers
-        ) as client:
-            yield client
-    finally:
-        await sim.aclose()
+def api_for(sim: Simulator) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """`callback_fixtures.api_for`, authenticated as this module's key."""
+    return shared_api_for(sim, KEY)
 
 
 async def _create(api: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:
