@@ -116,3 +116,28 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+
+@dataclass(frozen=True)
+class WrkOptions:
+    """How the benchmarks run wrk: its binary, threads, connections and per-request timeout."""
+
+    wrk: str
+    threads: int
+    connections: int
+    timeout: float
+
+    def argv(self, seconds: float, script: Path, url: str, *script_args: str) -> list[str]:
+        """wrk's command line for a run of `seconds` with a Lua `script` (and its arguments)."""
+        argv = [
+            self.wrk,
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{seconds:g}s",
+            f"--timeout={self.timeout:g}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ]
+        return [*argv, "--", *script_args] if script_args else argv

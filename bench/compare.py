@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import _proc
-from _proc import HOST, Server, SetupError, free_ports
+from _proc import HOST, Server, SetupError, WrkOptions, free_ports
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -250,27 +250,9 @@ class Run:
         return self.requests > 0 and self.non_2xx == 0 and not any(self.socket_errors.values())
 
 
-@dataclass(frozen=True)
-class WrkOptions:
-    wrk: str
-    threads: int
-    connections: int
-    timeout: float
-
-
 def run_wrk(opts: WrkOptions, server: Server, op: str, url: str, seconds: float, rnd: int) -> Run:
     script = BENCH / ("post.lua" if op == CREATE else "get.lua")
-    argv = [
-        opts.wrk,
-        f"-t{opts.threads}",
-        f"-c{opts.connections}",
-        f"-d{seconds:g}s",
-        f"--timeout={opts.timeout:g}s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
+    argv = opts.argv(seconds, script, url)
     assert server.proc is not None
     cpu_before = session_cpu_seconds(server.proc.pid)
     # bounded: wrk stops by itself after `seconds`; the timeout is a backstop

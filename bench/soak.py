@@ -196,33 +196,16 @@ class Phase:
 
 
 @dataclass(frozen=True)
-class WrkOptions:
-    wrk: str
-    threads: int
-    connections: int
-    timeout: float
-    ratio: int
+class WrkOptions(_proc.WrkOptions):
+    ratio: int  # queries per create in the mixed phase
 
 
 def run_wrk(
     opts: WrkOptions, name: str, mode: str, seconds: float, port: int, ids_file: Path
 ) -> Phase:
-    argv = [
-        opts.wrk,
-        f"-t{opts.threads}",
-        f"-c{opts.connections}",
-        f"-d{seconds:g}s",
-        f"--timeout={opts.timeout:g}s",
-        "--latency",
-        "-s",
-        str(LUA),
-        f"http://{HOST}:{port}",
-        "--",
-        mode,
-        str(opts.ratio),
-        KEY,
-        str(ids_file),
-    ]
+    argv = opts.argv(
+        seconds, LUA, f"http://{HOST}:{port}", mode, str(opts.ratio), KEY, str(ids_file)
+    )
     # wrk stops by itself after `seconds`; the timeout is a backstop. Its own session, killed in
     # `finally`, so an interrupted soak leaves no wrk behind.
     proc = subprocess.Popen(
