@@ -14,8 +14,9 @@ import asyncio
 import time
 
 from mockserver import Settings, Simulator
-from mockserver._callbacks import MAX_CONCURRENCY, Outcome
-from mockserver._receiver import Receiver
+from mockserver.delivery.engine import MAX_CONCURRENCY
+from mockserver.domain.deliveries import Outcome
+from mockserver.testing.receiver import Receiver
 
 START = 1_800_000_000.0
 BODY = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano", "duration": 4}
@@ -34,14 +35,15 @@ async def run(tasks: int) -> None:
             callback_allow_http=True,
         )
         sim = Simulator(settings, resolver=no_dns)
-        for _ in range(tasks):
-            request = sim.parse_request({**BODY, "callback_url": receiver.url()})
-            sim.create_task("sk-bench", request, "http://127.0.0.1:8000")
-        ends = {task.plan.ended for task in sim.store}
+        created = [
+            await sim.submit({**BODY, "callback_url": receiver.url()}, api_key="sk-bench")
+            for _ in range(tasks)
+        ]
+        ends = {task.plan.ended for task in created}
         assert len(ends) == 1, "the tasks must all end at the same instant"
 
         started = time.perf_counter()
-        await sim.advance_settled(ends.pop() - sim.now())
+        await sim.advance(ends.pop() - sim.now())
         elapsed = time.perf_counter() - started
         await sim.callbacks.aclose()
         received = receiver.requests
@@ -49,7 +51,7 @@ async def run(tasks: int) -> None:
     ids = {r.json()["id"] for r in received}
     assert len(received) == tasks, f"{len(received)} requests for {tasks} tasks"
     assert len(ids) == tasks, f"{len(ids)} distinct task ids for {tasks} tasks"
-    outcomes = {d.outcome for d in sim.callbacks}
+    outcomes = {d.outcome for d in await sim.deliveries()}
     assert outcomes == {Outcome.DELIVERED}, outcomes
     print(f"tasks ending at one instant: {tasks:,} (at most {MAX_CONCURRENCY} in flight)")
     print(f"delivered exactly once: {len(received):,} requests, {len(ids):,} distinct task ids")

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver._logging import log_config, quiet_log_records
+from mockserver.cli.logging import log_config, quiet_log_records
 
 TASK = {
     "created": 1757169743,

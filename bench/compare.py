@@ -1,6 +1,6 @@
 """Throughput and latency of evolink-mock against Prism and a bare-Starlette ceiling, with wrk.
 
-Three servers on 127.0.0.1, each on a free port: (A) ours, `python -m mockserver._cli serve`;
+Three servers on 127.0.0.1, each on a free port: (A) ours, `python -m mockserver.cli.main serve`;
 (B) Prism mocking the same merged spec; (C) bench/ceiling.py. wrk hits each in turn with the same
 threads, connections, duration and request, alternating A B C round after round so machine noise
 hits all alike; queries (GET /v1/tasks/{id}) run against ours and the ceiling only, since Prism
@@ -99,11 +99,11 @@ def ours_env(src: Path | None) -> dict[str, str]:
 
 def write_spec(src: Path | None) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "mockserver._cli", "spec"]
+    argv = [sys.executable, "-m", "mockserver.cli.main", "spec"]
     with SPEC.open("w", encoding="utf-8") as out:
         done = subprocess.run(argv, stdout=out, env=ours_env(src), cwd=CACHE)
     if done.returncode != 0:
-        raise SetupError("`python -m mockserver._cli spec` failed")
+        raise SetupError("`python -m mockserver.cli.main spec` failed")
 
 
 def ours_revision(src: Path | None) -> str:
@@ -158,7 +158,7 @@ def servers(log_level: str, prism_log_level: str, ours_src: Path | None) -> dict
     return {
         OURS: Server(
             OURS,
-            [py, "-m", "mockserver._cli", "serve", "--port", str(ours), *level],
+            [py, "-m", "mockserver.cli.main", "serve", "--port", str(ours), *level],
             ours,
             LOGS / f"{OURS}.log",
             env=ours_env(ours_src),

@@ -1,6 +1,6 @@
 """Fuzz: 5,000+ schemathesis negative cases with no 5xx, and a 10 MB body refused unread.
 
-The simulator runs in this process, in a thread (mockserver._thread.serve_in_thread, a real
+The simulator runs in this process, in a thread (mockserver.testing.server.serve_in_thread, a real
 socket on 127.0.0.1), with `api_keys={"sk-fuzz"}`, the virtual clock and the offline resolver:
 generated callback hosts are never looked up (and this process's socket.getaddrinfo refuses
 any name but localhost, counting the attempts, in case something else tried). An ASGI wrapper
@@ -52,8 +52,8 @@ from typing import Any
 import httpx
 
 from mockserver import Settings, Simulator, create_app
-from mockserver._ssrf import offline_resolver
-from mockserver._thread import serve_in_thread
+from mockserver.delivery.ssrf import offline_resolver
+from mockserver.testing.server import serve_in_thread
 
 KEY = "sk-fuzz"
 KB = 1024

@@ -1,6 +1,6 @@
 """Soak: 200 connections of mixed create/query traffic for a minute, then queries only; memory.
 
-Starts `python -m mockserver._cli serve` on a free port of 127.0.0.1 (in memory, or --db PATH),
+Starts `python -m mockserver.cli.main serve` on a free port of 127.0.0.1 (in memory, or --db PATH),
 then runs wrk with bench/soak.lua:
 
 1. a short warm-up of the mixed traffic (not measured);
@@ -477,7 +477,7 @@ def soak(args: argparse.Namespace, query_seconds: float) -> int:
         per_task = bytes_per_task(args.measure_tasks)
 
     (port,) = free_ports(1)
-    argv = [sys.executable, "-m", "mockserver._cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "mockserver.cli.main", "serve", "--port", str(port)]
     argv += ["--log-level", "warning", "--api-key", KEY]
     if args.db:
         argv += ["--db", args.db]

@@ -6,33 +6,33 @@ exactly four attempts, 1, 2 and 4 s after each failed one (the vendor's schedule
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from itertools import pairwise
 
 import httpx
+from starlette.types import ASGIApp
 
-from mockserver import Settings, Simulator, create_app
-from mockserver._receiver import Receiver
-from mockserver._ssrf import offline_resolver
-from mockserver._thread import serve_in_thread
-
-from .checks import ContractViolation
-from .settings import OWNER
+from evolink_contract.checks import ContractViolation
+from evolink_contract.settings import OWNER
+from mockserver import Settings
+from mockserver.testing import Receiver, serve_in_thread
 
 SCHEDULE = [1.0, 2.0, 4.0]
+#: Makes the app under test from its settings.
+AppFactory = Callable[[Settings], ASGIApp]
 
 
-def check_callbacks(settings: Settings) -> None:
-    """Raises ContractViolation naming the rule a simulator with these settings breaks."""
+def check_callbacks(make_app: AppFactory) -> None:
+    """Raises ContractViolation naming the rule the app `make_app` builds breaks."""
     with Receiver([200]) as accepting, Receiver([500]) as failing:
-        settings = dataclasses.replace(
-            settings,
+        settings = Settings(
+            api_keys=frozenset({OWNER}),
             clock="virtual",
             callback_allow=frozenset({accepting.authority, failing.authority}),
             callback_allow_http=True,
             callback_timeout=1.0,
         )
-        app = create_app(simulator=Simulator(settings, resolver=offline_resolver))
+        app = make_app(settings)
         headers = {"Authorization": f"Bearer {OWNER}"}
         with (
             serve_in_thread(app) as base_url,

@@ -4,11 +4,10 @@ import pytest
 import schemathesis
 from starlette.applications import Starlette
 
+from evolink_contract import checks as _checks  # registers the custom schemathesis checks
+from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
 from mockserver import Settings, Simulator, create_app
-from mockserver._ssrf import offline_resolver
-
-from . import checks as _checks  # registers the custom schemathesis checks
-from .settings import OWNER, STRANGER, schemathesis_config
+from mockserver.delivery.ssrf import offline_resolver
 
 assert _checks
 
@@ -16,7 +15,7 @@ assert _checks
 @pytest.fixture(autouse=True)
 def _no_real_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Generated callback URLs never reach real DNS, whichever simulator receives them."""
-    monkeypatch.setattr("mockserver._callbacks.system_resolver", offline_resolver)
+    monkeypatch.setattr("mockserver.delivery.engine.system_resolver", offline_resolver)
 
 
 @pytest.fixture
@@ -32,5 +31,6 @@ def api_schema(app: Starlette) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=schemathesis_config(OWNER))
 
 
-# The live suite runs through evolink-contract against a server; not in the normal run.
-collect_ignore = ["live"]
+# The installed harness (its live suite runs through evolink-contract against a server) is not
+# part of the normal run.
+collect_ignore = ["evolink_contract"]

@@ -1,6 +1,6 @@
 """Run the whole harness against one simulator and say which checks failed.
 
-Used by the meta-tests (is every deliberately broken variant caught?) and by `python -m
+Used by the meta-tests (is every deliberately broken simulator caught?) and by `python -m
 contract_tests.meta`, which prints the table kept in contract_tests/README.md.
 """
 
@@ -11,18 +11,17 @@ from dataclasses import dataclass
 
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
-from mockserver import Settings, Simulator, create_app
-from mockserver._defects import build as build_defects
-from mockserver._ssrf import offline_resolver
-from mockserver._thread import serve_in_thread
+from evolink_contract import checks as _checks  # registers the custom schemathesis checks
+from evolink_contract.checks import ContractViolation
+from evolink_contract.lifecycle import run_lifecycle
+from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
+from mockserver import Settings
+from mockserver.testing.server import serve_in_thread
 
-from . import checks as _checks  # registers the custom schemathesis checks
-from .callbacks import check_callbacks
-from .checks import ContractViolation
-from .lifecycle import run_lifecycle
-from .settings import OWNER, STRANGER, schemathesis_config
+from . import mutants
+from .callbacks import AppFactory, check_callbacks
 
 assert _checks
 
@@ -34,7 +33,7 @@ class Finding:
     message: str
 
 
-def schemathesis_findings(app: Starlette, *, max_examples: int, seed: int = 1) -> list[Finding]:
+def schemathesis_findings(app: ASGIApp, *, max_examples: int, seed: int = 1) -> list[Finding]:
     """Every check schemathesis (with ours) saw fail, running its engine in-process."""
     config = schemathesis_config(OWNER, max_examples=max_examples, seed=seed)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -59,50 +58,42 @@ def lifecycle_findings(base_url: str, *, max_examples: int) -> list[Finding]:
     return []
 
 
-def callback_findings(settings: Settings) -> list[Finding]:
+def callback_findings(make_app: AppFactory) -> list[Finding]:
     try:
-        check_callbacks(settings)
+        check_callbacks(make_app)
     except ContractViolation as exc:
         return [Finding(exc.check, "callbacks", str(exc))]
     return []
 
 
-def offline_app(settings: Settings) -> Starlette:
-    """Generated callback URLs must never reach real DNS, nor a receiver anywhere."""
-    return create_app(simulator=Simulator(settings, resolver=offline_resolver))
+def run_harness(mutant: str | None = None, *, max_examples: int = 15) -> list[Finding]:
+    """The harness against the clean simulator, or the named mutant of it."""
 
+    def make_app(settings: Settings) -> ASGIApp:
+        return mutants.build(mutant, settings)
 
-def run_harness(defects: tuple[str, ...] = (), *, max_examples: int = 15) -> list[Finding]:
-    """The harness against a simulator with these defects switched on."""
-    settings = Settings(api_keys=frozenset({OWNER, STRANGER}), clock="virtual", defects=defects)
-    findings = schemathesis_findings(offline_app(settings), max_examples=max_examples)
-    with serve_in_thread(offline_app(settings)) as base_url:
+    settings = Settings(api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
+    findings = schemathesis_findings(make_app(settings), max_examples=max_examples)
+    with serve_in_thread(make_app(settings)) as base_url:
         # the machine is cheap (a few ms a step) and its bugs need longer walks to show
         findings += lifecycle_findings(base_url, max_examples=4 * max_examples)
-    return findings + callback_findings(settings)
+    return findings + callback_findings(make_app)
 
 
 def meta_table(max_examples: int = 15) -> list[tuple[str, str, list[str]]]:
-    """(defect, what it breaks, checks that caught it) for the clean simulator and every defect."""
-    rows = []
-    for name in ["(none)", *_defect_names()]:
-        defects = () if name == "(none)" else (name,)
-        description = (
-            "the simulator as shipped" if not defects else build_defects(defects)[0].description
-        )
-        caught = sorted({f.check for f in run_harness(defects, max_examples=max_examples)})
-        rows.append((name, description, caught))
+    """(mutant, what it breaks, checks that caught it) for the clean simulator and each mutant."""
+    rows = [("(none)", "the simulator as shipped", _caught(None, max_examples))]
+    for name in mutants.names():
+        rows.append((name, mutants.describe(name), _caught(name, max_examples)))
     return rows
 
 
-def _defect_names() -> list[str]:
-    from mockserver._defects import names
-
-    return names()
+def _caught(mutant: str | None, max_examples: int) -> list[str]:
+    return sorted({f.check for f in run_harness(mutant, max_examples=max_examples)})
 
 
 def markdown(rows: list[tuple[str, str, list[str]]]) -> str:
-    lines = ["| defect | what it breaks | caught by |", "|---|---|---|"]
+    lines = ["| mutant | what it breaks | caught by |", "|---|---|---|"]
     for name, description, caught in rows:
         shown = ", ".join(f"`{c}`" for c in caught) if caught else "nothing (passes)"
         lines.append(f"| `{name}` | {description} | {shown} |")

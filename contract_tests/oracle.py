@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import (
+from evolink_client import (
     APIStatusError,
     AuthenticationError,
     InsufficientQuotaError,

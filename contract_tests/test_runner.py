@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import Settings, create_app
-from mockserver._thread import serve_in_thread
+from evolink_contract import runner
+from mockserver import Settings
+from mockserver.testing import serve_in_thread
 
-from . import runner
+from . import mutants
 
 KEY = "sk-runner"
 
@@ -37,7 +38,12 @@ def test_a_remote_server_is_refused_before_any_create(
 ) -> None:
     monkeypatch.setattr(runner, "is_simulator", lambda url: False)  # no traffic leaves this machine
     ran: list[object] = []
-    monkeypatch.setattr("pytest.main", lambda *a, **k: ran.append(a) or 0)
+
+    def main(*args: object, **kwargs: object) -> int:
+        ran.append(args)
+        return 0
+
+    monkeypatch.setattr("pytest.main", main)
 
     code = runner.main(["--base-url", "https://api.evolink.ai", "--api-key", "sk-real"])
 
@@ -55,8 +61,8 @@ def test_a_missing_key_is_a_usage_error(
     assert "no API key" in capsys.readouterr().err
 
 
-def run_against(tmp_path: Path, defects: tuple[str, ...]) -> tuple[int, ET.Element]:
-    app = create_app(Settings(api_keys=frozenset({KEY}), clock="virtual", defects=defects))
+def run_against(tmp_path: Path, mutant: str | None) -> tuple[int, ET.Element]:
+    app = mutants.build(mutant, Settings(api_keys=frozenset({KEY}), clock="virtual"))
     junit = tmp_path / "report.xml"
     with serve_in_thread(app) as base_url:
         code = runner.main(
@@ -68,7 +74,7 @@ def run_against(tmp_path: Path, defects: tuple[str, ...]) -> tuple[int, ET.Eleme
 def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_runs(
     tmp_path: Path,
 ) -> None:
-    code, report = run_against(tmp_path, ())
+    code, report = run_against(tmp_path, None)
 
     names = {case.get("name") for case in report.iter("testcase")}
     assert code == 0
@@ -83,7 +89,7 @@ def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_run
 def test_a_broken_simulator_fails_and_the_failing_check_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, report = run_against(tmp_path, ("missing-required-field",))
+    code, report = run_against(tmp_path, "missing-required-field")
 
     assert code == 1
     assert any(case.find("failure") is not None for case in report.iter("testcase"))

@@ -8,13 +8,13 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.stateful import OpenAPIStateMachine
 
-from .settings import OWNER as KEY
+from evolink_contract.settings import OWNER as KEY
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-def test_every_operation_conforms(case: schemathesis.Case) -> None:
+def test_every_operation_conforms(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
 
@@ -23,7 +23,7 @@ def test_stateful_create_then_query_conforms(api_schema: schemathesis.BaseSchema
     statuses: Counter[tuple[str, int]] = Counter()
 
     class Recording(base):  # type: ignore[valid-type,misc]
-        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+        def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
             statuses[(case.operation.label, response.status_code)] += 1
 
     Recording.run()

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from mockserver._thread import serve_in_thread
-
-from .settings import CONFIG_FILE
-from .settings import OWNER as KEY
+from evolink_contract.settings import CONFIG_FILE
+from evolink_contract.settings import OWNER as KEY
+from mockserver.testing.server import serve_in_thread
 
 
 def schemathesis_run(base_url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from client import AsyncClient, Client
+from evolink_client import AsyncClient, Client
 
 
 def generate_video(base_url: str, api_key: str, prompt: str, callback_url: str) -> str:
@@ -19,7 +19,7 @@ def generate_video(base_url: str, api_key: str, prompt: str, callback_url: str) 
         return evolink.create_video(prompt, callback_url=callback_url).id
 
 
-def test_the_callback_arrives_when_the_video_is_ready(evolink_mock, evolink_receiver) -> None:  # type: ignore[no-untyped-def]
+def test_the_callback_arrives_when_the_video_is_ready(evolink_mock, evolink_receiver) -> None:
     started = time.monotonic()
     task_id = generate_video(
         evolink_mock.base_url, evolink_mock.api_key, "a cat", evolink_receiver.url()
@@ -34,7 +34,7 @@ def test_the_callback_arrives_when_the_video_is_ready(evolink_mock, evolink_rece
     assert time.monotonic() - started < 1.0
 
 
-def test_my_code_survives_a_rate_limit(evolink_mock) -> None:  # type: ignore[no-untyped-def]
+def test_my_code_survives_a_rate_limit(evolink_mock) -> None:
     evolink_mock.fault("rate_limit_exceeded", operation="create", times=1)
 
     with Client(
@@ -47,10 +47,10 @@ def test_my_code_survives_a_rate_limit(evolink_mock) -> None:  # type: ignore[no
 
 
 @pytest.mark.anyio
-async def test_in_process_with_respx(evolink_respx) -> None:  # type: ignore[no-untyped-def]
+async def test_in_process_with_respx(evolink_respx) -> None:
     async with AsyncClient(api_key="sk-anything") as evolink:  # the default base URL, intercepted
         task = await evolink.create_video("a cat")
-        evolink_respx.simulator.advance(45)
+        await evolink_respx.advance(45)
         done = await evolink.get_task(task.id)
 
     assert done.status.value == "completed"

@@ -1,9 +1,8 @@
 """An offline simulator of Evolink's Sora-2-Pro video generation API."""
 
-from ._app import create_app
-from ._backend import Simulator
-from ._clock import Clock, RealClock, VirtualClock
-from ._errors import (
+from ._version import __version__
+from .domain.clock import Clock, RealClock, VirtualClock
+from .domain.errors import (
     Forbidden,
     InsufficientQuota,
     InternalError,
@@ -13,11 +12,15 @@ from ._errors import (
     RateLimited,
     Unauthorized,
 )
-from ._settings import Settings
-from ._spec import Spec, load_spec
-from ._tasks import Failure, Plan, Pricing, Task, TaskStatus, Timings, VideoRequest
-
-__version__ = "0.1.0"
+from .domain.pricing import Pricing
+from .domain.tasks import Failure, Plan, Task, TaskStatus, VideoRequest
+from .domain.timing import Timings
+from .service.simulator import Simulator
+from .settings import Settings
+from .spec import Spec, load_spec
+from .storage.base import Store
+from .storage.memory import MemoryStore
+from .web.app import MockApp, create_app
 
 __all__ = [
     "Clock",
@@ -26,6 +29,8 @@ __all__ = [
     "InsufficientQuota",
     "InternalError",
     "InvalidRequest",
+    "MemoryStore",
+    "MockApp",
     "MockError",
     "NotFound",
     "Plan",
@@ -35,6 +40,7 @@ __all__ = [
     "Settings",
     "Simulator",
     "Spec",
+    "Store",
     "Task",
     "TaskStatus",
     "Timings",

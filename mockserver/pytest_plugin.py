@@ -1,31 +1,41 @@
 """pytest fixtures for testing your own code against the simulator (entry point `evolink_mock`).
 
-- `evolink_mock`: the simulator on a free 127.0.0.1 port in a thread, on the virtual clock, with
-  a callback receiver it may send to. Your code talks to `evolink_mock.base_url` with
+One simulator serves the whole session, on a free 127.0.0.1 port, on the virtual clock; each test
+gets it reset (tasks, faults, journal, balances, callbacks) through `evolink_mock`:
+
+- `evolink_mock`: a `MockServer` handle. Your code talks to `evolink_mock.base_url` with
   `evolink_mock.api_key`; the test moves time, injects faults and reads the journal and the
-  callback log through it.
-- `evolink_receiver`: that receiver: HTTPS on 127.0.0.1 with a throwaway CA the simulator trusts
-  (callback URLs must be https, as on the real API); set `.script` to choose its answers.
-- `evolink_respx`: respx routing httpx.AsyncClient traffic for https://api.evolink.ai to a
-  simulator in-process, no socket at all; `evolink_respx.simulator` is its state.
+  callback log through the handle. An admin call the simulator refuses raises `MockServerError`
+  with the simulator's own message.
+- `evolink_receiver`: an HTTPS callback receiver the simulator trusts (callback URLs must be
+  https, as on the real API), emptied for each test; set `.script` to choose its answers.
+- `evolink_mock_settings`: the session simulator's `Settings`. Override it (session scope) in
+  your conftest to change them; the fixture you override is yours to ask for, to start from it:
+
+      @pytest.fixture(scope="session")
+      def evolink_mock_settings(evolink_mock_settings):
+          return dataclasses.replace(evolink_mock_settings, prompt_markers=True)
+
+- `evolink_respx`: an `InProcessMock` handle: respx routing httpx traffic for
+  https://api.evolink.ai to a fresh simulator in-process, no socket at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from ._app import create_app
-from ._backend import Simulator
-from ._receiver import Receiver
-from ._settings import Settings
-from ._thread import serve_in_thread
+from .service.simulator import Simulator
+from .settings import Settings
+from .testing.receiver import Receiver
+from .testing.server import serve_in_thread
+from .web.app import create_app
 
 if TYPE_CHECKING:
     import respx
@@ -34,7 +44,11 @@ API_KEY = "sk-evolink-mock-test"
 VENDOR_BASE_URL = "https://api.evolink.ai"
 
 
-@dataclass
+class MockServerError(Exception):
+    """An admin call the simulator refused, with what it said."""
+
+
+@dataclasses.dataclass
 class MockServer:
     """A running simulator, and the handles a test needs on it."""
 
@@ -44,9 +58,17 @@ class MockServer:
     receiver: Receiver
 
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        # Through HTTP, so the work runs on the server's own event loop (callbacks included).
-        response = httpx.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
-        response.raise_for_status()
+        # through HTTP, so that the work runs on the server's own event loop (callbacks too)
+        try:
+            response = httpx.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
+        except httpx.HTTPError as exc:
+            raise MockServerError(f"{method} {path}: the simulator did not answer: {exc}") from exc
+        if response.is_error:
+            try:
+                said = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                said = response.text[:500]
+            raise MockServerError(f"{method} {path} answered {response.status_code}: {said}")
         return response.json()
 
     @property
@@ -87,7 +109,25 @@ class MockServer:
         return deliveries
 
     def reset(self) -> None:
+        """Forget tasks, faults, journal, balances and callbacks; empty the receiver."""
         self._admin("POST", "/_mock/reset")
+        self.receiver.reset()
+
+
+@dataclasses.dataclass
+class InProcessMock:
+    """A simulator reached through respx, in-process: `router` is respx's."""
+
+    router: respx.MockRouter
+    simulator: Simulator
+
+    @property
+    def calls(self) -> respx.models.CallList:
+        return self.router.calls
+
+    async def advance(self, seconds: float) -> float:
+        """Move the virtual clock; tasks and callbacks due on the way happen."""
+        return await self.simulator.advance(seconds)
 
 
 @pytest.fixture(scope="session")
@@ -105,35 +145,57 @@ def _evolink_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SS
     return ca_file, context
 
 
-@pytest.fixture
-def evolink_receiver(_evolink_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Receiver]:
+@pytest.fixture(scope="session")
+def _evolink_receiver_server(_evolink_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Receiver]:
     with Receiver([200], ssl_context=_evolink_tls[1]) as receiver:
         yield receiver
 
 
-@pytest.fixture
-def evolink_mock(
-    evolink_receiver: Receiver, _evolink_tls: tuple[Path, ssl.SSLContext]
-) -> Iterator[MockServer]:
-    settings = Settings(
+@pytest.fixture(scope="session")
+def evolink_mock_settings(
+    _evolink_receiver_server: Receiver, _evolink_tls: tuple[Path, ssl.SSLContext]
+) -> Settings:
+    """The session simulator's settings: virtual clock, one accepted key, callbacks allowed to
+    the receiver (and its CA trusted). Override to change them."""
+    return Settings(
         clock="virtual",
         api_keys=frozenset({API_KEY}),
-        callback_allow=frozenset({evolink_receiver.authority}),
+        callback_allow=frozenset({_evolink_receiver_server.authority}),
         callback_ca_file=str(_evolink_tls[0]),
         callback_timeout=1.0,
     )
-    simulator = Simulator(settings)
+
+
+@pytest.fixture(scope="session")
+def evolink_mock_server(
+    evolink_mock_settings: Settings, _evolink_receiver_server: Receiver
+) -> Iterator[MockServer]:
+    """The session's simulator, started once; `evolink_mock` resets it for each test."""
+    keys = evolink_mock_settings.api_keys
+    api_key = API_KEY if keys is None or API_KEY in keys else sorted(keys)[0]
+    simulator = Simulator(evolink_mock_settings)
     with serve_in_thread(create_app(simulator=simulator)) as base_url:
-        yield MockServer(base_url, API_KEY, simulator, evolink_receiver)
+        yield MockServer(base_url, api_key, simulator, _evolink_receiver_server)
 
 
 @pytest.fixture
-def evolink_respx() -> Iterator[respx.MockRouter]:
+def evolink_receiver(_evolink_receiver_server: Receiver) -> Receiver:
+    _evolink_receiver_server.reset()
+    return _evolink_receiver_server
+
+
+@pytest.fixture
+def evolink_mock(evolink_mock_server: MockServer, evolink_receiver: Receiver) -> MockServer:
+    evolink_mock_server.reset()
+    return evolink_mock_server
+
+
+@pytest.fixture
+def evolink_respx() -> Iterator[InProcessMock]:
     import respx
 
     simulator = Simulator(Settings(clock="virtual"))
     handler = respx.ASGIHandler(create_app(simulator=simulator))
     with respx.mock(base_url=VENDOR_BASE_URL, assert_all_called=False) as router:
         router.route().mock(side_effect=handler)
-        router.simulator = simulator  # type: ignore[attr-defined]
-        yield router
+        yield InProcessMock(router, simulator)

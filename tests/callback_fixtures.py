@@ -16,7 +16,7 @@ import httpx
 import trustme
 
 from mockserver import Settings, Simulator, create_app
-from mockserver._receiver import Receiver
+from mockserver.testing.receiver import Receiver
 
 START = 1_800_000_000.0
 KEY = "sk-callbacks"
@@ -61,14 +61,10 @@ def https_receiver(tls: TLS, script: Iterable[Any] = (200,)) -> Receiver:
     return Receiver(list(script), ssl_context=tls.server_context)
 
 
-def simulator_for(
-    receivers: Iterable[Receiver],
-    tls: TLS | None = None,
-    *,
-    resolver: FakeResolver | None = None,
-    **settings: Any,
-) -> Simulator:
-    """A virtual-clock simulator whose policy opens exactly the receivers' host:port."""
+def callback_settings(
+    receivers: Iterable[Receiver], tls: TLS | None = None, **settings: Any
+) -> Settings:
+    """A virtual clock, and a policy that opens exactly the receivers' host:port."""
     options: dict[str, Any] = {
         "clock": "virtual",
         "start_time": START,
@@ -77,7 +73,7 @@ def simulator_for(
         "callback_timeout": 0.3,
     }
     options.update(settings)
-    return Simulator(Settings(**options), resolver=resolver or FakeResolver())
+    return Settings(**options)
 
 
 @asynccontextmanager

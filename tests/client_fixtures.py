@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from client import AsyncClient, Client, RetryPolicy
+from evolink_client import AsyncClient, Client, RetryPolicy
 
 BASE = "https://api.evolink.test"
 API_KEY = "sk-test-s3cr3t-KEY-do-not-leak"

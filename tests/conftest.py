@@ -1,15 +1,29 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import pytest
 
-from mockserver import Settings, Simulator, create_app
-from mockserver._ssrf import offline_resolver
+from mockserver import MemoryStore, Settings, Simulator, Store, create_app
+from mockserver.delivery.ssrf import offline_resolver
+from mockserver.storage.sqlite import SqliteStore
 
 START = 1_800_000_000.0  # a fixed simulated start, so timestamps in tests are exact
 KEY = "sk-test-owner"
+
+#: Every store, by name: the behaviour tests that touch state run against each. A new store
+#: joins here.
+STORES: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda directory: MemoryStore(),
+    "sqlite": lambda directory: SqliteStore(str(directory / "state.db")),
+}
+
+
+class MakeSimulator(Protocol):
+    def __call__(self, settings: Settings | None = None, **kwargs: Any) -> Simulator: ...
 
 
 @pytest.fixture
@@ -21,12 +35,38 @@ def anyio_backend() -> str:
 def _no_real_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test asks real DNS about a callback host: a simulator's default resolver resolves
     nothing (names are accepted at submit, fail at delivery); tests that need names inject one."""
-    monkeypatch.setattr("mockserver._callbacks.system_resolver", offline_resolver)
+    monkeypatch.setattr("mockserver.delivery.engine.system_resolver", offline_resolver)
+
+
+@pytest.fixture(params=sorted(STORES))
+def store_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 @pytest.fixture
-def sim() -> Simulator:
-    return Simulator(Settings(clock="virtual", start_time=START))
+def make_simulator(
+    store_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MakeSimulator]:
+    """Makes simulators on the store under test (each its own), closed after the test."""
+    made: list[Simulator] = []
+
+    def make(settings: Settings | None = None, **kwargs: Any) -> Simulator:
+        store = STORES[store_name](tmp_path_factory.mktemp(store_name))
+        sim = Simulator(
+            settings or Settings(clock="virtual", start_time=START), store=store, **kwargs
+        )
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+@pytest.fixture
+def sim(make_simulator: MakeSimulator) -> Simulator:
+    return make_simulator()
 
 
 @pytest.fixture

@@ -9,9 +9,12 @@ from collections import Counter
 import httpx
 import jsonschema_rs
 import pytest
-from conftest import KEY, START
+from starlette.types import Message
 
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.service.ids import TaskIds
+
+from .conftest import KEY, START
 
 pytestmark = pytest.mark.anyio
 
@@ -133,7 +136,7 @@ async def test_a_bad_body_is_a_400_naming_the_field(
     error = response.json()["error"]
     assert (error["code"], error["type"]) == ("invalid_request", "invalid_request_error")
     assert field in error["message"]
-    assert len(sim.store) == 0
+    assert await sim.store.count_tasks() == 0
 
 
 BAD_RAW = [
@@ -158,7 +161,7 @@ async def test_an_unreadable_body_is_a_400_that_says_why(
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert words in response.json()["error"]["message"]
-    assert len(sim.store) == 0
+    assert await sim.store.count_tasks() == 0
 
 
 @pytest.mark.parametrize(
@@ -310,7 +313,7 @@ async def test_unset_optional_urls_stay_unset(api: httpx.AsyncClient, sim: Simul
     """The spec's examples for image_urls and callback_url are placeholders, never defaults."""
     created = (await api.post("/v1/videos/generations", json=VALID)).json()
 
-    task = sim.store.get(created["id"])
+    task = await sim.store.get_task(created["id"])
     assert task is not None
     assert task.request.image_urls == ()
     assert task.request.callback_url is None
@@ -321,33 +324,9 @@ async def test_unset_optional_urls_stay_unset(api: httpx.AsyncClient, sim: Simul
     )
 
 
-def test_freezing_the_collector_is_off_unless_asked() -> None:
-    assert Settings().gc_freeze_every is None
-
-
-async def test_a_server_freezes_the_collector_every_n_creates(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import gc
-
-    frozen: list[int] = []
-    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
-    sim = Simulator(Settings(clock="virtual", gc_freeze_every=3))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(create_app(simulator=sim)),
-        base_url="http://mock.test",
-        headers={"Authorization": f"Bearer {KEY}"},
-    ) as client:
-        for _ in range(7):
-            await client.post("/v1/videos/generations", json=VALID)
-
-    assert len(frozen) == 2  # after the 3rd and the 6th
-
-
-async def test_task_ids_are_unique_and_well_formed_across_many_creates(sim: Simulator) -> None:
-    owner = "sk-ids"
-    request = sim.parse_request(VALID)
-    ids = {sim.create_task(owner, request, "http://mock.test").id for _ in range(3000)}
+def test_task_ids_are_unique_and_well_formed_across_many_draws() -> None:
+    draw = TaskIds()
+    ids = {draw.new(START) for _ in range(3000)}
 
     assert len(ids) == 3000
     assert all(re.fullmatch(rf"task-unified-{int(START)}-[a-z0-9]{{8}}", i) for i in ids)
@@ -367,7 +346,7 @@ async def test_result_urls_follow_the_host_the_client_used(sim: Simulator) -> No
             transport=httpx.ASGITransport(app), base_url=base, headers=headers
         ) as client:
             created = (await client.post("/v1/videos/generations", json=VALID)).json()
-            sim.advance(45)
+            await sim.advance(45)
             urls.append((await client.get(f"/v1/tasks/{created['id']}")).json()["results"][0])
 
     assert [u.split("/_mock/")[0] for u in urls] == [
@@ -380,7 +359,7 @@ async def test_result_urls_follow_the_host_the_client_used(sim: Simulator) -> No
 async def test_a_list_shaped_asgi_server_entry_is_served(sim: Simulator) -> None:
     """Some ASGI clients give scope["server"] as a list; the base URL cache must cope."""
     app = create_app(simulator=sim)
-    sent: list[dict[str, object]] = []
+    sent: list[Message] = []
     body = json.dumps(VALID).encode()
     scope = {
         "type": "http",
@@ -401,10 +380,10 @@ async def test_a_list_shaped_asgi_server_entry_is_served(sim: Simulator) -> None
         ],
     }
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

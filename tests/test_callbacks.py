@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +21,27 @@ import anyio
 import httpx
 import pytest
 import standardwebhooks
-from callback_fixtures import (
+
+from mockserver import Settings, Simulator, Timings
+from mockserver.delivery.engine import ATTEMPT_TIMEOUT, MAX_CONCURRENCY
+from mockserver.domain.deliveries import Outcome
+from mockserver.testing.receiver import Receiver
+
+from .callback_fixtures import (
     ENDS_AFTER,
+    KEY,
     START,
     TLS,
     FakeResolver,
     advance,
     api_for,
+    callback_settings,
     create,
     deliveries,
     https_receiver,
     make_tls,
-    simulator_for,
 )
-
-from mockserver import Settings, Simulator, Timings
-from mockserver._callbacks import ATTEMPT_TIMEOUT, MAX_CONCURRENCY, Outcome
+from .conftest import MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -43,9 +49,31 @@ T = START + ENDS_AFTER  # when a default 4 s task ends, and its first attempt go
 SECRET = "whsec_" + base64.b64encode(b"evolink-mock-callback-test-key!!").decode()
 
 
+SimulatorFor = Callable[..., Simulator]
+
+
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
     return make_tls(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def simulator_for(make_simulator: MakeSimulator) -> SimulatorFor:
+    """`simulator_for(receivers, tls, **settings)`: a simulator on the store under test whose
+    policy opens exactly the receivers' host:port; names resolve with a `FakeResolver`."""
+
+    def make(
+        receivers: Iterable[Receiver],
+        tls: TLS | None = None,
+        *,
+        resolver: FakeResolver | None = None,
+        **settings: Any,
+    ) -> Simulator:
+        return make_simulator(
+            callback_settings(receivers, tls, **settings), resolver=resolver or FakeResolver()
+        )
+
+    return make
 
 
 def sent_times(delivery: dict[str, Any]) -> list[float]:
@@ -55,7 +83,9 @@ def sent_times(delivery: dict[str, Any]) -> list[float]:
 # -- retries on the virtual clock ----------------------------------------------------------------
 
 
-async def test_a_receiver_answering_500_gets_4_attempts_at_t_t1_t3_t7(tls: TLS) -> None:
+async def test_a_receiver_answering_500_gets_4_attempts_at_t_t1_t3_t7(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [500]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -76,7 +106,9 @@ async def test_a_receiver_answering_500_gets_4_attempts_at_t_t1_t3_t7(tls: TLS) 
     assert delivery["trigger"] == "end"
 
 
-async def test_a_receiver_answering_500_then_200_gets_2_attempts(tls: TLS) -> None:
+async def test_a_receiver_answering_500_then_200_gets_2_attempts(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [500, 200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -93,6 +125,7 @@ async def test_a_receiver_answering_500_then_200_gets_2_attempts(tls: TLS) -> No
 
 async def test_a_receiver_that_never_answers_times_out_at_10s_and_is_retried_1s_later(
     tls: TLS,
+    simulator_for: SimulatorFor,
 ) -> None:
     with https_receiver(tls, ["timeout"]) as receiver:
         sim = simulator_for([receiver], tls, callback_timeout=0.2)
@@ -111,7 +144,9 @@ async def test_a_receiver_that_never_answers_times_out_at_10s_and_is_retried_1s_
     assert len(receiver.requests) == 4
 
 
-async def test_retries_are_scheduled_events_that_run_only_when_their_time_comes(tls: TLS) -> None:
+async def test_retries_are_scheduled_events_that_run_only_when_their_time_comes(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [500]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -125,7 +160,9 @@ async def test_retries_are_scheduled_events_that_run_only_when_their_time_comes(
     assert seen == [1, 1, 2, 3, 4]
 
 
-async def test_a_task_without_a_callback_url_sends_nothing(tls: TLS) -> None:
+async def test_a_task_without_a_callback_url_sends_nothing(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -143,7 +180,9 @@ async def test_a_task_without_a_callback_url_sends_nothing(tls: TLS) -> None:
     ],
     ids=["close", "reset"],
 )
-async def test_a_dropped_connection_is_a_failed_attempt(tls: TLS, answer: str, error: str) -> None:
+async def test_a_dropped_connection_is_a_failed_attempt(
+    tls: TLS, answer: str, error: str, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [answer, 204]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -159,7 +198,9 @@ async def test_a_dropped_connection_is_a_failed_attempt(tls: TLS, answer: str, e
     assert delivery["outcome"] == "delivered"
 
 
-async def test_a_redirect_is_not_followed_and_fails_the_attempt(tls: TLS) -> None:
+async def test_a_redirect_is_not_followed_and_fails_the_attempt(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [302, 200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -171,7 +212,9 @@ async def test_a_redirect_is_not_followed_and_fails_the_attempt(tls: TLS) -> Non
     assert [r.path for r in receiver.requests] == ["/hook", "/hook"]  # never /moved
 
 
-async def test_a_certificate_the_mock_does_not_trust_fails_the_attempt(tls: TLS) -> None:
+async def test_a_certificate_the_mock_does_not_trust_fails_the_attempt(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], None)  # no --callback-ca-file
         async with api_for(sim) as api:
@@ -203,7 +246,9 @@ async def test_a_refused_connection_fails_the_attempt() -> None:
     assert all(a["error"].startswith("connection failed") for a in delivery["attempts"])
 
 
-async def test_a_dead_receiver_does_not_delay_another_tasks_delivery(tls: TLS) -> None:
+async def test_a_dead_receiver_does_not_delay_another_tasks_delivery(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with (
         https_receiver(tls, ["timeout"]) as dead,
         https_receiver(tls, [200]) as alive,
@@ -228,7 +273,9 @@ async def test_a_dead_receiver_does_not_delay_another_tasks_delivery(tls: TLS) -
 # -- what is sent --------------------------------------------------------------------------------
 
 
-async def test_the_body_is_the_tasks_query_body_at_that_moment(tls: TLS) -> None:
+async def test_the_body_is_the_tasks_query_body_at_that_moment(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -245,7 +292,9 @@ async def test_the_body_is_the_tasks_query_body_at_that_moment(tls: TLS) -> None
     assert request.json()["results"] == [f"http://mock.test/_mock/videos/{task['id']}.mp4"]
 
 
-async def test_a_cancelled_task_delivers_failed_with_request_cancelled(tls: TLS) -> None:
+async def test_a_cancelled_task_delivers_failed_with_request_cancelled(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -272,7 +321,9 @@ async def test_a_cancelled_task_delivers_failed_with_request_cancelled(tls: TLS)
     assert delivery["outcome"] == "delivered"
 
 
-async def test_cancel_refuses_an_ended_task_and_an_unknown_one(tls: TLS) -> None:
+async def test_cancel_refuses_an_ended_task_and_an_unknown_one(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -289,7 +340,9 @@ async def test_cancel_refuses_an_ended_task_and_an_unknown_one(tls: TLS) -> None
     assert len(receiver.requests) == 1  # the completion's, and nothing for the refused cancel
 
 
-async def test_a_cancelled_pending_task_releases_its_credits(tls: TLS) -> None:
+async def test_a_cancelled_pending_task_releases_its_credits(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -306,6 +359,7 @@ async def test_a_cancelled_pending_task_releases_its_credits(tls: TLS) -> None:
 
 async def test_signed_attempts_verify_with_standardwebhooks_and_share_one_webhook_id(
     tls: TLS,
+    simulator_for: SimulatorFor,
 ) -> None:
     # standardwebhooks checks the timestamp against the wall clock (5 min either way): the
     # virtual clock starts now, and the retries add only seconds to it
@@ -330,7 +384,7 @@ async def test_signed_attempts_verify_with_standardwebhooks_and_share_one_webhoo
     assert len({r.headers["webhook-timestamp"] for r in requests}) == 3  # fresh per attempt
 
 
-async def test_callbacks_are_unsigned_by_default(tls: TLS) -> None:
+async def test_callbacks_are_unsigned_by_default(tls: TLS, simulator_for: SimulatorFor) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -344,7 +398,9 @@ async def test_callbacks_are_unsigned_by_default(tls: TLS) -> None:
 # -- replay, log, reset --------------------------------------------------------------------------
 
 
-async def test_replay_sends_a_new_delivery_with_its_own_id_and_retries(tls: TLS) -> None:
+async def test_replay_sends_a_new_delivery_with_its_own_id_and_retries(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200, 500, 200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -373,7 +429,7 @@ async def test_replay_sends_a_new_delivery_with_its_own_id_and_retries(tls: TLS)
     ],
 )
 async def test_replay_refuses_what_it_cannot_send(
-    tls: TLS, case: str, status: int, message: str
+    tls: TLS, case: str, status: int, message: str, simulator_for: SimulatorFor
 ) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
@@ -389,7 +445,9 @@ async def test_replay_refuses_what_it_cannot_send(
     assert receiver.requests == []
 
 
-async def test_the_log_filters_by_task_and_reset_clears_it(tls: TLS) -> None:
+async def test_the_log_filters_by_task_and_reset_clears_it(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -406,7 +464,7 @@ async def test_the_log_filters_by_task_and_reset_clears_it(tls: TLS) -> None:
     assert after_reset == []
 
 
-async def test_reset_drops_pending_retries(tls: TLS) -> None:
+async def test_reset_drops_pending_retries(tls: TLS, simulator_for: SimulatorFor) -> None:
     with https_receiver(tls, [500]) as receiver:
         sim = simulator_for([receiver], tls)
         async with api_for(sim) as api:
@@ -418,17 +476,19 @@ async def test_reset_drops_pending_retries(tls: TLS) -> None:
     assert len(receiver.requests) == 1
 
 
-async def test_a_synchronous_advance_leaves_attempts_for_drain(tls: TLS) -> None:
+async def test_a_synchronous_advance_leaves_attempts_for_drain(
+    tls: TLS, simulator_for: SimulatorFor
+) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
-        request = sim.parse_request({**_create_body(), "callback_url": receiver.url()})
-        task = sim.create_task("sk-sync", request, "http://mock.test")
-        await anyio.to_thread.run_sync(sim.advance, ENDS_AFTER)  # no event loop in that thread
+        task = await sim.submit({**_create_body(), "callback_url": receiver.url()}, api_key=KEY)
+        # run what falls due in a thread with no event loop: the attempt waits for drain()
+        await anyio.to_thread.run_sync(sim.scheduler.advance, ENDS_AFTER)
         assert receiver.requests == []
         await sim.callbacks.drain()
         await sim.callbacks.aclose()
 
-    (delivery,) = sim.callbacks.deliveries(task.id)
+    (delivery,) = await sim.deliveries(task.id)
     assert delivery.outcome is Outcome.DELIVERED
     assert len(receiver.requests) == 1
 
@@ -440,7 +500,9 @@ def _create_body() -> dict[str, Any]:
 # -- the transport seam: concurrency and address pinning, without any network -----------------
 
 
-async def test_at_most_max_concurrency_attempts_are_in_flight() -> None:
+async def test_at_most_max_concurrency_attempts_are_in_flight(
+    make_simulator: MakeSimulator,
+) -> None:
     in_flight = 0
     peak = 0
     release = asyncio.Event()
@@ -456,17 +518,16 @@ async def test_at_most_max_concurrency_attempts_are_in_flight() -> None:
         return httpx.Response(200)
 
     resolver = FakeResolver({"hooks.example": ["93.184.215.14"]})
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
+    sim = make_simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
     sim.callbacks.transport = httpx.MockTransport(handler)
     for _ in range(MAX_CONCURRENCY + 36):
-        request = sim.parse_request({**_create_body(), "callback_url": "https://hooks.example/"})
-        sim.create_task("sk-many", request, "http://mock.test")
+        await sim.submit({**_create_body(), "callback_url": "https://hooks.example/"}, api_key=KEY)
     with anyio.fail_after(10):
-        await sim.advance_settled(ENDS_AFTER)
+        await sim.advance(ENDS_AFTER)
     await sim.callbacks.aclose()
 
     assert peak == MAX_CONCURRENCY
-    assert {d.outcome for d in sim.callbacks} == {Outcome.DELIVERED}
+    assert {d.outcome for d in await sim.deliveries()} == {Outcome.DELIVERED}
 
 
 async def test_an_attempt_connects_to_the_address_it_checked_with_the_original_host() -> None:
@@ -479,11 +540,10 @@ async def test_an_attempt_connects_to_the_address_it_checked_with_the_original_h
     resolver = FakeResolver({"hooks.example": ["93.184.215.14", "2606:2800:21f:cb07::1"]})
     sim = Simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
     sim.callbacks.transport = httpx.MockTransport(handler)
-    request = sim.parse_request(
-        {**_create_body(), "callback_url": "https://hooks.example:8443/cb?x=1"}
+    await sim.submit(
+        {**_create_body(), "callback_url": "https://hooks.example:8443/cb?x=1"}, api_key=KEY
     )
-    sim.create_task("sk-pin", request, "http://mock.test")
-    await sim.advance_settled(ENDS_AFTER)
+    await sim.advance(ENDS_AFTER)
     await sim.callbacks.aclose()
 
     (sent,) = seen

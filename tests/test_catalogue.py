@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mockserver import load_spec
-from mockserver._cli import main
-from mockserver._scenarios import TASK_FAILURES, catalogue, markdown_table, parse_scenario
+from mockserver.cli.main import main
+from mockserver.domain.scenarios import TASK_FAILURES, catalogue, markdown_table, parse_scenario
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SPEC = load_spec()

@@ -7,12 +7,15 @@ import json
 import pytest
 
 from mockserver import load_spec
-from mockserver._cli import build_parser, main, settings_from
+from mockserver.cli.main import build_parser, main, settings_from
 
 
 def help_text(*argv: str) -> str:
     parser = build_parser()
-    return parser._subparsers._group_actions[0].choices[argv[0]].format_help()  # type: ignore[union-attr]
+    commands = parser._subparsers._group_actions[0]  # type: ignore[union-attr]
+    assert isinstance(commands.choices, dict)
+    text: str = commands.choices[argv[0]].format_help()
+    return text
 
 
 def test_serve_help_names_every_flag_with_its_real_default() -> None:

@@ -12,15 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from client_fixtures import failed_body, task_body
-from mp4probe import probe
 
-import client
-from client._cli import EXIT_CODES, exit_code_for, main
+import evolink_client as client
+from evolink_client._cli import EXIT_CODES, exit_code_for, main
 from mockserver import Settings, create_app
-from mockserver._thread import serve_in_thread
+from mockserver.testing.server import serve_in_thread
 
-README = Path(client.__file__).with_name("README.md")
+from .client_fixtures import failed_body, task_body
+from .mp4probe import probe
+
+README = Path(__file__).resolve().parents[1] / "client" / "README.md"
 MISSING = "task-unified-1700000000-zzzzzzzz"
 
 
@@ -311,9 +312,12 @@ def test_readme_exit_code_table_matches_the_cli() -> None:
     ]
 
 
-def test_python_dash_m_client_runs_the_cli() -> None:
+def test_python_dash_m_evolink_client_runs_the_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "client", "--help"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "evolink_client", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0
     assert result.stdout.startswith("usage: evolink-video")

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from client_fixtures import API_KEY, BASE, CREATE_URL, TASK_ID, TASK_URL, task_body
 
-import client
-from client import AsyncClient, Client, ConfigurationError, ValidationError
+import evolink_client as client
+from evolink_client import AsyncClient, Client, ConfigurationError, ValidationError
+
+from .client_fixtures import API_KEY, BASE, CREATE_URL, TASK_ID, TASK_URL, task_body
 
 # -- key and base URL --------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ def test_exported_classes_and_functions_claim_the_package() -> None:
     for name in client.__all__:
         member = getattr(client, name)
         if inspect.isclass(member) or inspect.isfunction(member):
-            assert member.__module__.startswith("client."), name
+            assert member.__module__.startswith("evolink_client."), name
 
 
 def test_every_error_derives_from_the_base() -> None:

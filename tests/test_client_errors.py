@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from client_fixtures import API_KEY, BASE, CREATE_URL, TASK_ID, TASK_URL, FakeTime, make_client
 
-from client import (
+from contract_tests.oracle import expected_class
+from evolink_client import (
     NO_RETRY,
     APIStatusError,
     AuthenticationError,
@@ -23,9 +23,10 @@ from client import (
     TaskNotFoundError,
     UnexpectedResponseError,
 )
-from contract_tests.oracle import expected_class
 from mockserver import load_spec
-from mockserver._spec import DocumentedError
+from mockserver.spec import DocumentedError
+
+from .client_fixtures import API_KEY, BASE, CREATE_URL, TASK_ID, TASK_URL, FakeTime, make_client
 
 CALLS: dict[str, tuple[str, Callable[[Client], object]]] = {
     "createVideoGeneration": (CREATE_URL, lambda c: c.create_video("A cat playing piano")),

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fixtures import FakeTime
 from starlette.applications import Starlette
 
-from client import (
+from contract_tests.oracle import expected_class
+from evolink_client import (
     NO_RETRY,
     APIStatusError,
     AsyncClient,
@@ -32,10 +32,11 @@ from client import (
     TaskStatus,
     WaitTimeoutError,
 )
-from contract_tests.oracle import expected_class
 from mockserver import Settings, Simulator, create_app, load_spec
-from mockserver._spec import CREATE, QUERY, DocumentedError
-from mockserver._thread import serve_in_thread
+from mockserver.spec import CREATE, QUERY, DocumentedError
+from mockserver.testing.server import serve_in_thread
+
+from .client_fixtures import FakeTime
 
 KEY = "sk-failures-test"
 BASE = "http://sim.test"

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from client_fixtures import VIDEO_URL, completed_body, failed_body, task_body
 
-from client import Task, TaskError, TaskInfo, TaskStatus, UnexpectedResponseError, Usage
+from evolink_client import Task, TaskError, TaskInfo, TaskStatus, UnexpectedResponseError, Usage
+
+from .client_fixtures import VIDEO_URL, completed_body, failed_body, task_body
 
 
 def test_documented_body_parses_into_typed_fields() -> None:

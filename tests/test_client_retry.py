@@ -10,7 +10,19 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from client_fixtures import (
+
+from evolink_client import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+    Task,
+)
+from evolink_client._retry import parse_retry_after
+
+from .client_fixtures import (
     API_KEY,
     CREATE_URL,
     TASK_ID,
@@ -22,17 +34,6 @@ from client_fixtures import (
     make_client,
     task_body,
 )
-
-from client import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    RateLimitError,
-    RetryPolicy,
-    ServerError,
-    Task,
-)
-from client._retry import parse_retry_after
 
 
 def error(status: int, **headers: str) -> httpx.Response:

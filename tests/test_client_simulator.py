@@ -8,10 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mp4probe import probe
 from starlette.applications import Starlette
 
-from client import (
+from evolink_client import (
     AsyncClient,
     Client,
     InvalidRequestError,
@@ -20,7 +19,9 @@ from client import (
     TaskStatus,
 )
 from mockserver import Settings, create_app
-from mockserver._thread import serve_in_thread
+from mockserver.testing.server import serve_in_thread
+
+from .mp4probe import probe
 
 KEY = "sk-client-test"
 OTHER_KEY = "sk-someone-else"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from client import TaskStatus, _constants
+from evolink_client import TaskStatus, _constants
 from mockserver import load_spec
-from mockserver._spec import CREATE, QUERY
+from mockserver.spec import CREATE, QUERY
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def test_task_statuses_and_object_match_the_spec(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["VideoGenerationResponse", "TaskDetailResponse"])
 def test_required_task_fields_match_the_spec(name: str) -> None:
-    from client import Task, UnexpectedResponseError
+    from evolink_client import Task, UnexpectedResponseError
 
     required = set(schema(name)["required"])
     assert required == {"id", "object", "status", "progress", "created", "model"}

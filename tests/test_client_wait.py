@@ -8,7 +8,20 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from client_fixtures import (
+
+from evolink_client import (
+    NO_RETRY,
+    APIConnectionError,
+    Task,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskNotReadyError,
+    TaskStatus,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+
+from .client_fixtures import (
     MP4_BYTES,
     TASK_ID,
     TASK_URL,
@@ -20,18 +33,6 @@ from client_fixtures import (
     make_async_client,
     make_client,
     task_body,
-)
-
-from client import (
-    NO_RETRY,
-    APIConnectionError,
-    Task,
-    TaskFailedError,
-    TaskNotFoundError,
-    TaskNotReadyError,
-    TaskStatus,
-    UnexpectedResponseError,
-    WaitTimeoutError,
 )
 
 

@@ -6,9 +6,8 @@ import base64
 import json
 
 import pytest
-from client_fixtures import TASK_ID, completed_body
 
-from client import (
+from evolink_client import (
     ConfigurationError,
     TaskStatus,
     UnexpectedResponseError,
@@ -17,6 +16,8 @@ from client import (
     sign_callback,
     verify_callback,
 )
+
+from .client_fixtures import TASK_ID, completed_body
 
 SECRET = "whsec_" + base64.b64encode(b"simulator-callback-secret-32byte").decode()
 NOW = 1_800_000_000

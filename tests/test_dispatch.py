@@ -1,5 +1,6 @@
-"""The vendor's two routes are dispatched ahead of Starlette's router (`MockApp.__call__`): the
-shortcut must pick exactly what the router would, and answer exactly what the router's way does."""
+"""One dispatcher serves every route (`mockserver.web.dispatch`): it picks what Starlette's router
+would pick, answers errors with the app's own exception handlers on every route, and sits under
+whatever middleware the app is given."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import KEY, START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import Settings, Simulator, create_app
-from mockserver._app import MockApp, _vendor_endpoint, create_video_generation, get_task_detail
+from mockserver import MemoryStore, MockApp, MockError, Settings, Simulator, create_app
+from mockserver.domain.tasks import Task
+from mockserver.storage.base import Refusal
+
+from .conftest import KEY, START
 
 pytestmark = pytest.mark.anyio
 
 VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
-VENDOR = {create_video_generation, get_task_detail}
 
 
 class Counting:
@@ -52,7 +56,26 @@ def _routed(app: MockApp, method: str, path: str) -> tuple[object, dict[str, Any
 
 
 _SEGMENTS = st.sampled_from(
-    ["", "/", "v1", "tasks", "videos", "generations", "task-unified-1-abcdefgh", "x/y", "%2F", "é"]
+    [
+        "",
+        "/",
+        "v1",
+        "tasks",
+        "videos",
+        "generations",
+        "_mock",
+        "faults",
+        "1",
+        "cancel",
+        "replay",
+        "ui",
+        "app.js",
+        "task-unified-1-abcdefgh",
+        "x.mp4",
+        "x/y",
+        "%2F",
+        "é",
+    ]
 )
 _PATHS = st.one_of(
     st.sampled_from(
@@ -66,31 +89,44 @@ _PATHS = st.one_of(
             "/v1/tasks//",
             "/v1/tasks/a/b",
             "/V1/tasks/a",
+            "/_mock/faults",
+            "/_mock/faults/3",
+            "/_mock/videos/task-unified-1-abcdefgh.mp4",
+            "/_mock/callbacks/x/replay",
+            "/_mock/ui/app.js",
         ]
     ),
     st.lists(_SEGMENTS, max_size=5).map(lambda parts: "/v1/tasks/" + "".join(parts)),
     st.lists(_SEGMENTS, max_size=5).map(lambda parts: "/" + "/".join(parts)),
+    st.lists(_SEGMENTS, max_size=4).map(lambda parts: "/_mock/" + "/".join(parts)),
     st.text(max_size=30).map(lambda text: "/v1/tasks/" + text),
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(method=st.sampled_from(["GET", "POST", "HEAD", "DELETE", "get"]), path=_PATHS)
-def test_the_shortcut_picks_what_the_router_picks(method: str, path: str) -> None:
+def test_the_dispatcher_picks_what_the_router_picks(method: str, path: str) -> None:
     app = create_app(Settings(clock="virtual"))
     scope = _scope(method, path)
     routed = _routed(app, method, path)
 
-    endpoint = _vendor_endpoint(scope)
+    endpoint = app.dispatcher._endpoint(scope)
 
-    if endpoint is None:  # left to the router: right, but the shortcut should miss no GET/POST
-        assert routed is None or routed[0] not in VENDOR or method not in ("GET", "POST")
-    else:
-        assert routed == (endpoint, scope.get("path_params", {}))
+    # every route of the table is a plain `async def endpoint(request)`: whatever the router
+    # matches fully, the dispatcher calls itself; the rest (404, 405, redirects) it leaves
+    assert routed == (None if endpoint is None else (endpoint, scope.get("path_params", {})))
+
+
+_json = {"Content-Type": "application/json"}
+_LONE_SURROGATE = b'{"model": "sora-2-pro-preview", "prompt": "a \\ud800 cat"}'
+
+
+def _scenario(name: str) -> dict[str, str]:
+    return {"X-Mock-Scenario": name}
 
 
 def _requests(task_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """A spread of good and bad requests to the vendor's routes."""
+    """A spread of good and bad requests, to the vendor's routes and the admin ones."""
     other = {"Authorization": "Bearer sk-someone-else"}
     return [
         ("POST", "/v1/videos/generations", {"json": VALID}),
@@ -108,28 +144,26 @@ def _requests(task_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/v1/tasks/nope", {}),
         ("DELETE", f"/v1/tasks/{task_id}", {}),
         ("GET", "/v1/videos/generations", {}),
+        ("GET", "/v1/videos/generations/", {}),
+        ("GET", "/nowhere", {}),
+        ("POST", "/_mock/faults", {"json": {"scenario": "nope"}}),
+        ("DELETE", "/_mock/faults/77", {}),
+        ("PUT", "/_mock/faults", {}),
+        ("GET", "/_mock/faults", {}),
     ]
-
-
-_json = {"Content-Type": "application/json"}
-_LONE_SURROGATE = b'{"model": "sora-2-pro-preview", "prompt": "a \\ud800 cat"}'
-
-
-def _scenario(name: str) -> dict[str, str]:
-    return {"X-Mock-Scenario": name}
 
 
 _ID = re.compile(r"task-unified-\d+-[a-z0-9]{8}")
 
 
-async def _answers(app: Starlette, sim: Simulator) -> list[tuple[int, str, str | None]]:
+async def _answers(app: Starlette) -> list[tuple[int, str, str | None]]:
     transport = httpx.ASGITransport(app)
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(
         transport=transport, base_url="http://mock.test", headers=headers
     ) as client:
         created = (await client.post("/v1/videos/generations", json=VALID)).json()
-        answers = [(200, _ID.sub("ID", str(created)), None)]
+        answers: list[tuple[int, str, str | None]] = [(200, _ID.sub("ID", str(created)), None)]
         for method, path, kwargs in _requests(created["id"]):
             response = await client.request(method, path, **kwargs)
             answers.append(
@@ -138,53 +172,112 @@ async def _answers(app: Starlette, sim: Simulator) -> list[tuple[int, str, str |
     return answers
 
 
-async def test_the_shortcut_answers_and_journals_as_the_router_does() -> None:
-    fast_sim = Simulator(Settings(clock="virtual", start_time=START))
-    slow_sim = Simulator(Settings(clock="virtual", start_time=START))
-    slow = create_app(simulator=slow_sim)
+async def test_middleware_sees_every_request_and_changes_no_answer() -> None:
+    plain_sim = Simulator(Settings(clock="virtual", start_time=START))
+    wrapped_sim = Simulator(Settings(clock="virtual", start_time=START))
+    wrapped = create_app(simulator=wrapped_sim)
     seen: list[str] = []
-    slow.add_middleware(Counting, seen=seen)  # any middleware turns the shortcut off
+    wrapped.add_middleware(Counting, seen=seen)
 
-    fast_answers = await _answers(create_app(simulator=fast_sim), fast_sim)
-    slow_answers = await _answers(slow, slow_sim)
+    plain_answers = await _answers(create_app(simulator=plain_sim))
+    wrapped_answers = await _answers(wrapped)
 
-    assert len(seen) == len(slow_answers)  # the middleware saw every vendor request
-    assert fast_answers == slow_answers
-    assert {status for status, _, _ in fast_answers} >= {200, 400, 401, 403, 404, 405, 429, 500}
-    fast_journal = [(e.method, _ID.sub("ID", e.path), e.status) for e in fast_sim.journal]
-    slow_journal = [(e.method, _ID.sub("ID", e.path), e.status) for e in slow_sim.journal]
-    assert fast_journal == slow_journal
-    assert len(fast_journal) == len(fast_answers)
+    assert len(seen) == len(wrapped_answers)  # the middleware saw every request, admin included
+    assert plain_answers == wrapped_answers
+    statuses = {status for status, _, _ in plain_answers}
+    assert statuses >= {200, 307, 400, 401, 403, 404, 405, 429, 500}
+    plain_journal = [(e.method, _ID.sub("ID", e.path), e.status) for e in await plain_sim.journal()]
+    wrapped_journal = [
+        (e.method, _ID.sub("ID", e.path), e.status) for e in await wrapped_sim.journal()
+    ]
+    assert plain_journal == wrapped_journal
+    # every answer outside /_mock/ is journaled, but the router's redirect of a trailing slash
+    journaled = [
+        (m, _ID.sub("ID", p)) for m, p, _ in _requests("ID") if not p.startswith("/_mock/")
+    ]
+    journaled.remove(("GET", "/v1/videos/generations/"))
+    assert [(m, p) for m, p, _ in plain_journal] == [("POST", "/v1/videos/generations"), *journaled]
 
 
-async def test_a_bug_in_a_handler_is_a_logged_500_envelope_on_both_ways(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("with_middleware", [False, True], ids=["bare", "with-middleware"])
+async def test_the_apps_exception_handler_answers_every_route(with_middleware: bool) -> None:
+    app = create_app(Settings(clock="virtual", api_keys=frozenset({KEY})))
+    if with_middleware:
+        app.add_middleware(Counting, seen=[])
+    handled: list[str] = []
+
+    async def mine(request: Request, exc: Exception) -> Response:
+        handled.append(f"{request.method} {request.url.path}")
+        return JSONResponse({"mine": type(exc).__name__}, status_code=418)
+
+    app.add_exception_handler(MockError, mine)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
+        create = await client.post("/v1/videos/generations", json=VALID)
+        query = await client.get("/v1/tasks/task-unified-1-abcdefgh")
+        admin = await client.delete("/_mock/faults/77")
+
+    assert [create.status_code, query.status_code, admin.status_code] == [418, 418, 418]
+    assert [create.json(), query.json(), admin.json()] == [
+        {"mine": "Unauthorized"},
+        {"mine": "Unauthorized"},
+        {"mine": "NotFound"},
+    ]
+    assert handled == [
+        "POST /v1/videos/generations",
+        "GET /v1/tasks/task-unified-1-abcdefgh",
+        "DELETE /_mock/faults/77",
+    ]
+
+
+async def test_a_handler_for_a_status_code_answers_the_routers_404_and_405() -> None:
+    app = create_app(Settings(clock="virtual"))
+
+    async def teapot(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"status": getattr(exc, "status_code", None)}, status_code=418)
+
+    app.add_exception_handler(404, teapot)
+    app.add_exception_handler(405, teapot)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
+        missing = await client.get("/nowhere")
+        wrong_method = await client.put("/v1/videos/generations")
+
+    assert (missing.status_code, missing.json()) == (418, {"status": 404})
+    assert (wrong_method.status_code, wrong_method.json()) == (418, {"status": 405})
+
+
+class BrokenStore(MemoryStore):
+    """A store with a bug: adding a task raises."""
+
+    async def add_task(
+        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
+    ) -> Refusal | None:
+        raise RuntimeError("a bug")
+
+
+@pytest.mark.parametrize("with_middleware", [False, True], ids=["bare", "with-middleware"])
+async def test_a_bug_is_a_logged_500_envelope(
+    with_middleware: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for middleware in (False, True):
-        sim = Simulator(Settings(clock="virtual", start_time=START))
-        app = create_app(simulator=sim)
-        if middleware:
-            app.add_middleware(Counting, seen=[])
+    sim = Simulator(Settings(clock="virtual", start_time=START), store=BrokenStore())
+    app = create_app(simulator=sim)
+    if with_middleware:
+        app.add_middleware(Counting, seen=[])
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
+        with caplog.at_level(logging.ERROR, logger="mockserver"):
+            response = await client.post(
+                "/v1/videos/generations", json=VALID, headers={"Authorization": "Bearer k"}
+            )
 
-        def broken(*args: object, **kwargs: object) -> None:
-            raise RuntimeError("a bug")
-
-        monkeypatch.setattr(sim, "create_task", broken)
-        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
-            with caplog.at_level(logging.ERROR, logger="mockserver"):
-                response = await client.post(
-                    "/v1/videos/generations", json=VALID, headers={"Authorization": "Bearer k"}
-                )
-
-        assert response.status_code == 500
-        assert set(response.json()["error"]) == {"code", "message", "type"}
-        assert "a bug" in caplog.text
-        assert [entry.status for entry in sim.journal] == [500]
-        caplog.clear()
+    assert response.status_code == 500
+    assert set(response.json()["error"]) == {"code", "message", "type"}
+    assert "a bug" in caplog.text
+    assert [entry.status for entry in await sim.journal()] == [500]
 
 
-async def test_under_a_mount_the_routes_go_through_the_router() -> None:
+async def test_under_a_mount_every_route_answers() -> None:
     seen: list[str] = []
     outer = Starlette(routes=[Mount("/api", app=create_app(Settings(clock="virtual")))])
     outer.add_middleware(Counting, seen=seen)
@@ -195,10 +288,12 @@ async def test_under_a_mount_the_routes_go_through_the_router() -> None:
     ) as client:
         created = await client.post("/api/v1/videos/generations", json=VALID)
         queried = await client.get(f"/api/v1/tasks/{created.json()['id']}")
+        health = await client.get("/api/_mock/health")
         outside = await client.post("/v1/videos/generations", json=VALID)
 
     assert created.status_code == 200
     assert created.json()["status"] == "pending"
     assert queried.json() == created.json()
+    assert health.json()["tasks"] == 1
     assert outside.status_code == 404
-    assert len(seen) == 3
+    assert len(seen) == 4

@@ -6,9 +6,10 @@ import math
 
 import httpx
 import pytest
-from mp4probe import probe
 
 from mockserver import Simulator
+
+from .mp4probe import probe
 
 pytestmark = pytest.mark.anyio
 
@@ -161,7 +162,7 @@ async def test_end_listeners_hear_each_task_end_once_at_its_end(
     api: httpx.AsyncClient, sim: Simulator
 ) -> None:
     heard: list[tuple[str, float]] = []
-    sim.on_task_end(lambda task, when: heard.append((task.id, when)))
+    await sim.on_task_end(lambda task, when: heard.append((task.id, when)))
     created = (await api.post("/v1/videos/generations", json=VALID)).json()
 
     await advance(api, 44)
@@ -182,7 +183,7 @@ async def test_a_listener_added_later_hears_the_tasks_still_running(
     await advance(api, 20)  # the first has ended, unheard: nothing listened then
     heard: list[tuple[str, float]] = []
 
-    sim.on_task_end(lambda task, when: heard.append((task.id, when)))
+    await sim.on_task_end(lambda task, when: heard.append((task.id, when)))
     later = (await api.post("/v1/videos/generations", json=VALID)).json()
     await advance(api, 100)
 

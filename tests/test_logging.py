@@ -18,7 +18,7 @@ import pytest
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.logging import AccessFormatter as UvicornAccessFormatter
 
-from mockserver._logging import (
+from mockserver.cli.logging import (
     ACCESS_MESSAGE,
     AccessFormatter,
     BufferedStreamHandler,
@@ -298,7 +298,16 @@ def test_the_config_is_uvicorns_but_for_the_access_line() -> None:
 
 @pytest.mark.realclock
 def test_serve_writes_the_access_line_promptly_and_all_of_them_at_sigterm() -> None:
-    argv = [sys.executable, "-m", "mockserver._cli", "serve", "--port", "0", "--host", "127.0.0.1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "mockserver.cli.main",
+        "serve",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+    ]
     stdout: list[str] = []
     stderr: list[str] = []
     pipe = subprocess.PIPE
@@ -349,7 +358,7 @@ def test_quiet_log_records_leave_out_caller_thread_and_process(
     logger = logging.getLogger("tests.quiet")
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
-    handler.emit = seen.append  # type: ignore[method-assign]
+    handler.emit = seen.append  # type: ignore[method-assign,assignment]
     logger.addHandler(handler)
     monkeypatch.setattr(logger, "level", logging.INFO)
     try:

@@ -23,18 +23,20 @@ from typing import Any
 
 import httpx
 import pytest
-from callback_fixtures import api_for as shared_api_for
 
 from mockserver import Settings, Simulator
-from mockserver._callbacks import Attempt, Delivery, Outcome
-from mockserver._cli import build_parser, main, settings_from
-from mockserver._clock import RealClock, VirtualClock
-from mockserver._journal import Entry, Journal
-from mockserver._profiles import profiles_from_dict
-from mockserver._receiver import Receiver
-from mockserver._sqlite import Database, DatabaseError, SqliteStore
-from mockserver._store import MemoryStore
-from mockserver._tasks import Failure, Plan, Task, VideoRequest
+from mockserver.cli.main import build_parser, main, settings_from
+from mockserver.domain.clock import RealClock, VirtualClock
+from mockserver.domain.deliveries import Attempt, Delivery, Outcome
+from mockserver.domain.journal import Entry
+from mockserver.domain.profiles import profiles_from_dict
+from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
+from mockserver.service.clocks import continued
+from mockserver.storage.memory import MemoryStore
+from mockserver.storage.sqlite import Database, DatabaseError, SqliteStore
+from mockserver.testing.receiver import Receiver
+
+from .callback_fixtures import api_for as shared_api_for
 
 START = 1_800_000_000.0
 KEY = "sk-persist-owner"
@@ -92,24 +94,32 @@ def _tasks() -> list[Task]:
     ]
 
 
-def test_tasks_of_every_shape_round_trip(tmp_path: Path) -> None:
+def _no_credits(api_key: str) -> float | None:
+    return None
+
+
+async def _add(store: SqliteStore, task: Task) -> None:
+    assert await store.add_task(task, credits=None, max_concurrent=None, now=START) is None
+
+
+@pytest.mark.anyio
+async def test_tasks_of_every_shape_round_trip(tmp_path: Path) -> None:
     path = str(tmp_path / "db.sqlite")
     tasks = _tasks()
-    db = Database(path)
-    store = SqliteStore(db)
+    store = SqliteStore(path)
     for task in tasks:
-        store.add(task)
+        await _add(store, task)
     # a cancel replaces a plan
     tasks[0].plan = tasks[0].plan.failed_from(
         START + 20, Failure("request_cancelled", "The task was cancelled")
     )
-    store.update(tasks[0])
-    db.close()
-    assert db.closed
+    await store.save_plan(tasks[0])
+    store.close()
+    assert store.db.closed
 
-    reopened = Database(path)
+    reopened = SqliteStore(path)
     try:
-        loaded = SqliteStore(reopened).load()
+        loaded = reopened.restore(_no_credits).tasks
     finally:
         reopened.close()
 
@@ -125,7 +135,7 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
 ) -> None:
     virtual, real = str(tmp_path / "virtual.sqlite"), str(tmp_path / "real.sqlite")
     db = Database(virtual)
-    assert db.restore_clock(Settings(clock="virtual")) is None  # a new database
+    assert db.stored_clock() is None  # a new database
     db.save_clock(VirtualClock(START + 12.5))
     db.close()
     db = Database(real)
@@ -135,9 +145,11 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
 
     db = Database(virtual)
     try:
-        clock = db.restore_clock(Settings(clock="virtual"))
+        stored = db.stored_clock()
     finally:
         db.close()
+    assert stored is not None
+    clock = continued(stored, Settings(clock="virtual"), "--db virtual.sqlite")
     assert isinstance(clock, VirtualClock)
     assert clock.now() == START + 12.5
     assert not caplog.records
@@ -145,11 +157,15 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
     time.sleep(0.05)
     db = Database(real)
     try:
-        with caplog.at_level(logging.WARNING, logger="mockserver.store"):
-            restored = db.restore_clock(Settings(clock="real", speed=2.0, start_time=5.0))
-        elapsed = time.monotonic() - saved_at
+        stored = db.stored_clock()
     finally:
         db.close()
+    assert stored is not None
+    with caplog.at_level(logging.WARNING, logger="mockserver.store"):
+        restored = continued(
+            stored, Settings(clock="real", speed=2.0, start_time=5.0), "--db real.sqlite"
+        )
+    elapsed = time.monotonic() - saved_at
     assert isinstance(restored, RealClock)
     assert restored.speed == 20.0
     # where the anchor says simulated time has got to: 20 simulated seconds per real one
@@ -160,7 +176,7 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
 
 
 def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mockserver._sqlite.TRIM_EVERY", 10)
+    monkeypatch.setattr("mockserver.storage.sqlite.TRIM_EVERY", 10)
     path = str(tmp_path / "db.sqlite")
     entries = [Entry(START + i, "GET", f"/v1/tasks/{i}", "***", 200, None) for i in range(175)]
     db = Database(path, journal_limit=50)
@@ -177,14 +193,15 @@ def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         db.close()
 
 
-def test_deliveries_round_trip_and_are_bounded_but_never_a_pending_one(
+@pytest.mark.anyio
+async def test_deliveries_round_trip_and_are_bounded_but_never_a_pending_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mockserver._sqlite.TRIM_EVERY", 3)
+    monkeypatch.setattr("mockserver.storage.sqlite.TRIM_EVERY", 3)
     path = str(tmp_path / "db.sqlite")
     task = _tasks()[3]
     db = Database(path, delivery_limit=4)
-    SqliteStore(db).add(task)
+    db.insert_task(task)
     deliveries = []
     for n in range(12):
         delivery = Delivery(task, "https://example.com/hook", f"msg_{n:02d}", "end")
@@ -202,7 +219,7 @@ def test_deliveries_round_trip_and_are_bounded_but_never_a_pending_one(
 
     db = Database(path, delivery_limit=4)
     try:
-        (_, end_handled), *_ = SqliteStore(db).load()
+        (_, end_handled), *_ = db.load_tasks()
         loaded = db.load_deliveries({task.id: task}.get)
     finally:
         db.close()
@@ -310,8 +327,8 @@ async def test_a_restart_continues_the_accounts_tasks_journal_and_clock(tmp_path
         assert (await api.post("/_mock/clock/advance", json={"seconds": 30})).status_code == 200
         ids = [done["id"], failing["id"], cancelled["id"], running["id"]]
         before = await _snapshot(api, ids)
-    assert first.db is not None
-    assert first.db.closed
+    assert isinstance(first.store, SqliteStore)
+    assert first.store.db.closed
 
     second = Simulator(settings)
     async with api_for(second) as api:
@@ -358,9 +375,10 @@ async def test_reset_empties_the_database_but_keeps_the_clock(tmp_path: Path) ->
         assert (await api.post("/_mock/reset")).status_code == 200
 
     sim = Simulator(settings)
-    assert sim.db is not None
+    assert isinstance(sim.store, SqliteStore)
+    db = sim.store.db
     async with api_for(sim) as api:
-        assert [sim.db.count(table) for table in ("tasks", "accounts", "deliveries")] == [0, 0, 0]
+        assert [db.count(table) for table in ("tasks", "accounts", "deliveries")] == [0, 0, 0]
         assert (await api.get(f"/v1/tasks/{created['id']}")).status_code == 404
         assert (await api.get("/_mock/accounts")).json() == []
         assert [e["path"] for e in (await api.get("/_mock/requests")).json()] == [
@@ -408,7 +426,7 @@ async def test_a_task_that_ended_while_the_server_was_down_is_settled_and_called
 
 @pytest.mark.anyio
 async def test_an_attempt_in_flight_when_the_server_stopped_is_sent_again(tmp_path: Path) -> None:
-    with Receiver([200]) as receiver:
+    with Receiver(["timeout", 200]) as receiver:
         settings = Settings(
             clock="virtual",
             start_time=START,
@@ -416,15 +434,18 @@ async def test_an_attempt_in_flight_when_the_server_stopped_is_sent_again(tmp_pa
             callback_allow=frozenset({receiver.authority}),
             callback_allow_http=True,
             callback_secret=SECRET,
+            callback_timeout=30.0,
         )
         first = Simulator(settings)
         async with api_for(first) as api:
             created = await _create(api, callback_url=receiver.url())
-            first.advance(45)  # the attempt is written down and started, not yet sent...
+            first.scheduler.advance(45)  # the task ends: its attempt starts
+            await first.store.save_clock(first.clock)
+            # the attempt is written down and sent; the receiver holds it unanswered...
+            await asyncio.to_thread(receiver.wait_for, 1, 10.0)
         # ...when the server stops: the shutdown cancels it
-        assert receiver.requests == []
-        assert first.db is not None
-        (saved,) = first.callbacks.deliveries()
+        (hung,) = receiver.requests
+        (saved,) = await first.deliveries()
 
         sim = Simulator(settings)
         async with api_for(sim) as api:
@@ -432,7 +453,8 @@ async def test_an_attempt_in_flight_when_the_server_stopped_is_sent_again(tmp_pa
             sim.start()
             await sim.settle()
             (delivery,) = (await api.get("/_mock/callbacks")).json()
-    (arrived,) = receiver.requests
+    _, arrived = receiver.requests
+    assert hung.headers["webhook-id"] == saved.webhook_id
     assert stored["webhook_id"] == saved.webhook_id == arrived.headers["webhook-id"]
     assert [(a.attempt, a.status_code) for a in saved.attempts] == [(1, None)]
     assert (stored["outcome"], stored["attempts"]) == ("pending", [])  # to be sent again
@@ -450,7 +472,7 @@ async def test_the_in_memory_default_never_touches_a_database(
         raise AssertionError("the in-memory path opened a database")
 
     monkeypatch.setattr(sqlite3, "connect", no_database)
-    monkeypatch.setattr("mockserver._sqlite.Database.__init__", no_database)
+    monkeypatch.setattr("mockserver.storage.sqlite.Database.__init__", no_database)
     with Receiver([500, 200]) as receiver:
         sim = Simulator(
             Settings(
@@ -460,10 +482,7 @@ async def test_the_in_memory_default_never_touches_a_database(
                 callback_allow_http=True,
             )
         )
-        assert sim.db is None
         assert type(sim.store) is MemoryStore
-        assert type(sim.journal) is Journal
-        assert sim.callbacks.sink is None
         async with api_for(sim) as api:
             sim.start()  # a no-op without --db
             kept = await _create(api, callback_url=receiver.url())
@@ -485,7 +504,7 @@ class Served:
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver._cli", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "mockserver.cli.main", "serve", "--port", "0", *args],
             stderr=subprocess.PIPE,
             text=True,
         )

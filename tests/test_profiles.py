@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver._cli import build_parser, settings_from
-from mockserver._profiles import DEFAULT_BLOCKED_TERMS, ConfigError, KeyProfile, load_profiles
+from mockserver.cli.config import load_profiles
+from mockserver.cli.main import build_parser, settings_from
+from mockserver.domain.profiles import DEFAULT_BLOCKED_TERMS, ConfigError, KeyProfile
 
 GOOD = """
 [defaults]

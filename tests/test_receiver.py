@@ -7,9 +7,10 @@ import time
 
 import httpx
 import pytest
-from callback_fixtures import TLS, https_receiver, make_tls
 
-from mockserver._receiver import Receiver
+from mockserver.testing.receiver import Answer, Receiver
+
+from .callback_fixtures import TLS, https_receiver, make_tls
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_timeout_never_answers_until_the_client_gives_up() -> None:
 
 
 @pytest.mark.parametrize("answer", ["close", "reset"])
-def test_close_and_reset_drop_the_connection_without_an_answer(answer: str) -> None:
+def test_close_and_reset_drop_the_connection_without_an_answer(answer: Answer) -> None:
     with Receiver([answer, 200]) as receiver, httpx.Client() as client:
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             client.post(receiver.url(), content=b"x")

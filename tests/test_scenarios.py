@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
 
 from mockserver import Settings, Simulator, create_app, load_spec
-from mockserver._profiles import KeyProfile, Moderation, Profiles
-from mockserver._scenarios import TASK_FAILURES, catalogue
+from mockserver.domain.profiles import KeyProfile, Moderation, Profiles
+from mockserver.domain.scenarios import TASK_FAILURES, catalogue
+
+from .conftest import MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -26,21 +29,34 @@ DOCUMENTED = [
 ]
 
 
-@asynccontextmanager
-async def serve(
-    profiles: Profiles | None = None, **settings: object
-) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
-    sim = Simulator(
-        Settings(
-            clock="virtual", start_time=1_800_000_000, profiles=profiles or Profiles(), **settings
-        )  # type: ignore[arg-type]
-    )
-    transport = httpx.ASGITransport(create_app(simulator=sim))
-    headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://mock.test", headers=headers
-    ) as api:
-        yield api, sim
+Serve = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Simulator]]]
+
+
+@pytest.fixture
+def serve(make_simulator: MakeSimulator) -> Serve:
+    """`async with serve(profiles, **settings) as (api, sim)`: a simulator on the store under
+    test, reached in-process, authenticated as KEY."""
+
+    @asynccontextmanager
+    async def serving(
+        profiles: Profiles | None = None, **settings: Any
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
+        sim = make_simulator(
+            Settings(
+                clock="virtual",
+                start_time=1_800_000_000,
+                profiles=profiles or Profiles(),
+                **settings,
+            )
+        )
+        transport = httpx.ASGITransport(create_app(simulator=sim))
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://mock.test", headers=headers
+        ) as api:
+            yield api, sim
+
+    return serving
 
 
 def example(operation_id: str, status: int) -> object:
@@ -68,7 +84,9 @@ async def existing_task(api: httpx.AsyncClient) -> str:
 @pytest.mark.parametrize(
     ("operation_id", "status"), DOCUMENTED, ids=[f"{o}-{s}" for o, s in DOCUMENTED]
 )
-async def test_every_documented_error_through_the_header(operation_id: str, status: int) -> None:
+async def test_every_documented_error_through_the_header(
+    operation_id: str, status: int, serve: Serve
+) -> None:
     code = SPEC.errors[operation_id][status].code
     async with serve() as (api, _):
         task_id = await existing_task(api)
@@ -83,7 +101,7 @@ async def test_every_documented_error_through_the_header(operation_id: str, stat
     ("operation_id", "status"), DOCUMENTED, ids=[f"{o}-{s}" for o, s in DOCUMENTED]
 )
 async def test_every_documented_error_through_an_admin_fault(
-    operation_id: str, status: int
+    operation_id: str, status: int, serve: Serve
 ) -> None:
     code = SPEC.errors[operation_id][status].code
     async with serve() as (api, _):
@@ -103,7 +121,7 @@ async def test_every_documented_error_through_an_admin_fault(
     ("operation_id", "status"), DOCUMENTED, ids=[f"{o}-{s}" for o, s in DOCUMENTED]
 )
 async def test_every_documented_error_through_prisms_prefer_header(
-    operation_id: str, status: int
+    operation_id: str, status: int, serve: Serve
 ) -> None:
     async with serve() as (api, _):
         task_id = await existing_task(api)
@@ -114,7 +132,9 @@ async def test_every_documented_error_through_prisms_prefer_header(
     assert response.json() == example(operation_id, status)
 
 
-async def test_a_status_the_operation_does_not_document_is_refused_not_invented() -> None:
+async def test_a_status_the_operation_does_not_document_is_refused_not_invented(
+    serve: Serve,
+) -> None:
     async with serve() as (api, _):
         response = await call(
             api, "createVideoGeneration", "", **{"X-Mock-Scenario": "task_not_found"}
@@ -138,13 +158,13 @@ async def test_a_status_the_operation_does_not_document_is_refused_not_invented(
         "http:abc",
     ],
 )
-async def test_an_unknown_scenario_is_a_400_saying_so(name: str) -> None:
+async def test_an_unknown_scenario_is_a_400_saying_so(name: str, serve: Serve) -> None:
     async with serve() as (api, sim):
         response = await call(api, "createVideoGeneration", "", **{"X-Mock-Scenario": name})
 
         assert response.status_code == 400
         assert response.json()["error"]["param"] == "X-Mock-Scenario"
-        assert len(sim.store) == 0
+        assert await sim.store.count_tasks() == 0
 
 
 TASK_ERROR = SPEC.document["components"]["schemas"]["TaskDetailResponse"]
@@ -154,7 +174,9 @@ DETAIL = jsonschema_rs.Draft202012Validator(
 
 
 @pytest.mark.parametrize("code", list(TASK_FAILURES))
-async def test_every_task_failure_code_ends_the_task_failed_as_documented(code: str) -> None:
+async def test_every_task_failure_code_ends_the_task_failed_as_documented(
+    code: str, serve: Serve
+) -> None:
     message, at_progress = TASK_FAILURES[code]
     async with serve() as (api, _):
         created = (
@@ -181,7 +203,7 @@ async def test_every_task_failure_code_ends_the_task_failed_as_documented(code: 
     assert max(p for _, p in seen) == at_progress
 
 
-async def test_a_failure_stage_is_chosen_with_at() -> None:
+async def test_a_failure_stage_is_chosen_with_at(serve: Serve) -> None:
     async with serve() as (api, _):
         created = (
             await api.post(
@@ -205,7 +227,7 @@ async def test_a_failure_stage_is_chosen_with_at() -> None:
     )
 
 
-async def test_token_bucket_rate_2_burst_2() -> None:
+async def test_token_bucket_rate_2_burst_2(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(rate=2, burst=2)})
     async with serve(profiles) as (api, _):
         statuses = [
@@ -219,7 +241,7 @@ async def test_token_bucket_rate_2_burst_2() -> None:
     assert limited == example("createVideoGeneration", 429)
 
 
-async def test_queries_draw_from_the_same_bucket_and_answer_their_own_429() -> None:
+async def test_queries_draw_from_the_same_bucket_and_answer_their_own_429(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(rate=1, burst=1)})
     async with serve(profiles) as (api, _):
         task_id = (await api.post("/v1/videos/generations", json=VALID)).json()["id"]
@@ -229,7 +251,9 @@ async def test_queries_draw_from_the_same_bucket_and_answer_their_own_429() -> N
     assert response.json() == example("getTaskDetail", 429)
 
 
-async def test_credits_fall_by_the_formula_and_402_comes_exactly_when_they_run_out() -> None:
+async def test_credits_fall_by_the_formula_and_402_comes_exactly_when_they_run_out(
+    serve: Serve,
+) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(credits=30)})  # 4 s at 720p costs 7
     async with serve(profiles) as (api, _):
         statuses = [
@@ -246,7 +270,7 @@ async def test_credits_fall_by_the_formula_and_402_comes_exactly_when_they_run_o
     assert (charged["reserved"], charged["used"], charged["remaining"]) == (0.0, 28.0, 2.0)
 
 
-async def test_a_failed_task_releases_its_credits() -> None:
+async def test_a_failed_task_releases_its_credits(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(credits=10)})
     async with serve(profiles) as (api, _):
         await api.post(
@@ -262,24 +286,7 @@ async def test_a_failed_task_releases_its_credits() -> None:
     assert after == 200
 
 
-async def test_a_key_without_limits_settles_a_backlog_a_few_tasks_per_create() -> None:
-    """Tasks that ended while nobody asked are settled 8 per create, not all at once (a pause
-    in the create that happens to come first); the accounts listing settles them all."""
-    async with serve() as (api, sim):
-        for _ in range(40):
-            await api.post("/v1/videos/generations", json=VALID)
-        await api.post("/_mock/clock/advance", json={"seconds": 45})  # all 40 have ended
-        account = sim.account(KEY)
-        before = account.running()
-        await api.post("/v1/videos/generations", json=VALID)
-        after_one = account.running()
-        (listed,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
-
-    assert (before, after_one) == (40, 40 - 8 + 1)
-    assert (listed["running"], listed["used"], listed["reserved"]) == (1, 40 * 7.0, 7.0)
-
-
-async def test_1080p_costs_1_667_times_as_much() -> None:
+async def test_1080p_costs_1_667_times_as_much(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(credits=100)})
     async with serve(profiles) as (api, _):
         await api.post("/v1/videos/generations", json={**VALID, "quality": "1080p", "duration": 12})
@@ -288,7 +295,7 @@ async def test_1080p_costs_1_667_times_as_much() -> None:
     assert account["reserved"] == round(1.75 * 12 * 1.667, 3)
 
 
-async def test_a_fault_with_times_2_fails_exactly_twice() -> None:
+async def test_a_fault_with_times_2_fails_exactly_twice(serve: Serve) -> None:
     async with serve() as (api, _):
         task_id = await existing_task(api)
         await api.post(
@@ -306,7 +313,7 @@ async def test_a_fault_with_times_2_fails_exactly_twice() -> None:
     assert faults == []
 
 
-async def test_a_fault_for_another_key_leaves_this_one_alone() -> None:
+async def test_a_fault_for_another_key_leaves_this_one_alone(serve: Serve) -> None:
     async with serve() as (api, _):
         await api.post(
             "/_mock/faults",
@@ -317,7 +324,7 @@ async def test_a_fault_for_another_key_leaves_this_one_alone() -> None:
     assert response.status_code == 200
 
 
-async def test_the_most_specific_trigger_wins() -> None:
+async def test_the_most_specific_trigger_wins(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(scenario="internal_error")})
     async with serve(profiles, prompt_markers=True) as (api, _):
         await api.post(
@@ -351,7 +358,7 @@ async def test_the_most_specific_trigger_wins() -> None:
     assert statuses == [402, 429, 401, 403, 500]
 
 
-async def test_prompt_markers_are_ignored_unless_enabled() -> None:
+async def test_prompt_markers_are_ignored_unless_enabled(serve: Serve) -> None:
     marked = {**VALID, "prompt": "a cat [mock:fail:content_policy_violation]"}
     async with serve() as (api, _):
         plain = (await api.post("/v1/videos/generations", json=marked)).json()
@@ -369,7 +376,7 @@ async def test_prompt_markers_are_ignored_unless_enabled() -> None:
     )
 
 
-async def test_a_keys_default_failure_shapes_its_creates_and_not_its_queries() -> None:
+async def test_a_keys_default_failure_shapes_its_creates_and_not_its_queries(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(scenario="fail:generation_timeout")})
     async with serve(profiles) as (api, _):
         task_id = await existing_task(api)
@@ -379,7 +386,7 @@ async def test_a_keys_default_failure_shapes_its_creates_and_not_its_queries() -
     assert (task["status"], task["error"]["code"]) == ("failed", "generation_timeout")
 
 
-async def test_concurrency_cap_refuses_a_create_until_a_task_ends() -> None:
+async def test_concurrency_cap_refuses_a_create_until_a_task_ends(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(max_concurrent=1)})
     async with serve(profiles) as (api, _):
         first = (await api.post("/v1/videos/generations", json=VALID)).status_code
@@ -392,12 +399,12 @@ async def test_concurrency_cap_refuses_a_create_until_a_task_ends() -> None:
     assert "at most 1" in second.json()["error"]["message"]
 
 
-async def test_a_key_without_the_model_gets_the_documented_403() -> None:
+async def test_a_key_without_the_model_gets_the_documented_403(serve: Serve) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(models=())})
     async with serve(profiles) as (api, sim):
         response = await api.post("/v1/videos/generations", json=VALID)
 
-        assert len(sim.store) == 0
+        assert await sim.store.count_tasks() == 0
     assert response.status_code == 403
     assert response.json() == example("createVideoGeneration", 403)
 
@@ -421,7 +428,7 @@ async def test_a_key_without_the_model_gets_the_documented_403() -> None:
     ids=["blocked-term", "another-term", "image-of-people"],
 )
 async def test_moderation_fails_the_task_with_content_policy_violation(
-    body: dict[str, object], message: str
+    body: dict[str, object], message: str, serve: Serve
 ) -> None:
     profiles = Profiles(moderation=Moderation(people_images=("*/people/*",)))
     async with serve(profiles) as (api, _):
@@ -437,7 +444,7 @@ async def test_moderation_fails_the_task_with_content_policy_violation(
     }
 
 
-async def test_a_word_containing_a_blocked_term_passes_moderation() -> None:
+async def test_a_word_containing_a_blocked_term_passes_moderation(serve: Serve) -> None:
     async with serve() as (api, _):
         created = (
             await api.post("/v1/videos/generations", json={**VALID, "prompt": "a gorgeous sunset"})
@@ -448,7 +455,7 @@ async def test_a_word_containing_a_blocked_term_passes_moderation() -> None:
     assert task["status"] == "completed"
 
 
-async def test_latency_delays_the_answer_in_real_time() -> None:
+async def test_latency_delays_the_answer_in_real_time(serve: Serve) -> None:
     async with serve() as (api, _):
         started = time.monotonic()
         response = await api.post(
@@ -460,9 +467,9 @@ async def test_latency_delays_the_answer_in_real_time() -> None:
     assert elapsed >= 0.12
 
 
-async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_everything() -> (
-    None
-):
+async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_everything(
+    serve: Serve,
+) -> None:
     profiles = Profiles(keys={KEY: KeyProfile(credits=10)})
     async with serve(profiles) as (api, sim):
         task_id = await existing_task(api)
@@ -473,7 +480,7 @@ async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_
         assert (await api.post("/_mock/reset")).status_code == 200
 
         after = {
-            "tasks": len(sim.store),
+            "tasks": await sim.store.count_tasks(),
             "faults": (await api.get("/_mock/faults")).json(),
             "journal": (await api.get("/_mock/requests")).json(),
             "accounts": (await api.get("/_mock/accounts")).json(),
@@ -512,7 +519,7 @@ async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_
     ],
 )
 async def test_a_bad_fault_is_a_400_and_nothing_is_added(
-    body: dict[str, object], param: str
+    body: dict[str, object], param: str, serve: Serve
 ) -> None:
     async with serve() as (api, _):
         response = await api.post("/_mock/faults", json=body)
@@ -523,7 +530,7 @@ async def test_a_bad_fault_is_a_400_and_nothing_is_added(
     assert listed == []
 
 
-async def test_faults_are_listed_and_deleted_one_by_one_or_all() -> None:
+async def test_faults_are_listed_and_deleted_one_by_one_or_all(serve: Serve) -> None:
     async with serve() as (api, _):
         one = (
             await api.post("/_mock/faults", json={"scenario": "internal_error", "times": 3})
@@ -557,7 +564,7 @@ def response_schema(operation_id: str, status: int) -> jsonschema_rs.Validator:
 @pytest.mark.parametrize("operation_id", list(SPEC.errors))
 @pytest.mark.parametrize("trigger", CATALOGUE_TRIGGERS)
 async def test_no_scenario_yields_an_undocumented_status_or_body(
-    operation_id: str, trigger: str
+    operation_id: str, trigger: str, serve: Serve
 ) -> None:
     async with serve() as (api, _):
         task_id = await existing_task(api)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 
 import anyio
 import pytest
 
-from mockserver._clock import RealClock, VirtualClock
-from mockserver._scheduler import Scheduler
+from mockserver.domain.clock import RealClock, VirtualClock
+from mockserver.domain.scheduler import Scheduler
 
 
 def test_advance_runs_due_events_in_time_order_at_their_time() -> None:
     clock = VirtualClock(start=100)
     scheduler = Scheduler(clock)
     ran: list[tuple[str, float, float]] = []
+
+    def event(name: str) -> Callable[[float], None]:
+        return lambda due: ran.append((name, due, clock.now()))
+
     for name, when in [("c", 103), ("a", 101), ("b", 102), ("late", 110)]:
-        scheduler.call_at(when, lambda due, name=name: ran.append((name, due, clock.now())))
+        scheduler.call_at(when, event(name))
 
     assert scheduler.advance(5) == 105
 
@@ -45,7 +51,7 @@ def test_events_at_the_same_time_run_in_the_order_they_were_scheduled() -> None:
     scheduler = Scheduler(VirtualClock(start=0))
     ran: list[int] = []
     for i in range(5):
-        scheduler.call_at(1, lambda _due, i=i: ran.append(i))
+        scheduler.call_at(1, functools.partial(lambda i, _due: ran.append(i), i))
 
     scheduler.advance(1)
 
@@ -124,7 +130,12 @@ def test_a_scheduler_outliving_its_event_loop_starts_a_runner_in_the_next() -> N
 
     async def schedule_and_wait(n: int) -> None:
         done = asyncio.Event()
-        scheduler.call_at(clock.now() + 1, lambda _due: (ran.append(n), done.set()))
+
+        def event(_due: float) -> None:
+            ran.append(n)
+            done.set()
+
+        scheduler.call_at(clock.now() + 1, event)
         await asyncio.wait_for(done.wait(), 5)
 
     first = asyncio.new_event_loop()

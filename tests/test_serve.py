@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from mp4probe import probe
+
+from .mp4probe import probe
 
 pytestmark = pytest.mark.realclock
 
@@ -23,7 +24,7 @@ def server() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "mockserver._cli",
+            "mockserver.cli.main",
             "serve",
             "--port",
             "0",
@@ -53,7 +54,9 @@ def server() -> Iterator[str]:
         pytest.fail("the server did not start:\n" + "".join(lines))
     # keep reading the log so that a full pipe never blocks the server
     rest: list[str] = []
-    drain = threading.Thread(target=lambda: rest.append(process.stderr.read()), daemon=True)
+    stderr = process.stderr
+    assert stderr is not None
+    drain = threading.Thread(target=lambda: rest.append(stderr.read()), daemon=True)
     drain.start()
     try:
         yield base_url

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from mockserver._spec import VENDOR_FILE, deep_merge, load_spec, spec_dir
+from mockserver.spec import VENDOR_FILE, deep_merge, load_spec, spec_dir
 
 SPEC = load_spec()
 SEED = (

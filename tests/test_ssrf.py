@@ -11,20 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from callback_fixtures import (
-    ENDS_AFTER,
-    START,
-    FakeResolver,
-    advance,
-    api_for,
-    create,
-    deliveries,
-    make_tls,
-)
 
 from mockserver import Settings, Simulator
-from mockserver._cli import build_parser, main, settings_from
-from mockserver._ssrf import (
+from mockserver.cli.main import build_parser, main, settings_from
+from mockserver.delivery.ssrf import (
     MAX_URL_LENGTH,
     CallbackPolicy,
     PolicyViolation,
@@ -33,6 +23,17 @@ from mockserver._ssrf import (
     check_url,
     parse_allow_entry,
     parse_ipv4,
+)
+
+from .callback_fixtures import (
+    ENDS_AFTER,
+    START,
+    FakeResolver,
+    advance,
+    api_for,
+    create,
+    deliveries,
+    make_tls,
 )
 
 pytestmark = pytest.mark.anyio
@@ -313,9 +314,9 @@ def test_bad_callback_flags_exit_2(
     ],
     ids=["allow", "secret", "timeout"],
 )
-def test_settings_refuse_bad_callback_options(options: dict[str, Any]) -> None:
+def test_a_simulator_refuses_bad_callback_options(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each raises its own message
-        Settings(**options)
+        Simulator(Settings(**options))
 
 
 # -- over the API: refused at submit, nothing stored ---------------------------------------------
@@ -386,8 +387,8 @@ async def test_a_hostile_callback_url_is_refused_at_submit_and_nothing_is_stored
     assert error["param"] == "callback_url"
     assert "callback_url" in error["message"]
     assert error["message"].startswith("Invalid request parameters: ")
-    assert len(sim.store) == 0
-    assert sim.callbacks.deliveries() == []
+    assert await sim.store.count_tasks() == 0
+    assert await sim.deliveries() == []
 
 
 def test_the_hostile_table_is_long_enough() -> None:

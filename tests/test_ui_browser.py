@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from mockserver import Settings, create_app
-from mockserver._thread import serve_in_thread
+from mockserver.testing.server import serve_in_thread
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -50,7 +50,7 @@ CREATE = {"model": "sora-2-pro-preview", "duration": 4}  # 5 s pending + 40 s pr
 try:  # callbacks: the server's settings, its test receiver, and a throwaway CA for HTTPS
     import trustme
 
-    from mockserver._receiver import Receiver
+    from mockserver.testing.receiver import Receiver
 
     HAS_CALLBACKS = {"callback_allow", "callback_ca_file"} <= {
         f.name for f in dataclasses.fields(Settings)

@@ -8,9 +8,11 @@ import struct
 import subprocess
 
 import pytest
-from mp4probe import Mp4Info, probe
 
-from mockserver._videos import VIDEO_DIR, frame_size, video_path
+from mockserver.domain.frames import frame_size
+from mockserver.web.vendor import VIDEO_DIR, video_path
+
+from .mp4probe import Mp4Info, probe
 
 FRAME_SIZES = [
     ("16:9", "720p", (1280, 720)),

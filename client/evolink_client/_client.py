@@ -1,0 +1,608 @@
+"""`Client` and `AsyncClient`: the same API over `httpx.Client` and `httpx.AsyncClient`.
+
+What both share, and that does no I/O (settings, local checks, building requests, reading
+responses, the wait loop's decisions), is in `_BaseClient`; the two subclasses only send and sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random as _random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
+
+import anyio
+import httpx
+
+from ._constants import (
+    API_KEY_ENV,
+    ASPECT_RATIOS,
+    BASE_URL_ENV,
+    CALLBACK_URL_MAX_LENGTH,
+    CREATE_PATH,
+    DEFAULT_BASE_URL,
+    DURATIONS,
+    IMAGE_URLS_MAX_ITEMS,
+    MODEL,
+    MODELS,
+    PROMPT_MAX_LENGTH,
+    QUALITIES,
+    TASK_PATH,
+)
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    TaskFailedError,
+    TaskNotReadyError,
+    UnexpectedResponseError,
+    ValidationError,
+    WaitTimeoutError,
+    error_from_response,
+)
+from ._models import Task, TaskStatus
+from ._retry import Attempts, RetryPolicy, parse_retry_after
+
+try:
+    __version__ = metadata.version("evolink-sora-mock")
+except metadata.PackageNotFoundError:  # pragma: no cover - imported from a source tree
+    __version__ = "0+unknown"
+
+log = logging.getLogger("evolink.client")
+
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
+ProgressCallback = Callable[[Task], object]
+StrPath = str | os.PathLike[str]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: The vendor advises 1-2 s between requests; polls then back off to the ceiling.
+POLL_INTERVAL = 2.0
+MAX_POLL_INTERVAL = 15.0
+POLL_BACKOFF = 1.5
+#: A 12 s 1080p video can take several minutes; past this, wait() gives up.
+WAIT_TIMEOUT = 15 * 60.0
+_CHUNK = 64 * 1024
+
+
+def _resolve_api_key(api_key: str | None) -> str:
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+    if not key:
+        raise ConfigurationError(f"no API key: pass api_key=... or set {API_KEY_ENV}")
+    # checked here so that httpx never echoes a malformed key back in an error
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise ConfigurationError("the API key has spaces or non-printable characters")
+    return key
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"the base URL must be http(s)://host[:port], got {url!r}")
+    return url
+
+
+def _is_web_url(value: object, schemes: tuple[str, ...]) -> bool:
+    if not isinstance(value, str) or value != value.strip():
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in schemes and bool(parts.hostname)
+
+
+def build_create_body(
+    prompt: str,
+    *,
+    model: str = MODEL,
+    aspect_ratio: str | None = None,
+    duration: int | None = None,
+    quality: str | None = None,
+    image_urls: Sequence[str] | None = None,
+    callback_url: str | None = None,
+) -> dict[str, Any]:
+    """The create request body, checked against the spec's enums and limits.
+
+    Raises ValidationError (nothing is sent) on the first value the API would refuse.
+    """
+    if not isinstance(prompt, str):
+        raise ValidationError("prompt must be a string", param="prompt")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "prompt is not valid Unicode (lone surrogate)", param="prompt"
+        ) from None
+    if len(prompt) > PROMPT_MAX_LENGTH:
+        raise ValidationError(
+            f"prompt is {len(prompt)} characters; at most {PROMPT_MAX_LENGTH}", param="prompt"
+        )
+    if model not in MODELS:
+        raise ValidationError(f"model must be one of {list(MODELS)}, got {model!r}", param="model")
+    body: dict[str, Any] = {"model": model, "prompt": prompt}
+    choices: tuple[tuple[str, object, tuple[object, ...]], ...] = (
+        ("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
+        ("duration", duration, DURATIONS),
+        ("quality", quality, QUALITIES),
+    )
+    for name, value, allowed in choices:
+        if value is None:
+            continue
+        # True == 1 in Python; a JSON boolean is never a duration
+        if isinstance(value, bool) or value not in allowed:
+            raise ValidationError(
+                f"{name} must be one of {list(allowed)}, got {value!r}", param=name
+            )
+        body[name] = value
+    if image_urls is not None:
+        if isinstance(image_urls, str):
+            raise ValidationError(
+                "image_urls must be a list of URLs, not a string", param="image_urls"
+            )
+        urls = list(image_urls)
+        if len(urls) > IMAGE_URLS_MAX_ITEMS:
+            raise ValidationError(
+                f"image_urls has {len(urls)} items; at most {IMAGE_URLS_MAX_ITEMS}",
+                param="image_urls",
+            )
+        for url in urls:
+            if not _is_web_url(url, ("http", "https")):
+                raise ValidationError(
+                    f"image_urls: not an http(s) URL: {url!r}", param="image_urls"
+                )
+        body["image_urls"] = urls
+    if callback_url is not None:
+        if not _is_web_url(callback_url, ("https",)):
+            raise ValidationError(
+                f"callback_url must be an https:// URL, got {callback_url!r:.100}",
+                param="callback_url",
+            )
+        if len(callback_url) > CALLBACK_URL_MAX_LENGTH:
+            raise ValidationError(
+                f"callback_url is {len(callback_url)} characters; "
+                f"at most {CALLBACK_URL_MAX_LENGTH}",
+                param="callback_url",
+            )
+        body["callback_url"] = callback_url
+    return body
+
+
+@contextlib.contextmanager
+def _map_transport_errors() -> Iterator[None]:
+    """httpx's exceptions never leave the client: they become APIConnectionError/APITimeoutError."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.RequestError as exc:
+        raise APIConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _status_error(response: httpx.Response) -> APIStatusError:
+    """The typed error of a response whose body has been read."""
+    return error_from_response(
+        response.status_code,
+        response.reason_phrase,
+        response.headers,
+        response.text,
+        retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
+    )
+
+
+def _read_task(response: httpx.Response) -> Task:
+    if response.status_code >= 400:
+        raise _status_error(response)
+    raw = response.text
+    try:
+        data = response.json()
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise UnexpectedResponseError(
+            f"HTTP {response.status_code} with a body that is not JSON",
+            raw=raw,
+            status=response.status_code,
+        ) from None
+    try:
+        return Task.from_json(data, raw=raw)
+    except UnexpectedResponseError as exc:
+        exc.status = response.status_code
+        raise
+
+
+def _check_length(response: httpx.Response, written: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if (
+        "content-encoding" not in response.headers
+        and declared.isdigit()
+        and int(declared) != written
+    ):
+        raise APIConnectionError(f"download truncated: got {written} of {declared} bytes")
+
+
+def _result_url(task: Task) -> str:
+    if task.status is TaskStatus.FAILED:
+        raise TaskFailedError(task)
+    if task.status is not TaskStatus.COMPLETED:
+        raise TaskNotReadyError(task)
+    if task.result_url is None:
+        raise UnexpectedResponseError(
+            f"task {task.id} is completed but has no results", raw=json.dumps(task.to_json())
+        )
+    return task.result_url
+
+
+@contextlib.contextmanager
+def _atomic_target(path: StrPath) -> Iterator[tuple[Path, Any]]:
+    """A temp file beside `path`, renamed onto it on success and removed on any failure."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            yield target, file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class _Waiter:
+    """The decisions of one wait(): when to poll again, when to stop. No I/O."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        poll_interval: float,
+        max_poll_interval: float,
+        clock: Callable[[], float],
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        if timeout < 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+            raise ValueError("need timeout >= 0 and 0 < poll_interval <= max_poll_interval")
+        self._timeout = timeout
+        self._interval = poll_interval
+        self._max_interval = max_poll_interval
+        self._clock = clock
+        self._deadline = clock() + timeout
+        self._on_progress = on_progress
+
+    def observe(self, task: Task) -> float | None:
+        """After a poll: None if `task` completed, else the seconds to sleep before the next."""
+        if self._on_progress is not None:
+            self._on_progress(task)
+        if task.status is TaskStatus.COMPLETED:
+            return None
+        if task.status is TaskStatus.FAILED:
+            raise TaskFailedError(task)
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise WaitTimeoutError(task, self._timeout)
+        delay = min(self._interval, remaining)
+        self._interval = min(self._interval * POLL_BACKOFF, self._max_interval)
+        return delay
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        random: Callable[[], float],
+    ) -> None:
+        self._api_key = _resolve_api_key(api_key)
+        self.base_url = _resolve_base_url(base_url)
+        self.retry = retry
+        self._clock = clock
+        self._random = random
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "User-Agent": f"evolink-client/{__version__}",
+            "Accept": "application/json",
+        }
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def _attempts(self, *, idempotent: bool) -> Attempts:
+        return Attempts(self.retry, idempotent=idempotent, clock=self._clock, random=self._random)
+
+    @staticmethod
+    def _task_path(task_id: str) -> str:
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise ValidationError("task_id must be a non-empty string", param="task_id")
+        return TASK_PATH.format(task_id=quote(task_id, safe=""))
+
+    @staticmethod
+    def _log_retry(what: str, error: Exception, delay: float, attempt: int) -> None:
+        log.warning("retrying %s in %.2f s (attempt %d) after: %s", what, delay, attempt, error)
+
+
+class Client(_BaseClient):
+    """A blocking client of the Evolink video API.
+
+    >>> with Client() as client:  # doctest: +SKIP
+    ...     task = client.wait(client.create_video("A cat playing piano", duration=4))
+    ...     client.download(task, "cat.mp4")
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        super().__init__(api_key, base_url, retry or RetryPolicy(), clock, random)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, *, body: Any = None, idempotent: bool) -> Task:
+        attempts = self._attempts(idempotent=idempotent)
+        while True:
+            try:
+                request = self._http.build_request(method, path, json=body, headers=self._auth())
+                with _map_transport_errors():
+                    response = self._http.send(request)
+                log.debug("%s %s -> %d", method, path, response.status_code)
+                return _read_task(response)
+            except (APIStatusError, APIConnectionError) as error:
+                delay = attempts.delay_before_retry(error)
+                if delay is None:
+                    raise
+                self._log_retry(f"{method} {path}", error, delay, attempts.count)
+                self._sleep(delay)
+
+    def create_video(
+        self,
+        prompt: str,
+        *,
+        model: str = MODEL,
+        aspect_ratio: str | None = None,
+        duration: int | None = None,
+        quality: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        callback_url: str | None = None,
+    ) -> Task:
+        """Start a video generation task. Checked locally first; retried only if surely not made."""
+        body = build_create_body(
+            prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            duration=duration,
+            quality=quality,
+            image_urls=image_urls,
+            callback_url=callback_url,
+        )
+        return self._call("POST", CREATE_PATH, body=body, idempotent=False)
+
+    def get_task(self, task_id: str) -> Task:
+        """The task's current state. A failed task is returned, not raised: see wait()."""
+        return self._call("GET", self._task_path(task_id), idempotent=True)
+
+    def wait(
+        self,
+        task: Task | str,
+        *,
+        timeout: float = WAIT_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+        on_progress: ProgressCallback | None = None,
+    ) -> Task:
+        """Poll until the task completes and return it.
+
+        Raises TaskFailedError if it fails and WaitTimeoutError after `timeout` seconds.
+        `on_progress` gets the task after every poll.
+        """
+        task_id = task if isinstance(task, str) else task.id
+        waiter = _Waiter(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            clock=self._clock,
+            on_progress=on_progress,
+        )
+        current = task if isinstance(task, Task) and task.done else self.get_task(task_id)
+        while (delay := waiter.observe(current)) is not None:
+            self._sleep(delay)
+            current = self.get_task(task_id)
+        return current
+
+    def download(self, task: Task | str, path: StrPath) -> Path:
+        """Save the task's video to `path`: streamed, and renamed into place only when complete."""
+        url = _result_url(self.get_task(task) if isinstance(task, str) else task)
+        attempts = self._attempts(idempotent=True)
+        while True:
+            try:
+                return self._download_once(url, path)
+            except (APIStatusError, APIConnectionError) as error:
+                delay = attempts.delay_before_retry(error)
+                if delay is None:
+                    raise
+                self._log_retry(f"download {url}", error, delay, attempts.count)
+                self._sleep(delay)
+
+    def _download_once(self, url: str, path: StrPath) -> Path:
+        # No Authorization header: result links are public CDN URLs, and the key stays with the API.
+        with (
+            _atomic_target(path) as (target, file),
+            _map_transport_errors(),
+            self._http.stream("GET", url, follow_redirects=True) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise _status_error(response)
+            written = 0
+            for chunk in response.iter_bytes(_CHUNK):
+                file.write(chunk)
+                written += len(chunk)
+            _check_length(response, written)
+        return target
+
+
+class AsyncClient(_BaseClient):
+    """The asyncio/trio twin of `Client`, with the same methods as coroutines."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: AsyncSleep = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        super().__init__(api_key, base_url, retry or RetryPolicy(), clock, random)
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, *, body: Any = None, idempotent: bool) -> Task:
+        attempts = self._attempts(idempotent=idempotent)
+        while True:
+            try:
+                request = self._http.build_request(method, path, json=body, headers=self._auth())
+                with _map_transport_errors():
+                    response = await self._http.send(request)
+                log.debug("%s %s -> %d", method, path, response.status_code)
+                return _read_task(response)
+            except (APIStatusError, APIConnectionError) as error:
+                delay = attempts.delay_before_retry(error)
+                if delay is None:
+                    raise
+                self._log_retry(f"{method} {path}", error, delay, attempts.count)
+                await self._sleep(delay)
+
+    async def create_video(
+        self,
+        prompt: str,
+        *,
+        model: str = MODEL,
+        aspect_ratio: str | None = None,
+        duration: int | None = None,
+        quality: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        callback_url: str | None = None,
+    ) -> Task:
+        """Start a video generation task. Checked locally first; retried only if surely not made."""
+        body = build_create_body(
+            prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            duration=duration,
+            quality=quality,
+            image_urls=image_urls,
+            callback_url=callback_url,
+        )
+        return await self._call("POST", CREATE_PATH, body=body, idempotent=False)
+
+    async def get_task(self, task_id: str) -> Task:
+        """The task's current state. A failed task is returned, not raised: see wait()."""
+        return await self._call("GET", self._task_path(task_id), idempotent=True)
+
+    async def wait(
+        self,
+        task: Task | str,
+        *,
+        timeout: float = WAIT_TIMEOUT,
+        poll_interval: float = POLL_INTERVAL,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+        on_progress: ProgressCallback | None = None,
+    ) -> Task:
+        """Poll until the task completes and return it; see `Client.wait`."""
+        task_id = task if isinstance(task, str) else task.id
+        waiter = _Waiter(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            clock=self._clock,
+            on_progress=on_progress,
+        )
+        current = task if isinstance(task, Task) and task.done else await self.get_task(task_id)
+        while (delay := waiter.observe(current)) is not None:
+            await self._sleep(delay)
+            current = await self.get_task(task_id)
+        return current
+
+    async def download(self, task: Task | str, path: StrPath) -> Path:
+        """Save the task's video to `path`; see `Client.download`."""
+        url = _result_url(await self.get_task(task) if isinstance(task, str) else task)
+        attempts = self._attempts(idempotent=True)
+        while True:
+            try:
+                return await self._download_once(url, path)
+            except (APIStatusError, APIConnectionError) as error:
+                delay = attempts.delay_before_retry(error)
+                if delay is None:
+                    raise
+                self._log_retry(f"download {url}", error, delay, attempts.count)
+                await self._sleep(delay)
+
+    async def _download_once(self, url: str, path: StrPath) -> Path:
+        # File writes are small and blocking; a 64 KiB write does not stall the loop noticeably.
+        with _atomic_target(path) as (target, file), _map_transport_errors():
+            async with self._http.stream("GET", url, follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _status_error(response)
+                written = 0
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    file.write(chunk)
+                    written += len(chunk)
+                _check_length(response, written)
+        return target

@@ -1,0 +1,33 @@
+"""The contract, against a live server: each operation, the link-following stateful run, and the
+async-job state machine. Run it with `evolink-contract`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+
+from evolink_contract.lifecycle import run_lifecycle
+
+schema = schemathesis.pytest.from_fixture("live_schema")
+
+
+@schema.parametrize()
+def test_operation(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate()
+
+
+def test_stateful(live_schema: schemathesis.BaseSchema) -> None:
+    live_schema.as_state_machine().run()
+
+
+def test_lifecycle(base_url: str, api_key: str) -> None:
+    """Owner-only reads, forward-only statuses and progress, immutable terminal tasks."""
+    examples = int(os.environ.get("EVOLINK_CONTRACT_MAX_EXAMPLES", "30"))
+    if os.environ.get("EVOLINK_CONTRACT_PAID") == "1":  # each create is charged: a short walk
+        run_lifecycle(
+            base_url, api_key, "sk-contract-not-a-key", max_examples=min(examples, 5), steps=8
+        )
+    else:
+        run_lifecycle(base_url, api_key, "sk-contract-not-a-key", max_examples=examples)

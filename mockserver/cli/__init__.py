@@ -1,0 +1,1 @@
+"""`evolink-mock`: serve the simulator, list its scenarios, print its spec."""

@@ -1,0 +1,348 @@
+"""`evolink-mock`: serve the simulator, or print its merged OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..delivery.signing import decode_secret
+from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
+from ..domain.profiles import ConfigError, Profiles
+from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
+from ..settings import Settings
+from ..spec import load_spec
+from .config import load_profiles
+
+log = logging.getLogger("mockserver")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
+
+
+def _allow_entry(text: str) -> str:
+    try:
+        parse_allow_entry(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _ca_file(text: str) -> str:
+    try:
+        ssl.create_default_context(cafile=text)
+    except (OSError, ssl.SSLError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot load CA certificates from {text!r}: {exc}"
+        ) from None
+    return text
+
+
+def _secret(text: str) -> str:
+    try:
+        decode_secret(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _api_key(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError("an API key must be non-empty and contain no spaces")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evolink-mock",
+        description="An offline simulator of Evolink's Sora-2-Pro video generation API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API over HTTP",
+        description=(
+            "Serve POST /v1/videos/generations and GET /v1/tasks/{task_id} as Evolink does, "
+            "the merged spec at /openapi.json, and admin routes under /_mock/."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        help="port to listen on; 0 picks a free one (default: 8000)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        type=_api_key,
+        metavar="KEY",
+        help="accept only this bearer key (repeatable); by default any non-empty key is accepted",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=["real", "virtual"],
+        default="real",
+        help=(
+            "real: time flows (see --speed); virtual: time moves only by "
+            "POST /_mock/clock/advance (default: real)"
+        ),
+    )
+    serve.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help=(
+            "real clock only: simulated seconds per real second; 60 turns a task's minute "
+            "into a second (default: 1)"
+        ),
+    )
+    serve.add_argument(
+        "--start-time",
+        type=float,
+        metavar="UNIX_SECONDS",
+        help="simulated time to start at (default: now)",
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=(
+            'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
+            "max_concurrent, models, scenario) and [moderation] rules; see the README"
+        ),
+    )
+    serve.add_argument(
+        "--prompt-markers",
+        action="store_true",
+        help=(
+            "apply a scenario named in a prompt as [mock:NAME], for clients whose headers "
+            "you cannot set"
+        ),
+    )
+    serve.add_argument(
+        "--callback-allow",
+        action="append",
+        type=_allow_entry,
+        default=[],
+        metavar="HOST[:PORT]",
+        help=(
+            "let callbacks go to this host (any port, or only PORT), private or loopback as it "
+            "may be (repeatable); by default only public addresses are allowed"
+        ),
+    )
+    serve.add_argument(
+        "--callback-allow-http",
+        action="store_true",
+        help="accept http:// callback URLs too (by default https:// only, as the vendor)",
+    )
+    serve.add_argument(
+        "--callback-ca-file",
+        type=_ca_file,
+        metavar="PATH",
+        help="PEM file of CA certificates to trust for callbacks, beside the system's",
+    )
+    serve.add_argument(
+        "--callback-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help=(
+            "real seconds to wait for a callback receiver's answer (default: 10, the vendor's); "
+            "on the virtual clock an attempt that times out still lasts 10 simulated seconds"
+        ),
+    )
+    serve.add_argument(
+        "--callback-secret",
+        type=_secret,
+        metavar="whsec_...",
+        help=(
+            "sign callbacks the Standard Webhooks way (webhook-id, webhook-timestamp, "
+            "webhook-signature) with this secret; by default they are unsigned, as the vendor's"
+        ),
+    )
+    serve.add_argument(
+        "--db",
+        metavar="PATH",
+        help=(
+            "keep the state in this SQLite file (created if missing), so that a restart, even "
+            "after kill -9, continues where it stopped: tasks (each written before its create "
+            "is answered), the clock, callback deliveries (pending retries resume with the same "
+            "webhook-id; tasks that ended while the server was down are settled and called back "
+            "at startup) and the last 10,000 journal entries; balances follow from the tasks. "
+            "The stored clock wins over --clock, --speed and --start-time, which only shape a "
+            "new file. Admin faults and rate-limit buckets are not kept. POST /_mock/reset "
+            "empties the file too. Default: in memory only"
+        ),
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default="info",
+        help="server log level (default: info)",
+    )
+
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="list every scenario: name, effect, and how to trigger it",
+        description="List the scenario catalogue. " + TRIGGERS,
+    )
+    scenarios.add_argument(
+        "--markdown", action="store_true", help="print the catalogue as the README's Markdown table"
+    )
+    commands.add_parser(
+        "spec",
+        help="print the merged OpenAPI document (JSON) the server validates against",
+        description="Print the merged OpenAPI document, the same one served at /openapi.json.",
+    )
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    if args.speed != 1.0 and args.clock == "virtual":
+        raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
+    try:
+        profiles = load_profiles(args.config) if args.config else Profiles()
+        for key, profile in [("defaults", profiles.default), *profiles.keys.items()]:
+            if profile.scenario:
+                try:
+                    parse_scenario(profile.scenario, load_spec())
+                except ScenarioError as exc:
+                    raise ConfigError(f"{args.config}: {key}.scenario: {exc}") from None
+    except ConfigError as exc:
+        raise SystemExit(f"evolink-mock: error: --config {exc}") from None
+    return Settings(
+        profiles=profiles,
+        prompt_markers=args.prompt_markers,
+        api_keys=frozenset(args.api_key) if args.api_key else None,
+        clock=args.clock,
+        speed=args.speed,
+        start_time=args.start_time,
+        callback_allow=frozenset(args.callback_allow),
+        callback_allow_http=args.callback_allow_http,
+        callback_ca_file=args.callback_ca_file,
+        callback_secret=args.callback_secret,
+        callback_timeout=args.callback_timeout,
+        db_path=args.db,
+    )
+
+
+#: Seconds between two moves of long-lived objects out of the garbage collector's sight.
+GC_FREEZE_INTERVAL = 1.0
+
+
+def freeze_garbage_collection(interval: float = GC_FREEZE_INTERVAL) -> threading.Thread:
+    """Keep full collections short in a long-running server: every `interval` seconds, collect
+    the young generations and freeze what survives (`gc.freeze`), so that a full collection
+    no longer walks every stored task (100+ ms at 50,000 tasks otherwise). Only for a server
+    process: in a test process it would pin other tests' garbage."""
+
+    def run() -> None:
+        while True:
+            time.sleep(interval)
+            gc.collect(1)  # young garbage first: what is frozen is never collected
+            gc.freeze()
+
+    thread = threading.Thread(target=run, name="gc-freeze", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from ..domain.clock import RealClock
+    from ..service.simulator import Simulator
+    from ..storage.sqlite import DatabaseError
+    from ..web.app import create_app
+    from .logging import OrderedStreamHandler, log_config, quiet_log_records
+
+    settings = settings_from(args)
+    freeze_garbage_collection()
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(levelname)s: %(message)s",
+        handlers=[OrderedStreamHandler()],  # after the access lines logged before it
+    )
+    quiet_log_records()
+    try:
+        simulator = Simulator(settings)
+    except DatabaseError as exc:
+        raise SystemExit(f"evolink-mock: error: --db {exc}") from None
+    keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
+    sim_clock = simulator.clock
+    clock = (
+        f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
+    )
+    log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if settings.db_path is not None:
+        loaded = asyncio.run(simulator.store.count_tasks())
+        log.info("evolink-mock: state in %s, %d task(s) loaded", settings.db_path, loaded)
+    policy = CallbackPolicy.from_entries(
+        settings.callback_allow, allow_http=settings.callback_allow_http
+    )
+    signing = "signed" if settings.callback_secret else "unsigned"
+    log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
+    try:
+        uvicorn.run(
+            create_app(simulator=simulator),
+            host=args.host,
+            port=args.port,
+            log_config=log_config(),  # uvicorn's, with a cheap, buffered access line
+            log_level=args.log_level,
+        )
+    finally:
+        simulator.close()  # the lifespan closed it already, unless startup failed
+
+
+def print_scenarios() -> None:
+    entries = catalogue(load_spec())
+    width = max(len(e.name) for e in entries)
+    print(f"{'SCENARIO':<{width}}  EFFECT")
+    for entry in entries:
+        print(f"{entry.name:<{width}}  {entry.effect}")
+        print(f"{'':<{width}}  trigger: X-Mock-Scenario: {entry.trigger}")
+    print()
+    print(TRIGGERS)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "scenarios" and args.markdown:
+        print(markdown_table(load_spec()))
+    elif args.command == "scenarios":
+        print_scenarios()
+    elif args.command == "spec":
+        json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        serve(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The catalogue of named scenarios: every documented way a call or a task can go wrong.
+
+One catalogue serves the code (`parse_scenario`), `evolink-mock scenarios` and the README table.
+HTTP errors come from the spec's documented responses (a scenario is named by the error `code`);
+task failures from the vendor's task error codes; latency and a dropped connection are HTTP-level.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..spec import Spec
+from .tasks import Failure
+
+ScenarioKind = Literal["http_error", "task_failure", "latency", "drop"]
+
+#: Task failure codes (vendor error-codes page), with a realistic message and the progress at
+#: which the task fails by default: request-caused failures happen before processing starts,
+#: service-caused ones part-way through.
+TASK_FAILURES: dict[str, tuple[str, int]] = {
+    "content_policy_violation": ("Content policy violation: photorealistic people detected", 0),
+    "invalid_parameters": ("Invalid parameters: the model rejected the request parameters", 0),
+    "image_processing_error": ("Image processing error: the reference image could not be read", 0),
+    "image_dimension_mismatch": (
+        "Image dimension mismatch: the reference image does not match the aspect ratio",
+        0,
+    ),
+    "request_cancelled": ("The task was cancelled", 0),
+    "generation_failed_no_content": ("Generation failed: the model returned no content", 60),
+    "service_error": ("Service error: the upstream video service failed", 30),
+    "generation_timeout": ("Generation timed out: the video took too long to render", 90),
+    "resource_exhausted": ("Resource exhausted: the upstream service is at capacity", 10),
+    "quota_exceeded": ("Quota exceeded: the upstream account ran out of quota", 0),
+    "service_unavailable": ("Service unavailable: the upstream video service is down", 0),
+    "resource_not_found": ("Task ID invalid or expired", 50),
+    "unknown_error": ("Unknown error", 40),
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario name that means nothing, or that does not apply where it was used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    kind: ScenarioKind
+    status: int | None = None
+    failure: Failure | None = None
+    latency: tuple[float, float] | None = field(default=None)
+
+    def latency_seconds(self, rng: random.Random) -> float:
+        assert self.latency is not None
+        low, high = self.latency
+        return low if low == high else rng.uniform(low, high)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    name: str
+    effect: str
+    trigger: str
+
+
+def _error_statuses(spec: Spec) -> dict[str, int]:
+    """Every documented error code of every operation, to its HTTP status."""
+    return {e.code: e.status for errors in spec.errors.values() for e in errors.values()}
+
+
+def parse_scenario(name: str, spec: Spec) -> Scenario:
+    """The scenario a name stands for; ScenarioError, saying what is known, for anything else."""
+    name = name.strip()
+    if name == "drop":
+        return Scenario(name, "drop")
+    if name.startswith("fail:"):
+        code, _, at = name[5:].partition("@")
+        if code not in TASK_FAILURES:
+            raise ScenarioError(
+                f"unknown task failure code {code!r}; known: {', '.join(TASK_FAILURES)}"
+            )
+        message, progress = TASK_FAILURES[code]
+        if at:
+            if not at.isdigit() or not 0 <= int(at) <= 99:
+                raise ScenarioError(f"{name!r}: the progress after '@' must be 0 to 99")
+            progress = int(at)
+        return Scenario(name, "task_failure", failure=Failure(code, message, progress))
+    if name.startswith("latency:"):
+        low, _, high = name[8:].partition("-")
+        try:
+            bounds = (float(low) / 1000, float(high or low) / 1000)
+        except ValueError:
+            raise ScenarioError(
+                f"{name!r}: latency is 'latency:MS' or 'latency:MIN-MAX' in ms"
+            ) from None
+        if not 0 <= bounds[0] <= bounds[1] <= 60:
+            raise ScenarioError(f"{name!r}: latency must be 0 to 60000 ms, low before high")
+        return Scenario(name, "latency", latency=bounds)
+    if name.startswith("http:"):
+        status = name[5:]
+        if not status.isdigit():
+            raise ScenarioError(f"{name!r}: expected http:<status>")
+        return Scenario(name, "http_error", status=int(status))
+    status_of = _error_statuses(spec)
+    if name in status_of:
+        return Scenario(name, "http_error", status=status_of[name])
+    raise ScenarioError(
+        f"unknown scenario {name!r}; "
+        "run `evolink-mock scenarios` or GET /_mock/scenarios for the list"
+    )
+
+
+def catalogue(spec: Spec) -> list[CatalogueEntry]:
+    """Every scenario, for people: name, what it does, and a header that triggers it."""
+    by_code: dict[str, list[str]] = {}
+    for operation_id, errors in spec.errors.items():
+        for error in errors.values():
+            by_code.setdefault(error.code, []).append(f"{operation_id} {error.status}")
+    entries = [
+        CatalogueEntry(code, f"answers the documented error of {', '.join(where)}", code)
+        for code, where in sorted(
+            by_code.items(), key=lambda item: (item[1][0].split()[1], item[0])
+        )
+    ]
+    for code, (message, progress) in TASK_FAILURES.items():
+        stage = "before processing" if progress == 0 else f"at {progress}% of processing"
+        entries.append(
+            CatalogueEntry(
+                f"fail:{code}",
+                f"the created task fails {stage}, `@N` sets the progress: {message}",
+                f"fail:{code}@50" if progress else f"fail:{code}",
+            )
+        )
+    entries += [
+        CatalogueEntry(
+            "latency:MS",
+            "answers after MS real milliseconds, or a random MIN-MAX",
+            "latency:200-800",
+        ),
+        CatalogueEntry("drop", "drops the connection before the response completes", "drop"),
+        CatalogueEntry(
+            "http:STATUS", "answers the operation's documented error of that status", "http:500"
+        ),
+    ]
+    return entries
+
+
+TRIGGERS = (
+    "Triggers, most specific first: an admin fault (POST /_mock/faults); the X-Mock-Scenario "
+    "header (or Prism's `Prefer: code=STATUS`); a `[mock:NAME]` marker in the prompt, with "
+    "--prompt-markers; the API key's default scenario in the --config file."
+)
+
+
+def markdown_table(spec: Spec) -> str:
+    rows = ["| scenario | effect | trigger |", "|---|---|---|"]
+    rows += [
+        f"| `{e.name}` | {e.effect} | `X-Mock-Scenario: {e.trigger}` |" for e in catalogue(spec)
+    ]
+    return "\n".join(rows)

@@ -1,0 +1,164 @@
+"""Tasks: a request, an owner and a plan. No web imports.
+
+A task's visible state at time t is a pure function of its plan and t: a read is O(1) and nothing
+ticks. Because the plan is fixed at creation (or replaced once, by a cancel, from the current time
+on), statuses only move forward, progress never drops and a terminal task never changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .types import JSONObject
+
+OBJECT = "video.generation.task"
+RESULT_TTL = 24 * 3600.0  # result links expire 24 h after generation (vendor docs)
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+
+
+class VideoRequest(NamedTuple):
+    """A create request that passed validation, with the simulator's defaults filled in."""
+
+    model: str
+    prompt: str
+    aspect_ratio: str
+    duration: int
+    quality: str
+    image_urls: tuple[str, ...] = ()
+    callback_url: str | None = None
+
+
+class Failure(NamedTuple):
+    """How a task fails: its task error, and the progress it had reached."""
+
+    code: str
+    message: str
+    at_progress: int = 0
+
+
+class Plan(NamedTuple):
+    """When the task leaves pending, when it ends, and how it ends.
+
+    Processing runs from `started` to the point where progress would reach 100; a failure ends it
+    early, at `failure.at_progress` percent of the way (`ended` is precomputed).
+    """
+
+    created: float
+    started: float
+    finished: float  # where progress would reach 100
+    failure: Failure | None = None
+    #: Set by `failed_from`: the exact time a cancel stopped the plan (recomputing `ended` from
+    #: progress would be off by a rounding error, and the end event must fire exactly then).
+    stopped: float | None = None
+
+    @property
+    def ended(self) -> float:
+        if self.failure is None:
+            return self.finished
+        if self.stopped is not None:
+            return self.stopped
+        if self.failure.at_progress <= 0:
+            return self.started
+        return self.started + (self.finished - self.started) * self.failure.at_progress / 100
+
+    @property
+    def final_status(self) -> TaskStatus:
+        return TaskStatus.COMPLETED if self.failure is None else TaskStatus.FAILED
+
+    def status_at(self, now: float) -> TaskStatus:
+        if now >= self.ended:
+            return self.final_status
+        if now >= self.started:
+            return TaskStatus.PROCESSING
+        return TaskStatus.PENDING
+
+    def progress_at(self, now: float) -> int:
+        status = self.status_at(now)
+        if status is TaskStatus.COMPLETED:
+            return 100
+        if status is TaskStatus.FAILED:
+            assert self.failure is not None
+            return self.failure.at_progress
+        if status is TaskStatus.PENDING:
+            return 0
+        span = self.finished - self.started
+        return min(99, math.floor(100 * (now - self.started) / span)) if span > 0 else 99
+
+    def estimated_time(self) -> int:
+        """Seconds from creation to completion, as the create response promises."""
+        return math.ceil(self.finished - self.created)
+
+    def failed_from(self, now: float, failure: Failure) -> Plan:
+        """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
+        progress = self.progress_at(now)
+        failure = failure._replace(at_progress=progress)
+        # before `now` the task shows what it showed; from `now` on, failed at `progress`
+        return self._replace(started=min(self.started, now), failure=failure, stopped=now)
+
+
+@dataclass(slots=True)
+class Task:
+    id: str
+    owner: str
+    request: VideoRequest
+    plan: Plan
+    credits: float
+    base_url: str
+
+    def status_at(self, now: float) -> TaskStatus:
+        return self.plan.status_at(now)
+
+    def result_url(self) -> str:
+        return f"{self.base_url}/_mock/videos/{self.id}.mp4"
+
+    def result_expires(self) -> float:
+        return self.plan.ended + RESULT_TTL
+
+    def to_json(self, now: float, *, user_group: str = "default") -> JSONObject:
+        """The body of `GET /v1/tasks/{id}` at time `now` (also the create body and callbacks)."""
+        plan = self.plan
+        status = plan.status_at(now)
+        # pending is the answer to every create: its progress needs no second lookup
+        progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now)
+        body: JSONObject = {
+            "created": int(plan.created),
+            "id": self.id,
+            "model": self.request.model,
+            "object": OBJECT,
+            "progress": progress,
+            "status": status.value,
+            "task_info": {
+                "can_cancel": status is TaskStatus.PENDING or status is TaskStatus.PROCESSING,
+                "estimated_time": plan.estimated_time(),
+                "video_duration": self.request.duration,
+            },
+            "type": "video",
+            "usage": {
+                "billing_rule": "per_second",
+                "credits_reserved": self.credits,
+                "user_group": user_group,
+            },
+        }
+        if status is TaskStatus.COMPLETED:
+            body["results"] = [self.result_url()]
+        elif status is TaskStatus.FAILED:
+            assert self.plan.failure is not None
+            body["error"] = {
+                "code": self.plan.failure.code,
+                "message": self.plan.failure.message,
+                "type": "task_error",
+            }
+        return body

@@ -1,0 +1,139 @@
+"""Admission: who is calling, which scenario shapes the call, and whether the key's rate limit
+lets it in. The first steps of every vendor operation, in the order `Simulator` runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+
+from ..domain.clock import Clock
+from ..domain.errors import (
+    Forbidden,
+    InsufficientQuota,
+    InternalError,
+    InvalidRequest,
+    MockError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from ..domain.profiles import KeyProfile
+from ..domain.scenarios import Scenario, ScenarioError, parse_scenario
+from ..settings import Settings
+from ..spec import CREATE, Spec
+from ..storage.base import Store
+from .calls import Call
+
+_MARKER = re.compile(r"\[mock:([^\]\s]+)\]")
+_PREFER_CODE = re.compile(r"(?:^|[\s,;])code=(\d{3})(?:$|[\s,;])")
+_ERROR_BY_STATUS: dict[int, type[MockError]] = {
+    cls.status: cls
+    for cls in (
+        InvalidRequest,
+        Unauthorized,
+        InsufficientQuota,
+        Forbidden,
+        NotFound,
+        RateLimited,
+        InternalError,
+    )
+}
+
+
+class Admission:
+    def __init__(
+        self, settings: Settings, spec: Spec, store: Store, clock: Clock, rng: random.Random
+    ) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+
+    def profile(self, owner: str) -> KeyProfile:
+        return self.settings.profiles.for_key(owner)
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The API key of a `Bearer` authorization header, or Unauthorized."""
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or len(token.split()) != 1:  # empty, or with spaces inside
+            raise Unauthorized()
+        if self.settings.api_keys is not None and token not in self.settings.api_keys:
+            raise Unauthorized()
+        return token
+
+    def scenario(self, name: str, source: str) -> Scenario:
+        """The scenario `name` stands for; InvalidRequest naming `source` if none."""
+        try:
+            return parse_scenario(name, self.spec)
+        except ScenarioError as exc:
+            raise InvalidRequest(
+                f"Invalid request parameters: {source}: {exc}", param=source
+            ) from exc
+
+    async def requested(self, call: Call, owner: str) -> Scenario | None:
+        """The scenario an admin fault or the call's headers name, most specific first."""
+        fault = await self.store.take_fault(call.operation, owner)
+        if fault is not None:
+            return self.scenario(fault.scenario, "fault")
+        if call.scenario_header:
+            return self.scenario(call.scenario_header, "X-Mock-Scenario")
+        prefer = call.prefer
+        if prefer and (found := _PREFER_CODE.search(prefer)) and found.group(1) != "200":
+            return self.scenario(f"http:{found.group(1)}", "Prefer")
+        return None
+
+    def fallback(self, operation: str, owner: str, prompt: str | None = None) -> Scenario | None:
+        """A prompt marker (with --prompt-markers), else the key's default scenario; a default
+        task failure shapes the key's creates and leaves its queries alone."""
+        if (
+            prompt is not None
+            and self.settings.prompt_markers
+            and (found := _MARKER.search(prompt))
+        ):
+            return self.scenario(found.group(1), "prompt")
+        default = self.profile(owner).scenario
+        if not default:
+            return None
+        scenario = self.scenario(default, "key profile")
+        return None if scenario.kind == "task_failure" and operation != CREATE else scenario
+
+    async def apply(self, call: Call, scenario: Scenario) -> bool:
+        """Do what a scenario does to the call before the operation runs: answer an error,
+        wait, or ask for the connection to be dropped (True). A task failure is the
+        operation's business (it shapes the plan)."""
+        call.scenario = scenario.name
+        if scenario.kind == "http_error":
+            raise self._documented_error(call.operation, scenario)
+        if scenario.kind == "task_failure" and call.operation != CREATE:
+            raise InvalidRequest(
+                f"Invalid request parameters: scenario {scenario.name} applies to creates only",
+                param="X-Mock-Scenario",
+            )
+        if scenario.kind == "latency":
+            await asyncio.sleep(scenario.latency_seconds(self.rng))
+        return scenario.kind == "drop"
+
+    def _documented_error(self, operation: str, scenario: Scenario) -> MockError:
+        assert scenario.status is not None
+        documented = self.spec.errors[operation]
+        if scenario.status not in documented:
+            listed = ", ".join(str(s) for s in sorted(documented))
+            return InvalidRequest(
+                f"Invalid request parameters: scenario {scenario.name} is not a documented "
+                f"response of {operation} (documented errors: {listed})",
+                param="X-Mock-Scenario",
+            )
+        return _ERROR_BY_STATUS[scenario.status]()
+
+    async def admit(self, owner: str) -> None:
+        """Take a token from the key's bucket, or answer 429."""
+        profile = self.profile(owner)
+        if profile.rate is None:
+            return
+        size = profile.bucket_size
+        wait = await self.store.take_token(owner, profile.rate, size, self.clock.now())
+        if wait > 0:
+            raise RateLimited()

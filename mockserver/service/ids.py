@@ -1,0 +1,33 @@
+"""Task ids as the vendor makes them: `task-unified-<unix seconds>-<8 lowercase alphanumerics>`."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+TASK_ID_PREFIX = "task-unified-"
+_ALPHABET = string.ascii_lowercase + string.digits
+#: byte b -> _ALPHABET[b % 36], for bytes.translate; bytes 252 and up (252 = 7 x 36) are dropped
+#: so that every character is equally likely
+_TABLE = bytes(ord(_ALPHABET[b % 36]) for b in range(256))
+_DROPPED = bytes(range(252, 256))
+
+
+class TaskIds:
+    """Draws suffixes from a pool of OS randomness, refilled 4 KB at a time."""
+
+    def __init__(self) -> None:
+        self._pool = ""
+        self._at = 0
+
+    def _suffix(self) -> str:
+        at = self._at
+        if at + 8 > len(self._pool):
+            raw = secrets.token_bytes(4096)
+            self._pool = raw.translate(_TABLE, _DROPPED).decode("ascii")
+            at = 0
+        self._at = at + 8
+        return self._pool[at : at + 8]
+
+    def new(self, now: float) -> str:
+        return f"{TASK_ID_PREFIX}{int(now)}-{self._suffix()}"

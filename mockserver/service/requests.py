@@ -1,0 +1,113 @@
+"""A create body, checked against the spec's schema and the callback rules, with the documented
+defaults filled in: the `VideoRequest` every later step works on."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+
+from ..delivery.ssrf import CallbackPolicy, PolicyViolation, Resolver, check_at_submit
+from ..domain.errors import InvalidRequest
+from ..domain.tasks import VideoRequest
+from ..spec import FieldError, Spec
+
+_MAX_LISTED_ERRORS = 5
+
+
+def _encodes(body: dict[str, Any]) -> bool:
+    """True if `body` encodes as JSON: then it has no lone surrogate (orjson refuses them)."""
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The dotted path of the first string that is not valid Unicode, if any."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return ""
+        return None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        path = _lone_surrogate(item)
+        if path is not None:
+            return f"{key}.{path}" if path else str(key)
+    return None
+
+
+class RequestParser:
+    def __init__(self, spec: Spec, policy: CallbackPolicy, resolver: Resolver) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.resolver = resolver
+        # An unset choice takes the spec's default, else its example (16:9, 4 s, 720p); fields
+        # without an enum (prompt, image_urls, callback_url) have no default: their examples are
+        # placeholders, and a placeholder callback URL would send traffic to a stranger.
+        self.defaults = {
+            name: prop.get("default", prop.get("example"))
+            for name, prop in spec.request_schema["properties"].items()
+            if "enum" in prop
+        }
+
+    def parse(self, body: object) -> VideoRequest:
+        """Check a create body against the spec's schema; fill in the documented defaults."""
+        errors = self.spec.request_errors(body)
+        if self.policy.allow_http:
+            errors = [e for e in errors if not self._is_https_only_error(e)]
+        if errors:
+            detail = "; ".join(str(e) for e in errors[:_MAX_LISTED_ERRORS])
+            raise InvalidRequest(
+                f"Invalid request parameters: {detail}", param=errors[0].field or None
+            )
+        assert isinstance(body, dict)
+        bad = None if _encodes(body) else _lone_surrogate(body)
+        if bad is not None:
+            raise InvalidRequest(
+                f"Invalid request parameters: {bad}: not valid Unicode (lone surrogate)", param=bad
+            )
+        merged = {**self.defaults, **body}
+        if None in merged.values():  # an explicit null takes the default
+            merged = {**self.defaults, **{k: v for k, v in body.items() if v is not None}}
+        return VideoRequest(
+            # enum values, checked by the schema: every task shares one string for each
+            model=sys.intern(merged["model"]),
+            prompt=merged["prompt"],
+            aspect_ratio=sys.intern(merged["aspect_ratio"]),
+            duration=int(merged["duration"]),
+            quality=sys.intern(merged["quality"]),
+            image_urls=tuple(merged.get("image_urls") or ()),
+            # from the body only: the spec's example URL is no default to send callbacks to
+            callback_url=self._checked_callback_url(body.get("callback_url")),
+        )
+
+    def _is_https_only_error(self, error: FieldError) -> bool:
+        """With --callback-allow-http, the policy judges the scheme, not the spec's pattern."""
+        pattern = self.spec.request_property("callback_url").get("pattern")
+        return (
+            error.field == "callback_url"
+            and pattern is not None
+            and error.message.endswith(f'does not match "{pattern}"')
+        )
+
+    def _checked_callback_url(self, url: str | None) -> str | None:
+        """The vendor's callback rules at submit; delivery checks again (DNS can change)."""
+        if url is not None:
+            try:
+                check_at_submit(url, self.policy, self.resolver)
+            except PolicyViolation as exc:
+                raise InvalidRequest(
+                    f"Invalid request parameters: callback_url: {exc.reason}", param="callback_url"
+                ) from exc
+        return url

@@ -1,0 +1,352 @@
+"""The simulator: one method per thing a caller can ask of it, whatever the transport.
+
+Each vendor operation runs its steps here, in the vendor's order (authentication, the scenario,
+the rate limit, the body, moderation and billing, the task); each admin operation is one method.
+The HTTP layer (`mockserver.web`) parses a request, calls one method and renders the result.
+State lives in a `Store`; time in a `Clock`; what happens later (a task's end, a callback retry)
+in the `Scheduler`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..delivery.engine import CallbackEngine
+from ..delivery.ssrf import Resolver
+from ..domain.clock import Clock, RealClock, VirtualClock
+from ..domain.deliveries import Delivery
+from ..domain.errors import Forbidden, InsufficientQuota, InvalidRequest, NotFound, RateLimited
+from ..domain.faults import Fault
+from ..domain.journal import Entry, redact
+from ..domain.limits import AccountView
+from ..domain.moderation import Moderator
+from ..domain.scenarios import Scenario
+from ..domain.scheduler import Scheduler, Timer
+from ..domain.tasks import Failure, Task, VideoRequest
+from ..settings import Settings
+from ..spec import CREATE, QUERY, Spec, load_spec
+from ..storage import open_store
+from ..storage.base import Refusal, Store
+from .admission import Admission
+from .calls import Answer, BodyReader, Call
+from .clocks import continued, make_clock
+from .ids import TASK_ID_PREFIX, TaskIds
+from .requests import RequestParser
+
+#: Called once when a task reaches its terminal state, at the simulated time it ended.
+EndListener = Callable[[Task, float], None]
+#: Builds the callback engine (a seam: `CallbackEngine` with other retry delays, a subclass).
+EngineFactory = Callable[..., CallbackEngine]
+
+
+class Simulator:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        spec: Spec | None = None,
+        resolver: Resolver | None = None,
+        callback_engine: EngineFactory = CallbackEngine,
+    ) -> None:
+        """`resolver(host, port)` resolves callback hosts (default: the system's, bounded);
+        `callback_engine(clock, scheduler, settings, store, resolver=...)` builds the engine
+        that delivers callbacks.
+
+        The store defaults to the one the settings ask for (`settings.db_path`: SQLite). What
+        it kept from an earlier run is taken back: tasks, balances, deliveries, and its clock,
+        which wins over `settings` (and over a `clock` passed here)."""
+        self.settings = settings or Settings()
+        self.spec = spec or load_spec()
+        if store is not None and self.settings.db_path is not None:
+            raise ValueError("pass a store or settings.db_path, not both")
+        self.store: Store = store if store is not None else open_store(self.settings)
+        profiles = self.settings.profiles
+        restored = self.store.restore(lambda key: profiles.for_key(key).credits)
+        if restored.clock is not None:
+            self.clock = continued(restored.clock, self.settings, f"--db {self.settings.db_path}")
+        else:
+            self.clock = clock or make_clock(self.settings)
+        self.store.anchor_clock(self.clock)  # the real clock's anchor, from now
+        self.scheduler = Scheduler(self.clock)
+        self.rng = random.Random()
+        self.callbacks = callback_engine(
+            self.clock, self.scheduler, self.settings, self.store, resolver=resolver
+        )
+        self.admission = Admission(self.settings, self.spec, self.store, self.clock, self.rng)
+        self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
+        self.moderator = Moderator(profiles.moderation)
+        self._ids = TaskIds()
+        self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
+        #: whether every task needs an end event (an `on_task_end` listener), or only those with
+        #: a callback URL (billing settles when asked, and needs none)
+        self._every_end = False
+        self._end_timers: dict[str, Timer] = {}
+        now = self.now()
+        for task, end_handled in restored.tasks:
+            # an end still to come, or one whose callback never started (it ended while the
+            # server was down, or just before it stopped): its event runs
+            if task.plan.ended > now or (task.request.callback_url and not end_handled):
+                self._schedule_end(task)
+        for delivery in restored.pending:
+            self.callbacks.restore(delivery)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run what fell due while the server was down (ends, callbacks and their retries),
+        now; the app's lifespan calls it. On the real clock this starts the scheduler, which
+        would otherwise wait for the first event scheduled inside the event loop."""
+        if isinstance(self.clock, VirtualClock):
+            self.scheduler.run_due()
+        else:
+            self.scheduler.start()
+
+    def close(self) -> None:
+        """Release the store (a database is checkpointed and closed); idempotent."""
+        self.store.close()
+
+    async def aclose(self) -> None:
+        """The app's shutdown: stop the scheduler and the callbacks in flight (a pending
+        delivery resumes after a restart on `--db`), then release the store."""
+        await self.scheduler.aclose()
+        await self.callbacks.aclose()
+        self.close()
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def clock_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.clock.kind,
+            "now": self.now(),
+            "speed": self.clock.speed if isinstance(self.clock, RealClock) else None,
+        }
+
+    async def advance(self, seconds: float) -> float:
+        """Virtual clock only: move time forward, running what falls due on the way and
+        letting the callback attempts it sends settle at their time (retries due within the
+        window run in it too). Returns the new time."""
+        if not isinstance(self.clock, VirtualClock):
+            raise InvalidRequest(
+                "The clock is real: start the server with --clock virtual to advance it",
+                param="seconds",
+            )
+        now = await self.callbacks.advance(seconds)
+        await self.store.save_clock(self.clock)
+        return now
+
+    async def settle(self) -> None:
+        """Virtual clock: run what is due now and wait for the callbacks it sends. The real
+        clock's scheduler does that by itself."""
+        if isinstance(self.clock, VirtualClock):
+            await self.callbacks.advance(0)
+
+    # -- the vendor's operations -----------------------------------------------------------------
+
+    async def create(self, call: Call, read_body: BodyReader) -> Answer:
+        """`POST /v1/videos/generations`: authenticate, apply a requested scenario, take a
+        token, read and check the body, apply a fallback scenario, then make the task (model
+        access, concurrency, credits, moderation)."""
+        owner = call.owner = self.admission.authenticate(call.authorization)
+        scenario = await self.admission.requested(call, owner)
+        if scenario is not None and await self.admission.apply(call, scenario):
+            return Answer(None, self.now(), dropped=True)
+        await self.admission.admit(owner)
+        request = self.parser.parse(await read_body())
+        if scenario is None:
+            scenario = self.admission.fallback(CREATE, owner, request.prompt)
+            if scenario is not None and await self.admission.apply(call, scenario):
+                return Answer(None, self.now(), dropped=True)
+        task = await self._new_task(owner, request, call.base_url, scenario)
+        return Answer(task, self.now())
+
+    async def query(self, call: Call, task_id: str) -> Answer:
+        """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
+        the task, which must exist and belong to the caller."""
+        owner = call.owner = self.admission.authenticate(call.authorization)
+        scenario = await self.admission.requested(call, owner) or self.admission.fallback(
+            QUERY, owner
+        )
+        if scenario is not None and await self.admission.apply(call, scenario):
+            return Answer(None, self.now(), dropped=True)
+        await self.admission.admit(owner)
+        if not task_id.startswith(TASK_ID_PREFIX):
+            raise InvalidRequest(param="task_id")
+        task = await self.store.get_task(task_id)
+        if task is None:
+            raise NotFound()
+        if task.owner != owner:
+            raise Forbidden()
+        return Answer(task, self.now())
+
+    async def submit(
+        self, body: Mapping[str, Any], *, api_key: str, base_url: str = "http://127.0.0.1:8000"
+    ) -> Task:
+        """The create operation without HTTP, for code in the same process: the new task, or
+        the `MockError` a create would answer (ConnectionAbortedError for a dropped call)."""
+
+        async def read_body() -> object:
+            return dict(body)
+
+        answer = await self.create(Call(CREATE, f"Bearer {api_key}", base_url=base_url), read_body)
+        if answer.task is None:
+            raise ConnectionAbortedError("the call's scenario dropped the connection")
+        return answer.task
+
+    async def _new_task(
+        self, owner: str, request: VideoRequest, base_url: str, scenario: Scenario | None
+    ) -> Task:
+        now = self.now()
+        profile = self.admission.profile(owner)
+        if profile.models is not None and request.model not in profile.models:
+            raise Forbidden(f"Token does not have access to model: {request.model}")
+        failure = scenario.failure if scenario is not None else None
+        plan = self.settings.timings.plan(request, now, failure or self.moderator.moderate(request))
+        price = self.settings.pricing.credits(request)
+        while True:
+            task = Task(self._ids.new(now), owner, request, plan, price, base_url)
+            refusal = await self.store.add_task(
+                task, credits=profile.credits, max_concurrent=profile.max_concurrent, now=now
+            )
+            if refusal is not Refusal.DUPLICATE_ID:
+                break
+        if refusal is Refusal.CONCURRENCY:
+            raise RateLimited(
+                f"Too many concurrent tasks: at most {profile.max_concurrent} may be pending or "
+                "processing for this key"
+            )
+        if refusal is Refusal.CREDITS:
+            raise InsufficientQuota()
+        self._schedule_end(task)
+        return task
+
+    async def record(
+        self, method: str, path: str, api_key: str | None, status: int, scenario: str | None
+    ) -> None:
+        """Journal one answer of the vendor's API (the key is redacted)."""
+        await self.store.record(Entry(self.now(), method, path, redact(api_key), status, scenario))
+
+    async def video(self, task_id: str) -> Task | None:
+        """The completed task whose result link is still live, if any (links need no key)."""
+        task = await self.store.get_task(task_id)
+        now = self.now()
+        if task is None or task.plan.failure is not None or now < task.plan.ended:
+            return None
+        return task if now < task.result_expires() else None
+
+    # -- the end of a task ---------------------------------------------------------------------
+
+    async def on_task_end(self, listener: EndListener) -> None:
+        """Call `listener(task, ended_at)` once for every task when it ends, from now on (tasks
+        that have ended already are not called back)."""
+        self._end_listeners.append(listener)
+        if not self._every_end:
+            self._every_end = True
+            now = self.now()
+            for task in await self.store.tasks():
+                if task.id not in self._end_timers and task.plan.ended > now:
+                    self._schedule_end(task)
+
+    def _schedule_end(self, task: Task) -> None:
+        if self._end_timers:
+            previous = self._end_timers.pop(task.id, None)
+            if previous is not None:
+                previous.cancel()
+        if task.request.callback_url is None and not self._every_end:
+            return  # nothing to do at its end
+        self._end_timers[task.id] = self.scheduler.call_at(
+            task.plan.ended, lambda when: self._task_ended(task, when)
+        )
+
+    def _task_ended(self, task: Task, when: float) -> None:
+        self._end_timers.pop(task.id, None)
+        for listener in self._end_listeners:
+            listener(task, when)
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "clock": self.clock.kind, "tasks": await self.store.count_tasks()}
+
+    async def tasks(self) -> list[Task]:
+        """Every task, in creation order."""
+        return await self.store.tasks()
+
+    async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
+        """Each key's credits, settled now (`api_key`: that key's only)."""
+        listing = await self.store.accounts(self.now())
+        return [(key, view) for key, view in listing if api_key is None or key == api_key]
+
+    async def journal(self) -> list[Entry]:
+        return await self.store.journal()
+
+    async def faults(self) -> list[Fault]:
+        return await self.store.faults()
+
+    async def add_fault(
+        self, scenario: str, operation: str | None, api_key: str | None, times: int | None
+    ) -> Fault:
+        """Make matching calls answer `scenario` (`times` of them, or all until removed)."""
+        self.admission.scenario(scenario, "scenario")  # refuse a name that means nothing, now
+        return await self.store.add_fault(scenario, operation, api_key, times)
+
+    async def remove_fault(self, fault_id: int) -> None:
+        if not await self.store.remove_fault(fault_id):
+            raise NotFound(f"No fault with id {fault_id}")
+
+    async def clear_faults(self) -> None:
+        await self.store.clear_faults()
+
+    async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
+        return await self.store.deliveries(task_id)
+
+    async def _admin_task(self, task_id: str) -> Task:
+        task = await self.store.get_task(task_id)
+        if task is None:
+            raise NotFound(f"No task with id {task_id}")
+        return task
+
+    async def cancel(self, task_id: str) -> Task:
+        """End a pending or processing task now as failed, `request_cancelled`: its credits
+        are released and its callback goes out."""
+        task = await self._admin_task(task_id)
+        now = self.now()
+        status = task.status_at(now)
+        if status.terminal:
+            raise InvalidRequest(f"Task is already {status.value}", param="task_id")
+        task.plan = task.plan.failed_from(
+            now, Failure("request_cancelled", "The task was cancelled")
+        )
+        await self.store.save_plan(task)
+        self._schedule_end(task)
+        self.scheduler.run_due()  # the end is due now: fire it now, on either clock
+        await self.settle()
+        return task
+
+    async def replay_callback(self, task_id: str) -> Delivery:
+        """Send an ended task's callback again, as a new delivery with its own retries."""
+        task = await self._admin_task(task_id)
+        if task.request.callback_url is None:
+            raise InvalidRequest("Task has no callback_url", param="task_id")
+        status = task.status_at(self.now())
+        if not status.terminal:
+            raise InvalidRequest(
+                f"Task is still {status.value}: a callback is sent when it ends", param="task_id"
+            )
+        delivery = self.callbacks.replay(task)
+        await self.settle()
+        return delivery
+
+    async def reset(self) -> None:
+        """Forget every task, fault, journal entry, balance, bucket and delivery: a fresh start
+        (the clock stays where it is)."""
+        await self.store.clear()
+        self.scheduler.clear()
+        self._end_timers.clear()
+        self.callbacks.reset()

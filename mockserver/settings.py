@@ -1,0 +1,58 @@
+"""What a simulator instance is configured with. The CLI builds one from flags.
+
+Values are checked where they are used: the callback allow-list and secret when the delivery
+engine is built (a `ValueError` naming the bad one), the rest here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .domain.clock import ClockKind
+from .domain.pricing import Pricing
+from .domain.profiles import Profiles
+from .domain.timing import Timings
+
+#: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
+#: for escaping while refusing a huge body before it is read into memory.
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: The accepted API keys; None accepts any non-empty key.
+    api_keys: frozenset[str] | None = None
+    clock: ClockKind = "real"
+    #: Real clock only: simulated seconds per real second.
+    speed: float = 1.0
+    #: Simulated unix time to start at; None starts at the current wall time.
+    start_time: float | None = None
+    timings: Timings = field(default_factory=Timings)
+    pricing: Pricing = field(default_factory=Pricing)
+    max_body_bytes: int = MAX_BODY_BYTES
+    #: Per-key credits, limits, models and default scenarios; moderation rules.
+    profiles: Profiles = field(default_factory=Profiles)
+    #: Honour `[mock:SCENARIO]` markers in prompts, for clients whose headers can't be set.
+    prompt_markers: bool = False
+    #: Callback destinations exempt from the address checks, as `HOST[:PORT]` (local development).
+    callback_allow: frozenset[str] = frozenset()
+    #: Accept http:// callback URLs as well as https://.
+    callback_allow_http: bool = False
+    #: A PEM file of CA certificates to trust for callbacks, beside the system's.
+    callback_ca_file: str | None = None
+    #: `whsec_<base64>`: sign callbacks the Standard Webhooks way; None sends them unsigned.
+    callback_secret: str | None = None
+    #: Real seconds to wait for a receiver's answer (the vendor's 10). On the virtual clock a
+    #: timed-out attempt still lasts 10 simulated seconds, so tests may wait far less.
+    callback_timeout: float = 10.0
+    #: A SQLite file to keep tasks, the clock, callback deliveries, the journal and which keys
+    #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
+    #: None keeps everything in memory only. See `mockserver.storage.sqlite`.
+    db_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
+            raise ValueError("an API key must not be empty")
+        if not self.callback_timeout > 0:
+            raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

@@ -1,0 +1,153 @@
+"""The store interface: everything one simulator keeps, behind one protocol.
+
+A simulator reads and changes its state only through a `Store`: tasks, the credit accounts and
+their reservations, rate-limit buckets, admin faults, the request journal, callback deliveries
+and the clock. Every operation that checks and changes at once (a reservation against credits
+and a concurrency cap, a token taken from a bucket, a `times: N` fault used up) is one method,
+so that a store shared by several processes can make it atomic.
+
+Two implementations: `MemoryStore` (the default) and `SqliteStore` (`--db PATH`, the memory
+store written through to a file). A new store implements this protocol and joins the parameter
+list of the behaviour tests (`tests/conftest.py`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+from ..domain.clock import Clock, ClockKind
+from ..domain.deliveries import Delivery
+from ..domain.faults import Fault
+from ..domain.journal import Entry
+from ..domain.limits import AccountView
+from ..domain.tasks import Task
+
+
+class Refusal(enum.Enum):
+    """Why a new task was not kept."""
+
+    #: the key already runs as many tasks as it may
+    CONCURRENCY = "concurrency"
+    #: the key has less credit left than the task costs
+    CREDITS = "credits"
+    #: another task has this id (draw another)
+    DUPLICATE_ID = "duplicate id"
+
+
+class ClockState(NamedTuple):
+    """A stored clock: a virtual clock's time, or a real clock's anchor (simulated time `sim`
+    at wall time `wall`, running `speed` times faster)."""
+
+    kind: ClockKind
+    speed: float | None
+    wall: float
+    sim: float
+
+
+class Restored(NamedTuple):
+    """What a store kept from an earlier run, for the simulator to carry on from."""
+
+    clock: ClockState | None
+    #: Every task, and whether its end was handled (its callback delivery started).
+    tasks: list[tuple[Task, bool]]
+    #: Callback deliveries still pending.
+    pending: list[Delivery]
+
+
+NOTHING_RESTORED = Restored(None, [], [])
+
+
+class Store(Protocol):
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
+        """Load what an earlier run left (at startup, before serving; may block); a restored
+        account starts from `credits_for(api_key)`."""
+        ...
+
+    def anchor_clock(self, clock: Clock) -> None:
+        """Write the clock down at startup (a real clock's anchor; may block)."""
+        ...
+
+    async def save_clock(self, clock: Clock) -> None:
+        """The clock moved (a virtual clock's advance)."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget everything but the clock."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds (a file, a connection); idempotent."""
+        ...
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def add_task(
+        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
+    ) -> Refusal | None:
+        """Keep a new task and reserve its price on its owner's account (opened with `credits`
+        if new), in one step: refused, and nothing kept, if the key already runs
+        `max_concurrent` tasks, has less credit left than the task costs, or the id is taken."""
+        ...
+
+    async def get_task(self, task_id: str) -> Task | None: ...
+
+    async def save_plan(self, task: Task) -> None:
+        """`task.plan` was replaced (a cancel): keep the new one, and settle the task's
+        reservation at its new end."""
+        ...
+
+    async def tasks(self) -> list[Task]:
+        """Every task, in creation order."""
+        ...
+
+    async def count_tasks(self) -> int: ...
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    async def accounts(self, now: float) -> list[tuple[str, AccountView]]:
+        """Every account that has reserved anything, settled at `now`."""
+        ...
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    async def take_token(self, key: str, rate: float, size: float, now: float) -> float:
+        """Take a token from the key's bucket (made full if new): 0.0 if taken, else the
+        seconds until the next one."""
+        ...
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    async def add_fault(
+        self, scenario: str, operation: str | None, api_key: str | None, times: int | None
+    ) -> Fault: ...
+
+    async def take_fault(self, operation: str, api_key: str) -> Fault | None:
+        """The most specific fault matching the request, used up by one."""
+        ...
+
+    async def faults(self) -> list[Fault]: ...
+
+    async def remove_fault(self, fault_id: int) -> bool: ...
+
+    async def clear_faults(self) -> None: ...
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    async def record(self, entry: Entry) -> None: ...
+
+    async def journal(self) -> list[Entry]:
+        """The last entries kept, oldest first."""
+        ...
+
+    # -- callback deliveries --------------------------------------------------------------------
+
+    async def save_delivery(self, delivery: Delivery) -> None:
+        """A delivery started or changed: keep it (the first save of a task's end delivery also
+        marks that end handled)."""
+        ...
+
+    async def deliveries(self, task_id: str | None = None) -> list[Delivery]: ...

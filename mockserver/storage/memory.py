@@ -1,0 +1,162 @@
+"""The default store: plain Python structures in this process. Reads are dict lookups."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from ..domain.clock import Clock
+from ..domain.deliveries import MAX_DELIVERIES, Delivery
+from ..domain.faults import Fault, Faults
+from ..domain.journal import MAX_ENTRIES, Entry
+from ..domain.limits import Account, AccountView, TokenBucket
+from ..domain.tasks import Task
+from .base import NOTHING_RESTORED, Refusal, Restored
+
+#: Reservations a key without limits settles per new task: a backlog of tasks that ended while
+#: nobody asked drains several times as fast as tasks are created, a few at a time.
+SETTLE_PER_TASK = 8
+
+
+class MemoryStore:
+    """Everything in memory: lost when the process ends."""
+
+    def __init__(
+        self, *, journal_limit: int = MAX_ENTRIES, delivery_limit: int = MAX_DELIVERIES
+    ) -> None:
+        self.journal_limit = journal_limit
+        self.delivery_limit = delivery_limit
+        self._tasks: dict[str, Task] = {}
+        self._accounts: dict[str, Account] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._faults = Faults()
+        self._journal: deque[Entry] = deque(maxlen=journal_limit)
+        #: webhook id -> delivery, oldest first
+        self._deliveries: dict[str, Delivery] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
+        return NOTHING_RESTORED
+
+    def anchor_clock(self, clock: Clock) -> None:
+        pass
+
+    async def save_clock(self, clock: Clock) -> None:
+        pass
+
+    async def clear(self) -> None:
+        self._tasks.clear()
+        self._accounts.clear()
+        self._buckets.clear()
+        self._faults.clear()
+        self._journal.clear()
+        self._deliveries.clear()
+
+    def close(self) -> None:
+        pass
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def add_task(
+        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
+    ) -> Refusal | None:
+        if task.id in self._tasks:
+            return Refusal.DUPLICATE_ID
+        account = self._accounts.get(task.owner)
+        if account is None:
+            account = self._open_account(task.owner, credits)
+        if max_concurrent is None and account.credits is None:
+            account.settle(now, at_most=SETTLE_PER_TASK)  # nothing below reads the balance
+        else:
+            account.settle(now)
+            if max_concurrent is not None and account.running() >= max_concurrent:
+                return Refusal.CONCURRENCY
+            remaining = account.remaining
+            if remaining is not None and task.credits > remaining + 1e-9:
+                return Refusal.CREDITS
+        self._keep(task)
+        account.reserve(task)
+        return None
+
+    def _keep(self, task: Task) -> None:
+        self._tasks[task.id] = task
+
+    def _open_account(self, owner: str, credits: float | None) -> Account:
+        account = self._accounts[owner] = Account(credits)
+        return account
+
+    async def get_task(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    async def save_plan(self, task: Task) -> None:
+        self._tasks[task.id] = task
+        account = self._accounts.get(task.owner)
+        if account is not None:
+            account.replanned(task)
+
+    async def tasks(self) -> list[Task]:
+        return list(self._tasks.values())
+
+    async def count_tasks(self) -> int:
+        return len(self._tasks)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    async def accounts(self, now: float) -> list[tuple[str, AccountView]]:
+        listing = []
+        for key, account in list(self._accounts.items()):
+            account.settle(now)
+            listing.append((key, account.view()))
+        return listing
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    async def take_token(self, key: str, rate: float, size: float, now: float) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, size, size, now)
+        return bucket.take(now)
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    async def add_fault(
+        self, scenario: str, operation: str | None, api_key: str | None, times: int | None
+    ) -> Fault:
+        return self._faults.add(scenario, operation, api_key, times)
+
+    async def take_fault(self, operation: str, api_key: str) -> Fault | None:
+        return self._faults.take(operation, api_key) if self._faults else None
+
+    async def faults(self) -> list[Fault]:
+        return list(self._faults)
+
+    async def remove_fault(self, fault_id: int) -> bool:
+        return self._faults.remove(fault_id)
+
+    async def clear_faults(self) -> None:
+        self._faults.clear()
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    async def record(self, entry: Entry) -> None:
+        self._journal.append(entry)
+
+    async def journal(self) -> list[Entry]:
+        return list(self._journal)
+
+    # -- callback deliveries --------------------------------------------------------------------
+
+    async def save_delivery(self, delivery: Delivery) -> None:
+        self._log_delivery(delivery)
+
+    def _log_delivery(self, delivery: Delivery) -> None:
+        deliveries = self._deliveries
+        if delivery.webhook_id in deliveries:
+            return
+        deliveries[delivery.webhook_id] = delivery
+        if len(deliveries) > self.delivery_limit:
+            del deliveries[next(iter(deliveries))]
+
+    async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
+        return [d for d in self._deliveries.values() if task_id is None or d.task.id == task_id]

@@ -1,0 +1,488 @@
+"""Durable state for `--db PATH`: SQLite under the in-memory structures.
+
+The in-memory structures stay the read path (a task read is a dict lookup); this module writes
+every change through to one SQLite file and loads it all back at startup, so that a restart, even
+after `kill -9`, continues where the server stopped. Without `--db` nothing here is imported.
+
+What is kept, and when it is written (each a committed transaction, over one connection opened at
+startup; sqlite3 caches the prepared statements):
+
+- tasks: one INSERT in the create path, before the 200 is sent; an UPDATE when a plan changes (a
+  cancel). `end_handled` is set in the same transaction as the first write of a task's end
+  callback delivery, so a restart neither loses nor repeats the start of a delivery;
+- the clock: the virtual clock's time after every advance; for the real clock an anchor
+  (simulated time at a wall-clock `time.time()`, and the speed), written at startup, from which
+  the next startup derives where simulated time has got to meanwhile. The stored clock wins over
+  `--clock`, `--speed` and `--start-time`, which only shape a new database (a warning says so);
+- which keys have accounts (one row per key, once): balances are derived from the tasks on load
+  (a task not yet ended holds a reservation, a completed one is charged), so billing needs
+  nothing else;
+- callback deliveries: one row each (task, url, webhook-id, trigger, outcome, attempts as JSON),
+  written when an attempt starts and when it ends. The last 10,000 are kept, and every pending
+  one;
+- the request journal: one row per API request, the last 10,000 kept (trimmed every 1,000).
+
+Not kept: admin faults and rate-limit buckets (a restart starts them afresh).
+
+Durability: WAL journal with `synchronous=NORMAL`, which survives the process being killed (the
+OS has every committed write), though not necessarily a power cut. `locking_mode=EXCLUSIVE` holds
+the file for the server's lifetime, so a second server on the same file fails at startup instead
+of the two overwriting each other. Closing checkpoints the WAL into the database file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from typing import Any
+
+from ..domain.clock import Clock, RealClock
+from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
+from ..domain.journal import MAX_ENTRIES, Entry
+from ..domain.limits import Account
+from ..domain.tasks import Failure, Plan, Task, VideoRequest
+from .base import ClockState, Restored
+from .memory import MemoryStore
+
+log = logging.getLogger("mockserver.store")
+
+#: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
+SCHEMA_VERSION = 1
+#: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
+TRIM_EVERY = 1_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    kind TEXT NOT NULL,
+    speed REAL,
+    wall REAL NOT NULL,
+    sim REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (api_key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    aspect_ratio TEXT NOT NULL,
+    duration INTEGER NOT NULL,
+    quality TEXT NOT NULL,
+    image_urls TEXT,
+    callback_url TEXT,
+    created REAL NOT NULL,
+    started REAL NOT NULL,
+    finished REAL NOT NULL,
+    failure_code TEXT,
+    failure_message TEXT,
+    failure_progress INTEGER,
+    stopped REAL,
+    credits REAL NOT NULL,
+    base_url TEXT NOT NULL,
+    end_handled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    webhook_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    attempts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    api_key TEXT,
+    status INTEGER NOT NULL,
+    scenario TEXT
+);
+"""
+
+#: What a reset empties.
+_TABLES = ("tasks", "accounts", "deliveries", "journal")
+_TASK_COLUMNS = (
+    "id, owner, model, prompt, aspect_ratio, duration, quality, image_urls, callback_url, "
+    "created, started, finished, failure_code, failure_message, failure_progress, stopped, "
+    "credits, base_url"
+)
+_INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_UPDATE_PLAN = (
+    "UPDATE tasks SET created = ?, started = ?, finished = ?, failure_code = ?, "
+    "failure_message = ?, failure_progress = ?, stopped = ? WHERE id = ?"
+)
+_SAVE_DELIVERY = (
+    "INSERT INTO deliveries (webhook_id, task_id, url, trigger, outcome, attempts) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (webhook_id) "
+    "DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts"
+)
+_END_HANDLED = "UPDATE tasks SET end_handled = 1 WHERE id = ? AND end_handled = 0"
+_INSERT_ENTRY = (
+    "INSERT INTO journal (time, method, path, api_key, status, scenario) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SAVE_CLOCK = (
+    "INSERT INTO clock (id, kind, speed, wall, sim) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) "
+    "DO UPDATE SET kind = excluded.kind, speed = excluded.speed, wall = excluded.wall, "
+    "sim = excluded.sim"
+)
+
+
+class DatabaseError(Exception):
+    """The file cannot serve as the simulator's database (locked, another layout, not SQLite)."""
+
+
+def _plan_values(plan: Plan) -> tuple[Any, ...]:
+    failure = plan.failure
+    return (
+        plan.created,
+        plan.started,
+        plan.finished,
+        None if failure is None else failure.code,
+        None if failure is None else failure.message,
+        None if failure is None else failure.at_progress,
+        plan.stopped,
+    )
+
+
+def _task_values(task: Task) -> tuple[Any, ...]:
+    request = task.request
+    return (
+        task.id,
+        task.owner,
+        request.model,
+        request.prompt,
+        request.aspect_ratio,
+        request.duration,
+        request.quality,
+        json.dumps(list(request.image_urls)) if request.image_urls else None,
+        request.callback_url,
+        *_plan_values(task.plan),
+        task.credits,
+        task.base_url,
+    )
+
+
+def _task_from(row: tuple[Any, ...]) -> Task:
+    (
+        task_id,
+        owner,
+        model,
+        prompt,
+        aspect_ratio,
+        duration,
+        quality,
+        image_urls,
+        callback_url,
+        created,
+        started,
+        finished,
+        failure_code,
+        failure_message,
+        failure_progress,
+        stopped,
+        credits,
+        base_url,
+    ) = row
+    failure = (
+        None
+        if failure_code is None
+        else Failure(failure_code, failure_message, int(failure_progress))
+    )
+    return Task(
+        id=task_id,
+        owner=owner,
+        request=VideoRequest(
+            model=model,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            duration=int(duration),
+            quality=quality,
+            image_urls=tuple(json.loads(image_urls)) if image_urls else (),
+            callback_url=callback_url,
+        ),
+        plan=Plan(created, started, finished, failure, stopped),
+        credits=float(credits),
+        base_url=base_url,
+    )
+
+
+class Database:
+    """One SQLite connection, opened at startup and used from the event loop's thread (it may be
+    another thread than the one that opened it: the server's, in `serve_in_thread`)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        journal_limit: int = MAX_ENTRIES,
+        delivery_limit: int = MAX_DELIVERIES,
+    ) -> None:
+        self.path = path
+        self.journal_limit = journal_limit
+        self.delivery_limit = delivery_limit
+        self._journal_added = 0
+        self._deliveries_added = 0
+        self._closed = False
+        try:
+            # one connection, no contention: a short busy timeout only makes a second server
+            # on the same file fail fast
+            self._conn = sqlite3.connect(
+                path,
+                timeout=0.5,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=32,
+            )
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{path}: {exc}") from exc
+        try:
+            self._setup()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            reason = str(exc)
+            if "locked" in reason:
+                reason += " (is another evolink-mock serving it?)"
+            raise DatabaseError(f"{path}: {reason}") from exc
+        except DatabaseError:
+            self._conn.close()
+            raise
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise DatabaseError(f"{self.path}: cannot use WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
+            raise DatabaseError(
+                f"{self.path}: not an evolink-mock database of layout {SCHEMA_VERSION} "
+                f"(user_version {version}, {tables} objects)"
+            )
+        if version == 0:
+            conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        self._trim_journal()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Fold the WAL into the database file and close; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._conn.close()
+
+    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            for sql, values in statements:
+                conn.execute(sql, values)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def clear(self, *tables: str) -> None:
+        """Empty these tables, by default all but the clock's (`POST /_mock/reset`, which leaves
+        the clock where it is, as it does in memory), in one transaction."""
+        for table in tables:
+            if table not in _TABLES:
+                raise ValueError(f"no table {table!r}")
+        self._transaction([(f"DELETE FROM {table}", ()) for table in tables or _TABLES])
+
+    # -- the clock ------------------------------------------------------------------------------
+
+    def save_clock(self, clock: Clock) -> None:
+        """The virtual clock's time, or the real clock's anchor: simulated now at wall now."""
+        speed = clock.speed if isinstance(clock, RealClock) else None
+        self._conn.execute(_SAVE_CLOCK, (clock.kind, speed, time.time(), clock.now()))
+
+    def stored_clock(self) -> ClockState | None:
+        """The clock as last saved, if ever."""
+        row = self._conn.execute("SELECT kind, speed, wall, sim FROM clock").fetchone()
+        return None if row is None else ClockState(row[0], row[1], row[2], row[3])
+
+    # -- tasks and accounts ---------------------------------------------------------------------
+
+    def insert_task(self, task: Task) -> None:
+        self._conn.execute(_INSERT_TASK, _task_values(task))
+
+    def update_plan(self, task: Task) -> None:
+        self._conn.execute(_UPDATE_PLAN, (*_plan_values(task.plan), task.id))
+
+    def load_tasks(self) -> Iterator[tuple[Task, bool]]:
+        """Every task in creation order, and whether its end was handled (a delivery started)."""
+        cursor = self._conn.execute(
+            f"SELECT {_TASK_COLUMNS}, end_handled FROM tasks ORDER BY rowid"
+        )
+        for row in cursor:
+            yield _task_from(row[:-1]), bool(row[-1])
+
+    def add_account(self, api_key: str) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO accounts (api_key) VALUES (?)", (api_key,))
+
+    def load_accounts(self) -> list[str]:
+        rows = self._conn.execute("SELECT api_key FROM accounts ORDER BY rowid").fetchall()
+        return [row[0] for row in rows]
+
+    # -- callback deliveries --------------------------------------------------------------------
+
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Insert or update a delivery; an end delivery marks its task's end as handled in the
+        same transaction (`CallbackEngine.sink`)."""
+        attempts = json.dumps([asdict(a) for a in delivery.attempts])
+        values = (
+            delivery.webhook_id,
+            delivery.task.id,
+            delivery.url,
+            delivery.trigger,
+            delivery.outcome.value,
+            attempts,
+        )
+        new = len(delivery.attempts) == 1 and delivery.attempts[0].sent_at is None
+        if new and delivery.trigger == "end":
+            self._transaction([(_SAVE_DELIVERY, values), (_END_HANDLED, (delivery.task.id,))])
+        else:
+            self._conn.execute(_SAVE_DELIVERY, values)
+        if new:
+            self._deliveries_added += 1
+            if self._deliveries_added % TRIM_EVERY == 0:
+                self._trim_deliveries()
+
+    def load_deliveries(self, task: Callable[[str], Task | None]) -> list[Delivery]:
+        """The kept deliveries, oldest first, tied to their tasks by `task(task_id)`."""
+        rows = self._conn.execute(
+            "SELECT webhook_id, task_id, url, trigger, outcome, attempts FROM deliveries "
+            "ORDER BY rowid"
+        ).fetchall()
+        deliveries = []
+        for webhook_id, task_id, url, trigger, outcome, attempts in rows:
+            owner = task(task_id)
+            if owner is None:  # pragma: no cover - a reset deletes both in one transaction
+                continue
+            deliveries.append(
+                Delivery(
+                    owner,
+                    url,
+                    webhook_id,
+                    trigger,
+                    Outcome(outcome),
+                    [Attempt(**a) for a in json.loads(attempts)],
+                )
+            )
+        return deliveries
+
+    def _trim_deliveries(self) -> None:
+        self._conn.execute(
+            "DELETE FROM deliveries WHERE outcome != 'pending' AND rowid <= "
+            "(SELECT max(rowid) FROM deliveries) - ?",
+            (self.delivery_limit,),
+        )
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    def append_entry(self, entry: Entry) -> None:
+        self._conn.execute(
+            _INSERT_ENTRY,
+            (entry.time, entry.method, entry.path, entry.api_key, entry.status, entry.scenario),
+        )
+        self._journal_added += 1
+        if self._journal_added % TRIM_EVERY == 0:
+            self._trim_journal()
+
+    def _trim_journal(self) -> None:
+        self._conn.execute(
+            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?",
+            (self.journal_limit,),
+        )
+
+    def load_journal(self) -> list[Entry]:
+        rows = self._conn.execute(
+            "SELECT time, method, path, api_key, status, scenario FROM journal "
+            "ORDER BY id DESC LIMIT ?",
+            (self.journal_limit,),
+        ).fetchall()
+        return [Entry(*row) for row in reversed(rows)]
+
+    def count(self, table: str) -> int:
+        """Rows in a table (tests and diagnostics)."""
+        if table not in _TABLES:
+            raise ValueError(f"no table {table!r}")
+        return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+class SqliteStore(MemoryStore):
+    """The memory store, with every change written through to a `Database` first: reads stay
+    in memory, and what a create answered is on disk before the answer is sent."""
+
+    def __init__(self, path: str) -> None:
+        self.db = Database(path)
+        super().__init__(journal_limit=self.db.journal_limit, delivery_limit=self.db.delivery_limit)
+
+    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
+        """Take back tasks (and the reservations they imply), accounts, deliveries and the
+        journal; balances are derived from the tasks."""
+        db = self.db
+        for key in db.load_accounts():
+            super()._open_account(key, credits_for(key))
+        tasks = list(db.load_tasks())
+        for task, _ in tasks:
+            self._tasks[task.id] = task
+            account = self._accounts.get(task.owner) or super()._open_account(
+                task.owner, credits_for(task.owner)
+            )
+            account.reserve(task)  # settled (charged or released) when next asked
+        for entry in db.load_journal():
+            self._journal.append(entry)
+        pending = []
+        for delivery in db.load_deliveries(self._tasks.get):
+            self._log_delivery(delivery)
+            if delivery.outcome is Outcome.PENDING:
+                pending.append(delivery)
+        return Restored(db.stored_clock(), tasks, pending)
+
+    def anchor_clock(self, clock: Clock) -> None:
+        self.db.save_clock(clock)
+
+    async def save_clock(self, clock: Clock) -> None:
+        self.db.save_clock(clock)
+
+    async def clear(self) -> None:
+        self.db.clear()
+        await super().clear()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _keep(self, task: Task) -> None:
+        self.db.insert_task(task)  # first: a task the database refused is not half-kept
+        super()._keep(task)
+
+    def _open_account(self, owner: str, credits: float | None) -> Account:
+        self.db.add_account(owner)
+        return super()._open_account(owner, credits)
+
+    async def save_plan(self, task: Task) -> None:
+        self.db.update_plan(task)
+        await super().save_plan(task)
+
+    async def record(self, entry: Entry) -> None:
+        self.db.append_entry(entry)
+        self._journal.append(entry)
+
+    async def save_delivery(self, delivery: Delivery) -> None:
+        self.db.save_delivery(delivery)
+        self._log_delivery(delivery)

@@ -1,0 +1,1 @@
+"""The live dashboard: its routes and its static files."""

@@ -1,0 +1,117 @@
+"""The live dashboard at `/_mock/ui`: three static files (`static/`), and the task listing they
+poll (`GET /_mock/tasks`). No templates: the page builds its DOM from JSON with
+`textContent`, and a strict Content-Security-Policy forbids inline code and any other origin.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..domain.errors import InvalidRequest, NotFound
+from ..domain.journal import redact
+from ..domain.tasks import Task
+from ..web.requests import simulator
+
+#: The only files `/_mock/ui/{name}` serves, with their content types.
+ASSETS: dict[str, str] = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
+UI_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+}
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 100_000
+
+
+def asset(name: str) -> bytes:
+    """One allow-listed file of `mockserver/ui/`; KeyError for any other name."""
+    if name not in ASSETS:  # the allow-list: never a path built from what was asked
+        raise KeyError(name)
+    return resources.files(__package__ or "mockserver.ui").joinpath("static", name).read_bytes()
+
+
+def task_summary(task: Task, now: float) -> dict[str, Any]:
+    """A task as the dashboard lists it; times are simulated unix seconds.
+
+    `ends_at` is when the task's plan ends it (completed, failed, or cancelled): in the past for
+    a terminal task, the expected end otherwise. `estimated_time` is what the API promised at
+    creation (seconds from `created` to completion).
+    """
+    plan = task.plan
+    status = plan.status_at(now)
+    failure = plan.failure if status.terminal else None
+    return {
+        "id": task.id,
+        "api_key": redact(task.owner),
+        "status": status.value,
+        "progress": plan.progress_at(now),
+        "created": plan.created,
+        "started": plan.started,
+        "ends_at": plan.ended,
+        "estimated_time": plan.estimated_time(),
+        "error_code": failure.code if failure is not None else None,
+        "error_message": failure.message if failure is not None else None,
+        "prompt": task.request.prompt,
+        "callback_url": task.request.callback_url,
+    }
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}", param="limit")
+    return int(raw)
+
+
+async def list_tasks(request: Request) -> Response:
+    """Every task, newest first (ties: the later created first), at most `?limit=`; the
+    `X-Total-Count` header says how many there are in all."""
+    sim = simulator(request)
+    limit = _limit(request)
+    now = sim.now()
+    tasks = await sim.tasks()
+    tasks.reverse()  # the store keeps creation order; a stable sort keeps the later first
+    tasks.sort(key=lambda t: t.plan.created, reverse=True)
+    return JSONResponse(
+        [task_summary(task, now) for task in tasks[:limit]],
+        headers={"x-total-count": str(len(tasks))},
+    )
+
+
+def _asset_response(name: str) -> Response:
+    try:
+        body = asset(name)
+    except KeyError:
+        raise NotFound(f"No dashboard file {name!r}") from None
+    return Response(body, media_type=ASSETS[name], headers=UI_HEADERS)
+
+
+async def ui_page(request: Request) -> Response:
+    return _asset_response("index.html")
+
+
+async def ui_asset(request: Request) -> Response:
+    return _asset_response(request.path_params["name"])
+
+
+ROUTES = [
+    Route("/_mock/tasks", list_tasks, methods=["GET"]),
+    Route("/_mock/ui", ui_page, methods=["GET"]),
+    Route("/_mock/ui/{name}", ui_asset, methods=["GET"]),
+]

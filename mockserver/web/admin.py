@@ -1,0 +1,130 @@
+"""The admin routes under `/_mock/`: each reads the request, makes one call to the simulator and
+renders what it answers."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..domain.errors import InvalidRequest, NotFound
+from ..domain.faults import OPERATIONS
+from ..domain.journal import redact
+from ..domain.scenarios import catalogue
+from .requests import read_json, simulator
+from .vendor import task_body
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse(await simulator(request).health())
+
+
+async def clock(request: Request) -> Response:
+    return JSONResponse(simulator(request).clock_json())
+
+
+async def clock_advance(request: Request) -> Response:
+    sim = simulator(request)
+    body = await read_json(request, 4096)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e9:
+        raise InvalidRequest('Body must be {"seconds": <number from 0 to 1e9>}', param="seconds")
+    await sim.advance(float(seconds))
+    return JSONResponse(sim.clock_json())
+
+
+async def scenarios(request: Request) -> Response:
+    entries = catalogue(simulator(request).spec)
+    return JSONResponse(
+        [{"name": e.name, "effect": e.effect, "trigger": e.trigger} for e in entries]
+    )
+
+
+async def list_faults(request: Request) -> Response:
+    return JSONResponse([fault.to_json() for fault in await simulator(request).faults()])
+
+
+class FaultRequest(NamedTuple):
+    scenario: str
+    operation: str | None
+    api_key: str | None
+    times: int | None
+
+
+def parse_fault(body: object) -> FaultRequest:
+    """`{"scenario": NAME, "match": {"operation": ..., "api_key": ...}, "times": N}`."""
+    if not isinstance(body, dict) or not isinstance(body.get("scenario"), str):
+        raise InvalidRequest(
+            'Body must be {"scenario": NAME, "match": {"operation": ..., "api_key": ...}, '
+            '"times": N}',
+            param="scenario",
+        )
+    match = body.get("match") or {}
+    if not isinstance(match, dict) or set(match) - {"operation", "api_key"}:
+        raise InvalidRequest("match takes only operation and api_key", param="match")
+    operation = match.get("operation")
+    if operation is not None and operation not in OPERATIONS:
+        known = ", ".join(sorted(OPERATIONS))
+        raise InvalidRequest(
+            f"unknown operation {operation!r}; known: {known}", param="match.operation"
+        )
+    api_key = match.get("api_key")
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidRequest("match.api_key must be a string", param="match.api_key")
+    times = body.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise InvalidRequest(
+            "times must be a whole number >= 1, or absent for always", param="times"
+        )
+    op_id = OPERATIONS[operation] if operation is not None else None
+    return FaultRequest(body["scenario"], op_id, api_key, times)
+
+
+async def add_fault(request: Request) -> Response:
+    wanted = parse_fault(await read_json(request, 16 * 1024))
+    fault = await simulator(request).add_fault(*wanted)
+    return JSONResponse(fault.to_json(), status_code=201)
+
+
+async def clear_faults(request: Request) -> Response:
+    await simulator(request).clear_faults()
+    return JSONResponse({"deleted": "all"})
+
+
+async def delete_fault(request: Request) -> Response:
+    fault_id = request.path_params["fault_id"]
+    if not fault_id.isdigit():  # no such id can exist
+        raise NotFound(f"No fault with id {fault_id}")
+    await simulator(request).remove_fault(int(fault_id))
+    return JSONResponse({"deleted": int(fault_id)})
+
+
+async def journal(request: Request) -> Response:
+    return JSONResponse([entry.to_json() for entry in await simulator(request).journal()])
+
+
+async def accounts(request: Request) -> Response:
+    listing = await simulator(request).accounts(request.query_params.get("api_key"))
+    return JSONResponse([{"api_key": redact(key), **view.to_json()} for key, view in listing])
+
+
+async def list_callbacks(request: Request) -> Response:
+    deliveries = await simulator(request).deliveries(request.query_params.get("task_id"))
+    return JSONResponse([delivery.to_json() for delivery in deliveries])
+
+
+async def replay_callback(request: Request) -> Response:
+    delivery = await simulator(request).replay_callback(request.path_params["task_id"])
+    return JSONResponse(delivery.to_json())
+
+
+async def cancel_task(request: Request) -> Response:
+    sim = simulator(request)
+    task = await sim.cancel(request.path_params["task_id"])
+    return task_body(task, sim.now())
+
+
+async def reset(request: Request) -> Response:
+    await simulator(request).reset()
+    return JSONResponse({"reset": True})

@@ -1,0 +1,88 @@
+"""The Starlette application: the route table, the app's exception handlers, and its one
+dispatcher (`mockserver.web.dispatch`) under whatever middleware is added."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from ..service.simulator import Simulator
+from ..settings import Settings
+from ..ui.routes import ROUTES as UI_ROUTES
+from . import admin, vendor
+from .dispatch import Dispatcher
+from .errors import EXCEPTION_HANDLERS
+from .requests import served_by
+
+
+class MockApp(Starlette):
+    """The application, with its simulator as a plain attribute (`app.state.simulator` is kept
+    too, for code that looks there)."""
+
+    def __init__(self, simulator: Simulator, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.simulator = simulator
+        self.state.simulator = simulator
+        #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
+        self.base_urls: dict[object, str] = {}
+        self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
+        self.dispatcher = Dispatcher(self)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The middleware added to the app around the dispatcher, which handles errors with
+        `self.exception_handlers` for every route (Starlette's own error and exception
+        middleware are not used: the dispatcher does their work)."""
+        app: ASGIApp = self.dispatcher
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+async def openapi_document(request: Request) -> Response:
+    return Response(served_by(request).openapi_bytes, media_type="application/json")
+
+
+ROUTES = [
+    Route("/v1/videos/generations", vendor.create_video_generation, methods=["POST"]),
+    Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
+    Route("/openapi.json", openapi_document, methods=["GET"]),
+    Route("/_mock/videos/{task_id}.mp4", vendor.result_video, methods=["GET"]),
+    Route("/_mock/health", admin.health, methods=["GET"]),
+    Route("/_mock/clock", admin.clock, methods=["GET"]),
+    Route("/_mock/clock/advance", admin.clock_advance, methods=["POST"]),
+    Route("/_mock/scenarios", admin.scenarios, methods=["GET"]),
+    Route("/_mock/faults", admin.list_faults, methods=["GET"]),
+    Route("/_mock/faults", admin.add_fault, methods=["POST"]),
+    Route("/_mock/faults", admin.clear_faults, methods=["DELETE"]),
+    Route("/_mock/faults/{fault_id}", admin.delete_fault, methods=["DELETE"]),
+    Route("/_mock/requests", admin.journal, methods=["GET"]),
+    Route("/_mock/accounts", admin.accounts, methods=["GET"]),
+    Route("/_mock/callbacks", admin.list_callbacks, methods=["GET"]),
+    Route("/_mock/callbacks/{task_id}/replay", admin.replay_callback, methods=["POST"]),
+    Route("/_mock/tasks/{task_id}/cancel", admin.cancel_task, methods=["POST"]),
+    Route("/_mock/reset", admin.reset, methods=["POST"]),
+    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
+]
+
+
+def create_app(settings: Settings | None = None, *, simulator: Simulator | None = None) -> MockApp:
+    """A new application with its own simulator: apps share no state."""
+    sim = simulator or Simulator(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sim.start()  # with --db: what fell due while the server was down runs now
+        yield
+        await sim.aclose()  # in-flight requests have been drained: the store closes last
+
+    return MockApp(
+        sim, routes=list(ROUTES), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+    )

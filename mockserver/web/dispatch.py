@@ -1,0 +1,131 @@
+"""The app's one dispatcher: the innermost layer of its middleware stack, in place of
+Starlette's exception middleware and router.
+
+Every HTTP request comes here. A request that fully matches a plain `Route` of the app's table
+calls that route's endpoint directly; any other (a mount, a redirect for a trailing slash, a
+404, a 405) goes to Starlette's router. Either way an exception is answered by the app's own
+exception handlers (`app.exception_handlers`, as `add_exception_handler` leaves them), looked
+up as Starlette looks them up: a status code for an `HTTPException`, else the nearest class in
+the exception's MRO.
+
+Routes are indexed once (again when the table grows): a path without parameters by the path
+itself, a path with parameters by its literal prefix, so a request tries at most the few routes
+that could match it, in the table's order.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RouteIndex:
+    """The routes that could match a path, each with whether the dispatcher may call its
+    endpoint itself (a `Route` whose endpoint is an `async def endpoint(request)`)."""
+
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self.size = len(routes)
+        self._exact: dict[str, list[tuple[int, BaseRoute, bool]]] = {}
+        self._prefixed: list[tuple[str, int, BaseRoute, bool]] = []
+        for order, route in enumerate(routes):
+            direct = isinstance(route, Route) and inspect.iscoroutinefunction(route.endpoint)
+            path = getattr(route, "path", None)
+            if isinstance(route, Route) and not route.param_convertors:
+                self._exact.setdefault(route.path, []).append((order, route, direct))
+            else:
+                prefix = path.split("{", 1)[0] if isinstance(path, str) else ""
+                self._prefixed.append((prefix, order, route, direct))
+
+    def candidates(self, path: str) -> list[tuple[int, BaseRoute, bool]]:
+        """The routes that could match `path`, in the table's order."""
+        found = list(self._exact.get(path, ()))
+        for prefix, order, route, direct in self._prefixed:
+            if path.startswith(prefix):
+                found.append((order, route, direct))
+        if len(found) > 1:
+            found.sort(key=lambda item: item[0])
+        return found
+
+
+class Dispatcher:
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self._index: RouteIndex | None = None
+        self._handlers: tuple[dict[Any, Handler], dict[int, Handler]] | None = None
+        self._handlers_from: dict[Any, Handler] | None = None
+
+    def _routes(self) -> RouteIndex:
+        routes = self.app.router.routes
+        if self._index is None or self._index.size != len(routes):
+            self._index = RouteIndex(routes)
+        return self._index
+
+    def handlers(self) -> tuple[dict[Any, Handler], dict[int, Handler]]:
+        """The app's exception handlers, by class and by status code (as Starlette keeps them in
+        `scope["starlette.exception_handlers"]` for the routes it handles)."""
+        current = self.app.exception_handlers
+        if self._handlers is None or self._handlers_from != current:
+            by_class = {k: v for k, v in current.items() if not isinstance(k, int)}
+            by_status = {k: v for k, v in current.items() if isinstance(k, int)}
+            self._handlers = (by_class, by_status)
+            self._handlers_from = dict(current)
+        return self._handlers
+
+    def handler_for(self, exc: Exception) -> Handler | None:
+        by_class, by_status = self.handlers()
+        if isinstance(exc, HTTPException) and exc.status_code in by_status:
+            return by_status[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in by_class:
+                return by_class[cls]
+        return by_status.get(500)  # Starlette's other spelling of a handler for any error
+
+    def _endpoint(self, scope: Scope) -> Endpoint | None:
+        """The endpoint of the first route that fully matches, if the dispatcher may call it
+        (its path parameters are then set in `scope`); None leaves the request to the router,
+        which answers what no route fully matches (405, a redirect, 404) as Starlette does."""
+        path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        for _, route, direct in self._routes().candidates(path):
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                if not direct:
+                    return None
+                scope.update(child)
+                endpoint: Endpoint = child["endpoint"]
+                return endpoint
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app.router(scope, receive, send)  # the lifespan
+            return
+        scope["starlette.exception_handlers"] = self.handlers()
+        if "router" not in scope:
+            scope["router"] = self.app.router  # for `request.url_for`, as the router sets it
+        endpoint = self._endpoint(scope)
+        request = Request(scope, receive)
+        try:
+            if endpoint is None:
+                await self.app.router(scope, receive, send)
+                return
+            response = await endpoint(request)
+        except Exception as exc:
+            handler = self.handler_for(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)

@@ -1,0 +1,100 @@
+"""The one mapping from errors to the documented envelope `{"error": {"code", "message",
+"type"}}`, as the app's exception handlers. An error of a vendor operation is journaled with
+what the service learnt of the call (its key, its scenario)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..domain.errors import MockError
+from ..service.calls import Call
+from ..spec import CREATE, DocumentedError, Spec
+from .requests import CALL_KEY, bearer, simulator
+
+log = logging.getLogger("mockserver")
+
+#: Errors of routes outside the vendor's spec (admin routes, unknown paths) that the spec's
+#: catalogue does not cover; the rest reuse the create operation's documented errors.
+_GENERIC = {
+    404: DocumentedError(404, "not_found", "No such route", "invalid_request_error"),
+    405: DocumentedError(405, "method_not_allowed", "Method not allowed", "invalid_request_error"),
+}
+#: Paths whose requests the journal leaves out: the simulator's own, not the vendor's API.
+UNJOURNALED = ("/_mock/", "/openapi.json")
+
+
+def documented(spec: Spec, operation_id: str | None, status: int) -> DocumentedError:
+    catalogue = spec.errors.get(operation_id or CREATE, {})
+    found = catalogue.get(status) or spec.errors[CREATE].get(status) or _GENERIC.get(status)
+    if found is None:
+        return DocumentedError(status, "error", f"HTTP {status}", "api_error")
+    return found
+
+
+def envelope(
+    error: DocumentedError, message: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": error.code,
+        "message": message or error.message,
+        "type": error.type,
+    }
+    if param or error.param:
+        body["param"] = param or error.param
+    return {"error": body}
+
+
+async def journal(request: Request, status: int, call: Call | None) -> None:
+    """Journal an answer of the vendor's API (the admin routes are not journaled)."""
+    scope = request.scope
+    path: str = scope["path"]
+    if path.startswith(UNJOURNALED):
+        return
+    owner = call.owner if call is not None and call.owner is not None else bearer(request)
+    scenario = call.scenario if call is not None else None
+    await simulator(request).record(scope["method"], path, owner, status, scenario)
+
+
+async def error_response(
+    request: Request,
+    status: int,
+    message: str | None = None,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    call: Call | None = request.scope.get(CALL_KEY)
+    error = documented(
+        simulator(request).spec, call.operation if call is not None else None, status
+    )
+    await journal(request, status, call)
+    return JSONResponse(envelope(error, message, param), status_code=status, headers=headers)
+
+
+async def on_mock_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MockError)
+    return await error_response(request, exc.status, exc.message, exc.param)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = None if exc.detail in ("Not Found", "Method Not Allowed") else exc.detail
+    return await error_response(request, exc.status_code, message, headers=exc.headers)
+
+
+async def on_server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return await error_response(request, 500)
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
+    MockError: on_mock_error,
+    HTTPException: on_http_exception,
+    Exception: on_server_error,
+}

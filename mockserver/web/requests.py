@@ -1,0 +1,143 @@
+"""Reading a request: its headers, its JSON body (safely), where it came in, and the `Call` the
+service takes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+
+from ..domain.errors import InvalidRequest
+from ..service.calls import Call
+from ..service.simulator import Simulator
+
+_HEADERS_KEY = "mockserver.headers"
+#: Where the request's `Call` is kept for whatever answers it (a handler or an error handler).
+CALL_KEY = "mockserver.call"
+
+
+class _Served(Protocol):
+    simulator: Simulator
+    base_urls: dict[object, str]
+    openapi_bytes: bytes
+
+
+def served_by(request: Request) -> _Served:
+    """The app serving the request (`MockApp`: its simulator, its caches)."""
+    app: _Served = request.scope["app"]
+    return app
+
+
+def simulator(request: Request) -> Simulator:
+    return served_by(request).simulator
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of a header (`name` in lower case, as ASGI gives names); the headers are
+    made a dict once per request."""
+    scope = request.scope
+    found: dict[bytes, bytes] | None = scope.get(_HEADERS_KEY)
+    if found is None:
+        found = scope[_HEADERS_KEY] = dict(reversed(scope["headers"]))
+    value = found.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = (header(request, b"authorization") or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def base_url(request: Request) -> str:
+    """The request's base URL, without a trailing slash; cached, as it is nearly always the
+    same."""
+    scope = request.scope
+    server = scope.get("server")  # a tuple from uvicorn, a list from some ASGI clients
+    key = (
+        scope["scheme"],
+        header(request, b"host"),
+        scope.get("root_path"),
+        tuple(server) if server else None,
+    )
+    cache = served_by(request).base_urls
+    url = cache.get(key)
+    if url is None:
+        if len(cache) >= 256:  # a client inventing Host headers must not grow it without end
+            cache.clear()
+        url = cache[key] = str(request.base_url).rstrip("/")
+    return url
+
+
+def vendor_call(request: Request, operation: str) -> Call:
+    """The `Call` of a vendor operation, kept on the request for whatever answers it."""
+    call = request.scope[CALL_KEY] = Call(
+        operation,
+        header(request, b"authorization"),
+        header(request, b"x-mock-scenario"),
+        header(request, b"prefer"),
+        base_url(request),
+    )
+    return call
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _too_big(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"Invalid request parameters: the body is over {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` bytes (a declared length over it is refused
+    before reading anything)."""
+    declared = header(request, b"content-length") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_big(limit)
+    message = await request.receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # all in one message: the usual case
+        if len(body) > limit:
+            raise _too_big(limit)
+        return body
+    chunks = []
+    size = 0
+    while True:
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_big(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        message = await request.receive()
+
+
+async def read_json(request: Request, limit: int) -> object:
+    """The request's JSON body, read at most `limit` bytes far; InvalidRequest for anything else."""
+    media_type = header(request, b"content-type") or ""
+    if media_type != "application/json":
+        media_type = media_type.split(";")[0].strip().lower()
+    if media_type != "application/json":
+        got = media_type or "none"
+        raise InvalidRequest(
+            f"Invalid request parameters: Content-Type must be application/json, got {got}"
+        )
+    raw = await _read_body(request, limit)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # json.loads says why in plainer words, and keeps a lone surrogate for the field check
+    if not raw.strip():
+        raise InvalidRequest("Invalid request parameters: the body is empty; send a JSON object")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+        reason = (
+            exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or "nested too deeply"
+        )
+        raise InvalidRequest(f"Invalid request parameters: malformed JSON ({reason})") from exc

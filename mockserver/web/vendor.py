@@ -1,0 +1,103 @@
+"""The vendor's API: each handler reads the request, makes one call to the simulator and renders
+what it answers. Also what the vendor's CDN serves: the result videos."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from ..domain.errors import NotFound
+from ..domain.frames import DURATIONS, frame_size
+from ..domain.tasks import Task
+from ..service.calls import Answer, Call
+from ..spec import CREATE, QUERY
+from .errors import journal
+from .requests import read_json, simulator, vendor_call
+
+#: The bundled MP4s, one per frame size and duration.
+VIDEO_DIR: Path = Path(__file__).resolve().parents[1] / "videos"
+
+
+class JSONBytes(Response):
+    """A 200 whose body is already JSON."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        # a new list each time: middleware may add to the one it is sent
+        self.raw_headers = [_content_length(len(body)), _CONTENT_TYPE_JSON]
+
+
+_CONTENT_TYPE_JSON = (b"content-type", b"application/json")
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_length(length: int) -> tuple[bytes, bytes]:
+    return (b"content-length", str(length).encode())
+
+
+def task_body(task: Task, now: float) -> Response:
+    return JSONBytes(orjson.dumps(task.to_json(now)))
+
+
+class DroppedConnection(Response):
+    """Starts a response and never finishes it: the server closes the connection mid-body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b'{"id": "task-unified-', "more_body": True}
+        )
+
+
+async def render(request: Request, call: Call, answer: Answer) -> Response:
+    """A task as its owner sees it, or a connection cut short; journaled either way (a dropped
+    answer as the 200 the client saw start)."""
+    await journal(request, 200, call)
+    if answer.task is None:
+        return DroppedConnection()
+    return task_body(answer.task, answer.now)
+
+
+async def create_video_generation(request: Request) -> Response:
+    sim = simulator(request)
+    call = vendor_call(request, CREATE)
+    limit = sim.settings.max_body_bytes
+    answer = await sim.create(call, lambda: read_json(request, limit))
+    return await render(request, call, answer)
+
+
+async def get_task_detail(request: Request) -> Response:
+    call = vendor_call(request, QUERY)
+    answer = await simulator(request).query(call, request.path_params["task_id"])
+    return await render(request, call, answer)
+
+
+def video_path(aspect_ratio: str, quality: str, duration: int) -> Path:
+    """The bundled MP4 for a request, e.g. ``videos/1280x720-8s.mp4``."""
+    width, height = frame_size(aspect_ratio, quality)
+    if type(duration) is not int or duration not in DURATIONS:
+        raise ValueError(f"no video for duration={duration!r}; known: {sorted(DURATIONS)}")
+    return VIDEO_DIR / f"{width}x{height}-{duration}s.mp4"
+
+
+async def result_video(request: Request) -> Response:
+    task = await simulator(request).video(request.path_params["task_id"])
+    if task is None:
+        raise NotFound("No such video, or its link expired 24 hours after generation")
+    req = task.request
+    return FileResponse(
+        video_path(req.aspect_ratio, req.quality, req.duration), media_type="video/mp4"
+    )
