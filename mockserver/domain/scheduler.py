@@ -37,7 +37,7 @@ class Timer:
 class Scheduler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        # (when, seq, timer): tuples compare in C, and seq keeps same-time events in order
+        # (when, seq, timer): seq keeps same-time events in the order they were scheduled
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._runner: asyncio.Task[None] | None = None
@@ -51,8 +51,7 @@ class Scheduler:
         heapq.heappush(self._heap, (when, next(self._seq), timer))
         if isinstance(self.clock, RealClock):
             runner = self._runner
-            # asyncio.get_running_loop() makes a getpid() system call on Python 3.11: look for
-            # the loop only when the runner is missing, finished, or its loop has stopped
+            # look for a loop only when the runner is missing, finished, or its loop has stopped
             if runner is None or runner.done() or not runner.get_loop().is_running():
                 self._ensure_runner()
             if self._wakeup is not None and self._heap[0][2] is timer:

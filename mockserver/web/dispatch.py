@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
@@ -33,32 +33,42 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+class _Entry(NamedTuple):
+    route: BaseRoute
+    #: the dispatcher may call the endpoint itself (a `Route` whose endpoint is an `async def`)
+    direct: bool
+    #: a `Route` with no path parameters: it matches its own path, given an allowed method
+    plain: bool
+    #: for a `Route` whose path ends in its only parameter, a string one (`/v1/tasks/{task_id}`):
+    #: that parameter's name; such a route matches its prefix and one non-empty segment
+    tail: str | None
+
+
 class RouteIndex:
-    """The routes that could match a path, each with whether the dispatcher may call its
-    endpoint itself (a `Route` whose endpoint is an `async def endpoint(request)`)."""
+    """For each path a route is written for, the routes that could match it; for any other
+    path, the routes with parameters, by the literal prefix of their path. In the table's order."""
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         self.size = len(routes)
-        self._exact: dict[str, list[tuple[int, BaseRoute, bool]]] = {}
-        self._prefixed: list[tuple[str, int, BaseRoute, bool]] = []
-        for order, route in enumerate(routes):
+        self.exact: dict[str, list[_Entry]] = {}
+        self.prefixed: list[tuple[str, _Entry]] = []
+        for route in routes:
             direct = isinstance(route, Route) and inspect.iscoroutinefunction(route.endpoint)
+            plain = isinstance(route, Route) and not route.param_convertors
+            entry = _Entry(route, direct, plain, _tail(route))
+            if plain:
+                assert isinstance(route, Route)
+                self.exact.setdefault(route.path, [])
             path = getattr(route, "path", None)
-            if isinstance(route, Route) and not route.param_convertors:
-                self._exact.setdefault(route.path, []).append((order, route, direct))
-            else:
-                prefix = path.split("{", 1)[0] if isinstance(path, str) else ""
-                self._prefixed.append((prefix, order, route, direct))
-
-    def candidates(self, path: str) -> list[tuple[int, BaseRoute, bool]]:
-        """The routes that could match `path`, in the table's order."""
-        found = list(self._exact.get(path, ()))
-        for prefix, order, route, direct in self._prefixed:
-            if path.startswith(prefix):
-                found.append((order, route, direct))
-        if len(found) > 1:
-            found.sort(key=lambda item: item[0])
-        return found
+            prefix = path.split("{", 1)[0] if isinstance(path, str) else ""
+            self.prefixed.append((prefix, entry))
+        # a path written for a route is tried against every route in order that could match it
+        for path, entries in self.exact.items():
+            for prefix, entry in self.prefixed:
+                own = entry.plain and getattr(entry.route, "path", None) == path
+                if own or (not entry.plain and path.startswith(prefix)):
+                    entries.append(entry)
+        self.prefixed = [(prefix, entry) for prefix, entry in self.prefixed if not entry.plain]
 
 
 class Dispatcher:
@@ -99,14 +109,19 @@ class Dispatcher:
         (its path parameters are then set in `scope`); None leaves the request to the router,
         which answers what no route fully matches (405, a redirect, 404) as Starlette does."""
         path = get_route_path(scope) if scope.get("root_path") else scope["path"]
-        for _, route, direct in self._routes().candidates(path):
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                if not direct:
-                    return None
-                scope.update(child)
-                endpoint: Endpoint = child["endpoint"]
-                return endpoint
+        index = self._routes()
+        entries = index.exact.get(path)
+        if entries is not None:
+            for entry in entries:
+                child = _full_match(entry, scope, path)
+                if child is not None:
+                    return _taken(entry, scope, child)
+            return None
+        for prefix, entry in index.prefixed:
+            if path.startswith(prefix):
+                child = _full_match(entry, scope, path, prefix)
+                if child is not None:
+                    return _taken(entry, scope, child)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,3 +144,40 @@ class Dispatcher:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+
+def _tail(route: BaseRoute) -> str | None:
+    if not isinstance(route, Route) or len(route.param_convertors) != 1:
+        return None
+    (name, convertor), *_ = route.param_convertors.items()
+    tail = "{" + name + "}"
+    if not route.path.endswith(tail) or route.path.count("{") != 1:
+        return None
+    return name if type(convertor).__name__ == "StringConvertor" else None
+
+
+def _full_match(entry: _Entry, scope: Scope, path: str, prefix: str = "") -> Scope | None:
+    """The child scope of a route that fully matches the request, as `Route.matches` makes it;
+    a plain route or one with a string tail is matched without the route's regex."""
+    route = entry.route
+    if entry.plain or entry.tail is not None:
+        assert isinstance(route, Route)
+        params = {**scope.get("path_params", {})}
+        if entry.tail is not None:
+            value = path[len(prefix) :]
+            if not value or "/" in value:
+                return None
+            params[entry.tail] = value
+        if route.methods and scope["method"] not in route.methods:
+            return None
+        return {"endpoint": route.endpoint, "path_params": params}
+    match, child = route.matches(scope)
+    return child if match is Match.FULL else None
+
+
+def _taken(entry: _Entry, scope: Scope, child: Scope) -> Endpoint | None:
+    if not entry.direct:
+        return None
+    scope.update(child)
+    endpoint: Endpoint = child["endpoint"]
+    return endpoint

@@ -70,14 +70,15 @@ def base_url(request: Request) -> str:
     return url
 
 
-def vendor_call(request: Request, operation: str) -> Call:
-    """The `Call` of a vendor operation, kept on the request for whatever answers it."""
+def vendor_call(request: Request, operation: str, *, links: bool = False) -> Call:
+    """The `Call` of a vendor operation, kept on the request for whatever answers it; with
+    `links`, the base URL that result links will point to."""
     call = request.scope[CALL_KEY] = Call(
         operation,
         header(request, b"authorization"),
         header(request, b"x-mock-scenario"),
         header(request, b"prefer"),
-        base_url(request),
+        base_url(request) if links else "",
     )
     return call
 

@@ -73,7 +73,7 @@ async def render(request: Request, call: Call, answer: Answer) -> Response:
 
 async def create_video_generation(request: Request) -> Response:
     sim = simulator(request)
-    call = vendor_call(request, CREATE)
+    call = vendor_call(request, CREATE, links=True)
     limit = sim.settings.max_body_bytes
     answer = await sim.create(call, lambda: read_json(request, limit))
     return await render(request, call, answer)

@@ -1,0 +1,172 @@
+"""Two revisions of evolink-mock side by side: creates and queries per second, with wrk.
+
+    python bench/ab.py --base 586e568 --duration 10 --rounds 5
+
+`--base REV` is extracted with `git archive` into bench/.cache/ab/REV; `--head REV` likewise, or
+the working tree when not given. Both servers run with this Python and its packages, each
+importing `mockserver` from its own folder, on free ports of 127.0.0.1, at the same log level.
+wrk alternates base, head, base, head... round after round (creates, then queries of one task
+each created), so machine noise hits both alike; the report gives each round, the medians, and
+head/base for requests/s, p99 and the server's CPU per request.
+
+Exit status: 0 when head/base creates/s is at least `--min-ratio` (default 0.8) and every run
+was clean, 1 when not, 2 when setup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+
+import compare
+from _proc import Server, SetupError, WrkOptions, free_ports
+from compare import CACHE, CREATE, CREATE_PATH, LOGS, QUERY, QUERY_PATH, ROOT, Run
+
+AB = CACHE / "ab"
+
+
+def extract(revision: str) -> Path:
+    """The mockserver and openapi folders of `revision`, in a folder of their own."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True
+    )
+    if sha.returncode != 0:
+        raise SetupError(f"no such revision: {revision}")
+    folder = AB / sha.stdout.strip()
+    if not (folder / "mockserver" / "__init__.py").is_file():
+        archive = subprocess.run(
+            ["git", "archive", sha.stdout.strip(), "mockserver", "openapi"],
+            cwd=ROOT,
+            capture_output=True,
+        )
+        if archive.returncode != 0:
+            raise SetupError(f"git archive {revision} failed: {archive.stderr.decode()}")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder, filter="tar")
+    return folder
+
+
+def cli_module(src: Path) -> str:
+    """The serve command's module in that tree (it moved when the package was laid out)."""
+    return (
+        "mockserver.cli.main" if (src / "mockserver/cli/main.py").is_file() else "mockserver._cli"
+    )
+
+
+def server(name: str, src: Path, port: int, log_level: str) -> Server:
+    argv = [sys.executable, "-m", cli_module(src), "serve", "--port", str(port)]
+    return Server(
+        name,
+        [*argv, "--log-level", log_level],
+        port,
+        LOGS / f"ab-{name}.log",
+        env=compare.ours_env(src),
+        cwd=CACHE,  # not the repo root, which `python -m` would put before PYTHONPATH
+    )
+
+
+def median(runs: Sequence[Run], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def report(runs: list[Run], names: tuple[str, str], min_ratio: float) -> bool:
+    base, head = names
+    passed = True
+    print(f"\n{'op':<8}{'server':<8}{'req/s':>9}{'p99 ms':>9}{'CPU us/req':>12}   req/s per round")
+    for op in (CREATE, QUERY):
+        medians = {}
+        for name in names:
+            mine = [r for r in runs if r.server == name and r.op == op]
+            cpu = [r.cpu_us_per_request for r in mine if r.cpu_us_per_request is not None]
+            medians[name] = (median(mine, "rps"), median(mine, "p99_ms"), statistics.median(cpu))
+            per_round = " ".join(f"{r.rps:.0f}" for r in mine)
+            rps, p99, cpu_us = medians[name]
+            print(f"{op:<8}{name:<8}{rps:>9.0f}{p99:>9.2f}{cpu_us:>12.0f}   {per_round}")
+        (b_rps, b_p99, b_cpu), (h_rps, h_p99, h_cpu) = medians[base], medians[head]
+        ratio = h_rps / b_rps
+        verdict = ""
+        if op == CREATE:
+            ok = ratio >= min_ratio
+            passed &= ok
+            verdict = f"  >= {min_ratio:g}  {'PASS' if ok else 'FAIL'}"
+        print(
+            f"{op:<8}head/base  req/s {ratio:.2f}{verdict}   p99 {h_p99 / b_p99:.2f}   "
+            f"CPU/req {h_cpu / b_cpu:.2f}"
+        )
+    clean = all(r.clean for r in runs)
+    print(f"all {len(runs)} wrk runs clean: {clean}")
+    return passed and clean
+
+
+def bench(args: argparse.Namespace) -> int:
+    opts = WrkOptions(compare.ensure_wrk(), args.threads, args.connections, args.wrk_timeout)
+    base_src = extract(args.base)
+    head_src = extract(args.head) if args.head else ROOT
+    names = (f"base:{base_src.name}", f"head:{args.head or 'tree'}")
+    ports = free_ports(2)
+    group = {
+        names[0]: server(names[0], base_src, ports[0], args.log_level),
+        names[1]: server(names[1], head_src, ports[1], args.log_level),
+    }
+    (LOGS / "wrk.log").unlink(missing_ok=True)
+    runs: list[Run] = []
+    with compare.running(group, args.ready_timeout):
+        task_ids = {name: compare.create_task(s) for name, s in group.items()}
+
+        def url(name: str, op: str) -> str:
+            path = CREATE_PATH if op == CREATE else QUERY_PATH.format(task_ids[name])
+            return group[name].url(path)
+
+        plan = [(name, op) for op in (CREATE, QUERY) for name in names]
+        for name, op in plan:
+            compare.run_wrk(opts, group[name], op, url(name, op), args.warmup, 0)
+        for rnd in range(1, args.rounds + 1):
+            for name, op in plan:
+                run = compare.run_wrk(opts, group[name], op, url(name, op), args.duration, rnd)
+                runs.append(run)
+                print(f"round {rnd}/{args.rounds}  {name:<16}{op:<7}{run.rps:>9.0f} req/s")
+    return 0 if report(runs, names, args.min_ratio) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/ab.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="the revision to compare against")
+    parser.add_argument("--head", help="the revision to measure (default: the working tree)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unrecorded load")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument("--wrk-timeout", type=float, default=5.0, help="wrk per-request timeout")
+    parser.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait")
+    parser.add_argument("--log-level", default="info", help="both servers' --log-level")
+    parser.add_argument(
+        "--min-ratio", type=float, default=0.8, help="head/base creates/s target (default 0.8)"
+    )
+    args = parser.parse_args(argv)
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through `running`, which stops the servers
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        return bench(args)
+    except SetupError as exc:
+        print(f"ab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ab: interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
