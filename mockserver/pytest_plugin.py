@@ -31,14 +31,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from .service.simulator import Simulator
-from .settings import Settings
-from .testing.receiver import Receiver
-from .testing.server import serve_in_thread
-from .web.app import create_app
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by the fixtures that use them: pytest loads this for every run
     import respx
+
+    from .service.simulator import Simulator
+    from .settings import Settings
+    from .testing.receiver import Receiver
 
 API_KEY = "sk-evolink-mock-test"
 VENDOR_BASE_URL = "https://api.evolink.ai"
@@ -147,6 +145,8 @@ def _evolink_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SS
 
 @pytest.fixture(scope="session")
 def _evolink_receiver_server(_evolink_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Receiver]:
+    from .testing.receiver import Receiver
+
     with Receiver([200], ssl_context=_evolink_tls[1]) as receiver:
         yield receiver
 
@@ -157,6 +157,8 @@ def evolink_mock_settings(
 ) -> Settings:
     """The session simulator's settings: virtual clock, one accepted key, callbacks allowed to
     the receiver (and its CA trusted). Override to change them."""
+    from .settings import Settings
+
     return Settings(
         clock="virtual",
         api_keys=frozenset({API_KEY}),
@@ -171,6 +173,10 @@ def evolink_mock_server(
     evolink_mock_settings: Settings, _evolink_receiver_server: Receiver
 ) -> Iterator[MockServer]:
     """The session's simulator, started once; `evolink_mock` resets it for each test."""
+    from .service.simulator import Simulator
+    from .testing.server import serve_in_thread
+    from .web.app import create_app
+
     keys = evolink_mock_settings.api_keys
     api_key = API_KEY if keys is None or API_KEY in keys else sorted(keys)[0]
     simulator = Simulator(evolink_mock_settings)
@@ -193,6 +199,10 @@ def evolink_mock(evolink_mock_server: MockServer, evolink_receiver: Receiver) ->
 @pytest.fixture
 def evolink_respx() -> Iterator[InProcessMock]:
     import respx
+
+    from .service.simulator import Simulator
+    from .settings import Settings
+    from .web.app import create_app
 
     simulator = Simulator(Settings(clock="virtual"))
     handler = respx.ASGIHandler(create_app(simulator=simulator))

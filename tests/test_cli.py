@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 
 import pytest
 
 from mockserver import load_spec
-from mockserver.cli.main import build_parser, main, settings_from
+from mockserver.cli.main import build_parser, freeze_garbage_collection, main, settings_from
 
 
 def help_text(*argv: str) -> str:
@@ -86,3 +88,36 @@ def test_spec_prints_the_merged_document(capsys: pytest.CaptureFixture[str]) -> 
     main(["spec"])
 
     assert json.loads(capsys.readouterr().out) == load_spec().document
+
+
+def test_serve_help_offers_no_deliberate_defects() -> None:
+    assert "--defect" not in help_text("serve")
+
+
+def test_a_server_freezes_what_survives_collections_at_an_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen = threading.Event()
+    calls: list[str] = []
+
+    def collect(generation: int) -> int:
+        calls.append(f"collect({generation})")
+        return 0
+
+    def freeze() -> None:
+        calls.append("freeze")
+        frozen.set()
+
+    monkeypatch.setattr(gc, "collect", collect)
+    monkeypatch.setattr(gc, "freeze", freeze)
+
+    stop = threading.Event()
+    thread = freeze_garbage_collection(interval=0.01, stop=stop)
+    try:
+        assert frozen.wait(5)
+    finally:
+        stop.set()
+        thread.join(5)
+
+    assert not thread.is_alive()
+    assert calls[:2] == ["collect(1)", "freeze"]  # young garbage first, then freeze

@@ -10,7 +10,6 @@ import logging
 import ssl
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -256,15 +255,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
 GC_FREEZE_INTERVAL = 1.0
 
 
-def freeze_garbage_collection(interval: float = GC_FREEZE_INTERVAL) -> threading.Thread:
-    """Keep full collections short in a long-running server: every `interval` seconds, collect
-    the young generations and freeze what survives (`gc.freeze`), so that a full collection
-    no longer walks every stored task (100+ ms at 50,000 tasks otherwise). Only for a server
-    process: in a test process it would pin other tests' garbage."""
+def freeze_garbage_collection(
+    interval: float = GC_FREEZE_INTERVAL, stop: threading.Event | None = None
+) -> threading.Thread:
+    """Keep full collections short in a long-running server: every `interval` seconds (until
+    `stop` is set), collect the young generations and freeze what survives (`gc.freeze`), so
+    that a full collection no longer walks every stored task (100+ ms at 50,000 tasks
+    otherwise). Only for a server process: in a test process it would pin other tests'
+    garbage."""
+    stopped = stop or threading.Event()
 
     def run() -> None:
-        while True:
-            time.sleep(interval)
+        while not stopped.wait(interval):
             gc.collect(1)  # young garbage first: what is frozen is never collected
             gc.freeze()
 

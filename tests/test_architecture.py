@@ -1,0 +1,118 @@
+"""docs/architecture.md tells the truth: its module map is the tree, and the simulator's imports
+point the way its layer table says."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+PACKAGES = ["mockserver", "client/evolink_client", "contract_tests/evolink_contract"]
+
+
+def _section(name: str) -> list[list[str]]:
+    found = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", DOC, re.S)
+    assert found is not None, f"no {name} table in docs/architecture.md"
+    rows = [line for line in found.group(1).splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def _modules_on_disk() -> set[str]:
+    return {
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
+def test_the_module_map_is_the_tree() -> None:
+    mapped = {row[0].strip("`") for row in _section("modules")}
+
+    assert mapped == _modules_on_disk()
+    assert all(row[1] for row in _section("modules")), "every module has its one-line role"
+
+
+def _layers() -> tuple[dict[str, str], dict[str, set[str] | None]]:
+    """(top-level part of mockserver -> layer, layer -> layers it may import, None for all)."""
+    layer_of: dict[str, str] = {}
+    allowed: dict[str, set[str] | None] = {}
+    for name, modules, may in _section("layers"):
+        for module in re.findall(r"`([^`]+)`", modules):
+            layer_of[module] = name
+        allowed[name] = None if may == "every layer" else {m.strip() for m in may.split(",") if m}
+    return layer_of, allowed
+
+
+def _part(path: Path) -> str:
+    """`mockserver/web/app.py` -> "web"; `mockserver/spec.py` -> "spec"."""
+    relative = path.relative_to(ROOT / "mockserver")
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _imported_parts(path: Path) -> set[str]:
+    """The parts of mockserver a module imports, however it spells the import."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    if path.name == "__init__.py":
+        package = path.relative_to(ROOT).parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                target = [*base, *(node.module or "").split(".")] if node.module else base
+                names = [[*target, alias.name] for alias in node.names]
+            else:
+                names = [(node.module or "").split(".")]
+        elif isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+        else:
+            continue
+        for dotted in names:
+            parts = [p for p in dotted if p]
+            if len(parts) > 1 and parts[0] == "mockserver":
+                found.add(parts[1])
+    return found
+
+
+SIMULATOR_MODULES = sorted((ROOT / "mockserver").rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path", SIMULATOR_MODULES, ids=[str(p.relative_to(ROOT)) for p in SIMULATOR_MODULES]
+)
+def test_imports_point_the_way_the_layer_table_says(path: Path) -> None:
+    layer_of, allowed = _layers()
+    mine = layer_of[_part(path)]
+    may = allowed[mine]
+    for part in _imported_parts(path) - {_part(path)}:
+        theirs = layer_of[part]
+        assert may is None or theirs == mine or theirs in may, (
+            f"{path.relative_to(ROOT)} ({mine}) imports {part} ({theirs})"
+        )
+
+
+def test_the_layer_table_names_every_part_of_the_package() -> None:
+    layer_of, _ = _layers()
+    assert {_part(path) for path in SIMULATOR_MODULES} <= set(layer_of)
+
+
+def test_the_client_imports_nothing_of_the_simulator_or_the_harness() -> None:
+    for path in (ROOT / "client" / "evolink_client").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            name.split(".")[0]
+            for node in ast.walk(tree)
+            for name in (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+        }
+        assert not imported & {"mockserver", "evolink_contract"}, path
