@@ -63,7 +63,35 @@ _WHERE = {
     "create_app": ".web.app",
 }
 
-__all__ = sorted([*_WHERE, "__version__"])
+__all__ = [
+    "Clock",
+    "Failure",
+    "Forbidden",
+    "InsufficientQuota",
+    "InternalError",
+    "InvalidRequest",
+    "MemoryStore",
+    "MockApp",
+    "MockError",
+    "NotFound",
+    "Plan",
+    "Pricing",
+    "RateLimited",
+    "RealClock",
+    "Settings",
+    "Simulator",
+    "Spec",
+    "Store",
+    "Task",
+    "TaskStatus",
+    "Timings",
+    "Unauthorized",
+    "VideoRequest",
+    "VirtualClock",
+    "__version__",
+    "create_app",
+    "load_spec",
+]
 
 
 def __getattr__(name: str) -> Any:

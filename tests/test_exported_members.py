@@ -18,6 +18,7 @@ def test_all_lists_every_public_member_and_only_those() -> None:
     # the layers (`domain`, `web`, ...) are the package's own; any other public name is in
     # __all__, and every name in it resolves
     assert public == set(mockserver.__all__) - {"__version__"}
+    assert set(mockserver._WHERE) == public  # each lazily imported name is listed, and only those
     for name in mockserver.__all__:
         assert getattr(mockserver, name) is not None
 

@@ -53,7 +53,7 @@ def test_an_admin_call_the_simulator_refuses_says_what_it_said(evolink_mock: Moc
         evolink_mock.fault("nope")
 
 
-SESSION = '''
+SESSION = """
 import json, pathlib
 import httpx
 
@@ -79,7 +79,7 @@ def test_second(evolink_mock, evolink_receiver):
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
         listing = api.get("/_mock/tasks").json()
     assert listing == []
-'''
+"""
 
 
 def test_one_server_serves_the_session_and_each_test_starts_from_nothing(
@@ -92,7 +92,7 @@ def test_one_server_serves_the_session_and_each_test_starts_from_nothing(
     result.assert_outcomes(passed=2)
 
 
-OVERRIDDEN = '''
+OVERRIDDEN = """
 import dataclasses
 
 import httpx
@@ -113,7 +113,7 @@ def test_the_overridden_settings_apply(evolink_mock):
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "service_error"
     assert evolink_mock.simulator.settings.prompt_markers
-'''
+"""
 
 
 def test_settings_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> None:
