@@ -72,8 +72,11 @@ def run_against(tmp_path: Path, mutant: str | None) -> tuple[int, ET.Element]:
 
 
 def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_runs(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The caller's own options (a coverage run, say) must not reach the live suite.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--no-such-option")
+
     code, report = run_against(tmp_path, None)
 
     names = {case.get("name") for case in report.iter("testcase")}

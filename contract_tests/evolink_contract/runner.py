@@ -129,17 +129,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import pytest
 
-    code = pytest.main(
-        [
-            "-c",
-            str(LIVE / "pytest.ini"),
-            "--rootdir",
-            str(LIVE),
-            str(LIVE),
-            f"--junitxml={junit}",
-            "-q",
-        ]
-    )
+    # The live suite is configured by its own pytest.ini alone: a caller's PYTEST_ADDOPTS (a
+    # coverage run of the calling suite, say) would otherwise apply to it as well.
+    addopts = os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        code = pytest.main(
+            [
+                "-c",
+                str(LIVE / "pytest.ini"),
+                "--rootdir",
+                str(LIVE),
+                str(LIVE),
+                f"--junitxml={junit}",
+                "-q",
+            ]
+        )
+    finally:
+        if addopts is not None:
+            os.environ["PYTEST_ADDOPTS"] = addopts
     if junit.exists():
         for name, checks in failing_checks(junit):
             print(f"FAILED {name}: {'; '.join(checks)}", file=sys.stderr)
