@@ -16,6 +16,7 @@ import time
 from mockserver import Settings, Simulator
 from mockserver.delivery.engine import MAX_CONCURRENCY
 from mockserver.domain.deliveries import Outcome
+from mockserver.domain.timing import FAST
 from mockserver.testing.receiver import Receiver
 
 START = 1_800_000_000.0
@@ -29,6 +30,7 @@ def no_dns(host: str, port: int) -> list[str]:
 async def run(tasks: int) -> None:
     with Receiver([200]) as receiver:
         settings = Settings(
+            timings=FAST,
             clock="virtual",
             start_time=START,
             callback_allow=frozenset({receiver.authority}),

@@ -53,6 +53,7 @@ import httpx
 
 from mockserver import Settings, Simulator, create_app
 from mockserver.delivery.ssrf import offline_resolver
+from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 KEY = "sk-fuzz"
@@ -150,7 +151,7 @@ class UvicornRejects(logging.Handler):
 
 @contextlib.contextmanager
 def simulator_server() -> Iterator[tuple[str, Counting, UvicornRejects]]:
-    settings = Settings(api_keys=frozenset({KEY}), clock="virtual")
+    settings = Settings(timings=FAST, api_keys=frozenset({KEY}), clock="virtual")
     sim = Simulator(settings, resolver=offline_resolver)
     counting = Counting(create_app(simulator=sim))
     rejects = UvicornRejects()

@@ -21,6 +21,7 @@ import tracemalloc
 from typing import Any
 
 from mockserver import Settings, Simulator, create_app
+from mockserver.domain.timing import FAST
 
 KEY = b"Bearer sk-bench-0123456789"
 BODY = json.dumps(
@@ -83,7 +84,10 @@ async def query_round(app: Any, ids: list[str], queries: int, rng: random.Random
 
 
 async def main(small: int, large: int, rounds: int, queries: int) -> None:
-    apps = {n: create_app(simulator=Simulator(Settings(clock="virtual"))) for n in (small, large)}
+    apps = {
+        n: create_app(simulator=Simulator(Settings(timings=FAST, clock="virtual")))
+        for n in (small, large)
+    }
     ids = {small: await fill(apps[small], small)}
 
     tracemalloc.start()

@@ -48,6 +48,8 @@ from typing import Any
 import _proc
 from _proc import HOST, Server, SetupError, free_ports
 
+from mockserver.domain.timing import FAST
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LOGS = BENCH / ".cache" / "logs"
@@ -279,7 +281,7 @@ def bytes_per_task(count: int) -> float:
     }
 
     async def fill() -> float:
-        sim = Simulator(Settings(api_keys=frozenset({KEY})))
+        sim = Simulator(Settings(timings=FAST, api_keys=frozenset({KEY})))
         app = create_app(simulator=sim)
         statuses: list[int] = []
 

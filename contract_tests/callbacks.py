@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from evolink_contract.checks import ContractViolation
 from evolink_contract.settings import OWNER
 from mockserver import Settings
+from mockserver.domain.timing import FAST
 from mockserver.testing import Receiver, serve_in_thread
 
 SCHEDULE = [1.0, 2.0, 4.0]
@@ -26,6 +27,7 @@ def check_callbacks(make_app: AppFactory) -> None:
     """Raises ContractViolation naming the rule the app `make_app` builds breaks."""
     with Receiver([200]) as accepting, Receiver([500]) as failing:
         settings = Settings(
+            timings=FAST,
             api_keys=frozenset({OWNER}),
             clock="virtual",
             callback_allow=frozenset({accepting.authority, failing.authority}),

@@ -8,6 +8,7 @@ from evolink_contract import checks as _checks  # registers the custom schemathe
 from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
 from mockserver import Settings, Simulator, create_app
 from mockserver.delivery.ssrf import offline_resolver
+from mockserver.domain.timing import FAST
 
 assert _checks
 
@@ -21,7 +22,7 @@ def _no_real_dns(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def app() -> Starlette:
     """A fresh simulator that accepts only two keys, so that ignored auth would show."""
-    settings = Settings(api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
+    settings = Settings(timings=FAST, api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
     # generated callback URLs must never reach real DNS, nor a receiver anywhere
     return create_app(simulator=Simulator(settings, resolver=offline_resolver))
 

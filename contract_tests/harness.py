@@ -18,6 +18,7 @@ from evolink_contract.checks import ContractViolation
 from evolink_contract.lifecycle import run_lifecycle
 from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
 from mockserver import Settings
+from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 from . import mutants
@@ -72,7 +73,7 @@ def run_harness(mutant: str | None = None, *, max_examples: int = 15) -> list[Fi
     def make_app(settings: Settings) -> ASGIApp:
         return mutants.build(mutant, settings)
 
-    settings = Settings(api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
+    settings = Settings(timings=FAST, api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
     findings = schemathesis_findings(make_app(settings), max_examples=max_examples)
     with serve_in_thread(make_app(settings)) as base_url:
         # the machine is cheap (a few ms a step) and its bugs need longer walks to show

@@ -10,6 +10,7 @@ import pytest
 
 from evolink_contract import runner
 from mockserver import Settings
+from mockserver.domain.timing import FAST
 from mockserver.testing import serve_in_thread
 
 from . import mutants
@@ -62,7 +63,7 @@ def test_a_missing_key_is_a_usage_error(
 
 
 def run_against(tmp_path: Path, mutant: str | None) -> tuple[int, ET.Element]:
-    app = mutants.build(mutant, Settings(api_keys=frozenset({KEY}), clock="virtual"))
+    app = mutants.build(mutant, Settings(timings=FAST, api_keys=frozenset({KEY}), clock="virtual"))
     junit = tmp_path / "report.xml"
     with serve_in_thread(app) as base_url:
         code = runner.main(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from .domain.clock import ClockKind
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
-from .domain.timing import Timings
+from .domain.timing import VENDOR, Timings
 
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
 #: for escaping while refusing a huge body before it is read into memory.
@@ -26,7 +26,11 @@ class Settings:
     speed: float = 1.0
     #: Simulated unix time to start at; None starts at the current wall time.
     start_time: float | None = None
-    timings: Timings = field(default_factory=Timings)
+    #: How long tasks take (`mockserver.domain.timing`): the vendor's 3-5 minutes by default.
+    timings: Timings = VENDOR
+    #: Seeds every random choice (plans, ids, latencies): the same seed and requests give the
+    #: same run. None draws from the OS.
+    seed: int | None = None
     pricing: Pricing = field(default_factory=Pricing)
     max_body_bytes: int = MAX_BODY_BYTES
     #: Per-key credits, limits, models and default scenarios; moderation rules.

@@ -16,6 +16,7 @@ import httpx
 import trustme
 
 from mockserver import Settings, Simulator, create_app
+from mockserver.domain.timing import FAST
 from mockserver.testing.receiver import Receiver
 
 START = 1_800_000_000.0
@@ -73,7 +74,7 @@ def callback_settings(
         "callback_timeout": 0.3,
     }
     options.update(settings)
-    return Settings(**options)
+    return Settings(timings=FAST, **options)
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ import pytest
 
 from mockserver import MemoryStore, Settings, Simulator, Store, create_app
 from mockserver.delivery.ssrf import offline_resolver
+from mockserver.domain.timing import FAST
 from mockserver.storage.sqlite import SqliteStore
 
 START = 1_800_000_000.0  # a fixed simulated start, so timestamps in tests are exact
@@ -54,7 +55,9 @@ def make_simulator(
     def make(settings: Settings | None = None, **kwargs: Any) -> Simulator:
         store = STORES[store_name](tmp_path_factory.mktemp(store_name))
         sim = Simulator(
-            settings or Settings(clock="virtual", start_time=START), store=store, **kwargs
+            settings or Settings(timings=FAST, clock="virtual", start_time=START),
+            store=store,
+            **kwargs,
         )
         made.append(sim)
         return sim

@@ -12,9 +12,12 @@ import pytest
 from starlette.types import Message
 
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.domain.profiles import KeyProfile, Profiles
+from mockserver.domain.timing import FAST
 from mockserver.service.ids import TaskIds
 
-from .conftest import KEY, START
+from .callback_fixtures import api_for
+from .conftest import KEY, START, MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +63,7 @@ async def test_create_fills_the_documented_defaults(api: httpx.AsyncClient) -> N
     assert body["task_info"]["video_duration"] == 4
     assert body["usage"] == {
         "billing_rule": "per_second",
-        "credits_reserved": 7.0,
+        "credits_reserved": 69.12,
         "user_group": "default",
     }
 
@@ -72,27 +75,39 @@ async def test_an_integral_float_duration_is_an_integer(api: httpx.AsyncClient) 
     assert isinstance(body["task_info"]["video_duration"], int)
 
 
+PUBLISHED_PRICES = [  # evolink.ai/sora-2-pro, pricing table, read 2026-12
+    (4, "720p", 69.12),
+    (8, "720p", 138.24),
+    (12, "720p", 207.36),
+    (4, "1080p", 115.22304),
+    (8, "1080p", 230.44608),
+    (12, "1080p", 345.66912),
+]
+
+
 @pytest.mark.parametrize(
     ("duration", "quality", "credits"),
-    [
-        (4, "720p", 7.0),
-        (8, "720p", 14.0),
-        (12, "720p", 21.0),
-        (4, "1080p", 11.669),
-        (8, "1080p", 23.338),
-    ],
-    ids=["4s-720p", "8s-720p", "12s-720p", "4s-1080p", "8s-1080p"],
+    PUBLISHED_PRICES,
+    ids=[f"{d}s-{q}" for d, q, _ in PUBLISHED_PRICES],
 )
-async def test_credits_are_1_75_per_second_and_1080p_costs_1_667x(
-    api: httpx.AsyncClient, duration: int, quality: str, credits: float
+async def test_each_shape_reserves_the_published_price_and_completion_charges_exactly_it(
+    make_simulator: MakeSimulator, duration: int, quality: str, credits: float
 ) -> None:
-    body = (
-        await api.post(
+    profiles = Profiles(keys={KEY: KeyProfile(credits=1000)})
+    sim = make_simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
+    )
+    async with api_for(sim, KEY) as api:
+        response = await api.post(
             "/v1/videos/generations", json={**VALID, "duration": duration, "quality": quality}
         )
-    ).json()
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})
+        (account,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
 
-    assert body["usage"]["credits_reserved"] == credits
+    assert f'"credits_reserved":{credits}' in response.text.replace(" ", "")  # no float noise
+    assert response.json()["usage"]["credits_reserved"] == credits
+    assert account["used"] == credits
+    assert account["remaining"] == round(1000 - credits, 6)
 
 
 BAD_BODIES = [
@@ -229,7 +244,7 @@ async def test_the_bearer_scheme_is_case_insensitive(api: httpx.AsyncClient) -> 
 
 
 async def test_api_keys_restrict_who_is_accepted() -> None:
-    app = create_app(Settings(api_keys=frozenset({"sk-a", "sk-b"}), clock="virtual"))
+    app = create_app(Settings(timings=FAST, api_keys=frozenset({"sk-a", "sk-b"}), clock="virtual"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://mock.test"
     ) as client:

@@ -25,6 +25,7 @@ import standardwebhooks
 from mockserver import Settings, Simulator, Timings
 from mockserver.delivery.engine import ATTEMPT_TIMEOUT, MAX_CONCURRENCY
 from mockserver.domain.deliveries import Outcome
+from mockserver.domain.timing import FAST, Spread
 from mockserver.testing.receiver import Receiver
 
 from .callback_fixtures import (
@@ -234,7 +235,10 @@ async def test_a_refused_connection_fails_the_attempt() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = Settings(
-        clock="virtual", start_time=START, callback_allow=frozenset({f"127.0.0.1:{port}"})
+        timings=FAST,
+        clock="virtual",
+        start_time=START,
+        callback_allow=frozenset({f"127.0.0.1:{port}"}),
     )
     sim = Simulator(settings, resolver=FakeResolver())
     async with api_for(sim) as api:
@@ -518,7 +522,9 @@ async def test_at_most_max_concurrency_attempts_are_in_flight(
         return httpx.Response(200)
 
     resolver = FakeResolver({"hooks.example": ["93.184.215.14"]})
-    sim = make_simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
+    sim = make_simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START), resolver=resolver
+    )
     sim.callbacks.transport = httpx.MockTransport(handler)
     for _ in range(MAX_CONCURRENCY + 36):
         await sim.submit({**_create_body(), "callback_url": "https://hooks.example/"}, api_key=KEY)
@@ -538,7 +544,7 @@ async def test_an_attempt_connects_to_the_address_it_checked_with_the_original_h
         return httpx.Response(200)
 
     resolver = FakeResolver({"hooks.example": ["93.184.215.14", "2606:2800:21f:cb07::1"]})
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
+    sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START), resolver=resolver)
     sim.callbacks.transport = httpx.MockTransport(handler)
     await sim.submit(
         {**_create_body(), "callback_url": "https://hooks.example:8443/cb?x=1"}, api_key=KEY
@@ -560,7 +566,7 @@ async def test_an_attempt_connects_to_the_address_it_checked_with_the_original_h
 async def test_on_the_real_clock_retries_come_1_2_and_4_seconds_after_each_failure(
     tls: TLS,
 ) -> None:
-    instant = Timings(queue_seconds=0.0, seconds_per_video_second=0.0)
+    instant = Timings(queue=Spread(0.0), per_video_second={"720p": 0.0, "1080p": 0.0})
     with https_receiver(tls, [500]) as receiver:
         settings = Settings(
             clock="real",

@@ -16,6 +16,7 @@ import respx
 import evolink_client as client
 from evolink_client._cli import EXIT_CODES, exit_code_for, main
 from mockserver import Settings, create_app
+from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 from .client_fixtures import failed_body, task_body
@@ -34,14 +35,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def fast() -> Iterator[str]:
     """A real clock 200x fast: a 4 s video's 45 simulated seconds take about 0.25 s."""
-    with serve_in_thread(create_app(Settings(clock="real", speed=200))) as base_url:
+    with serve_in_thread(create_app(Settings(timings=FAST, clock="real", speed=200))) as base_url:
         yield base_url
 
 
 @pytest.fixture(scope="module")
 def keyed() -> Iterator[str]:
     """A frozen clock that accepts only the key "good"."""
-    app = create_app(Settings(clock="virtual", api_keys=frozenset({"good"})))
+    app = create_app(Settings(timings=FAST, clock="virtual", api_keys=frozenset({"good"})))
     with serve_in_thread(app) as base_url:
         yield base_url
 

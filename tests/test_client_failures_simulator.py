@@ -33,6 +33,7 @@ from evolink_client import (
     WaitTimeoutError,
 )
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.domain.timing import FAST
 from mockserver.spec import CREATE, QUERY, DocumentedError
 from mockserver.testing.server import serve_in_thread
 
@@ -151,7 +152,7 @@ class AsyncSim:
 
 @pytest.fixture
 async def asim() -> AsyncIterator[AsyncSim]:
-    transport = httpx.ASGITransport(offline_app(Settings(clock="virtual")))
+    transport = httpx.ASGITransport(offline_app(Settings(timings=FAST, clock="virtual")))
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as admin:
         yield AsyncSim(admin, transport)
 
@@ -353,7 +354,7 @@ class SyncSim:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with serve_in_thread(offline_app(Settings(clock="virtual"))) as base_url:
+    with serve_in_thread(offline_app(Settings(timings=FAST, clock="virtual"))) as base_url:
         yield base_url
 
 
@@ -442,7 +443,7 @@ def test_sync_wait_progress_rises_to_the_failure_point_then_raises(ssim: SyncSim
 @pytest.fixture(scope="module")
 def fast_server() -> Iterator[str]:
     """A real-clock simulator at 200x: the 5 s queue lasts 25 ms of wall time."""
-    with serve_in_thread(offline_app(Settings(clock="real", speed=200))) as base_url:
+    with serve_in_thread(offline_app(Settings(timings=FAST, clock="real", speed=200))) as base_url:
         yield base_url
 
 

@@ -19,6 +19,7 @@ from evolink_client import (
     TaskStatus,
 )
 from mockserver import Settings, create_app
+from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 from .mp4probe import probe
@@ -58,7 +59,7 @@ class AsyncAdmin:
 
 @pytest.fixture
 async def inprocess() -> AsyncIterator[tuple[AsyncClient, AsyncAdmin]]:
-    transport = httpx.ASGITransport(create_app(Settings(clock="virtual")))
+    transport = httpx.ASGITransport(create_app(Settings(timings=FAST, clock="virtual")))
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://sim.test") as http,
         AsyncClient(KEY, base_url="http://sim.test", transport=transport) as client,
@@ -117,7 +118,7 @@ async def test_inprocess_typed_errors(inprocess: tuple[AsyncClient, AsyncAdmin])
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    with serve_in_thread(create_app(Settings(clock="virtual"))) as base_url:
+    with serve_in_thread(create_app(Settings(timings=FAST, clock="virtual"))) as base_url:
         yield base_url
 
 
@@ -165,14 +166,14 @@ async def test_socket_async_create_wait_download(server: str, tmp_path: Path) ->
 
 
 def test_serve_in_thread_stops_serving_on_exit() -> None:
-    with serve_in_thread(create_app(Settings(clock="virtual"))) as base_url:
+    with serve_in_thread(create_app(Settings(timings=FAST, clock="virtual"))) as base_url:
         assert httpx.get(f"{base_url}/_mock/health").json()["status"] == "ok"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/_mock/health")
 
 
 def test_serve_in_thread_gives_distinct_ports() -> None:
-    app = create_app(Settings(clock="virtual"))
+    app = create_app(Settings(timings=FAST, clock="virtual"))
     with serve_in_thread(app) as first, serve_in_thread(app) as second:
         assert first != second
 

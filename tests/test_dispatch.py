@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import MemoryStore, MockApp, MockError, Settings, Simulator, create_app
 from mockserver.domain.tasks import Task
+from mockserver.domain.timing import FAST
 from mockserver.storage.base import Refusal
 
 from .conftest import KEY, START
@@ -106,7 +107,7 @@ _PATHS = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(method=st.sampled_from(["GET", "POST", "HEAD", "DELETE", "get"]), path=_PATHS)
 def test_the_dispatcher_picks_what_the_router_picks(method: str, path: str) -> None:
-    app = create_app(Settings(clock="virtual"))
+    app = create_app(Settings(timings=FAST, clock="virtual"))
     scope = _scope(method, path)
     routed = _routed(app, method, path)
 
@@ -173,8 +174,8 @@ async def _answers(app: Starlette) -> list[tuple[int, str, str | None]]:
 
 
 async def test_middleware_sees_every_request_and_changes_no_answer() -> None:
-    plain_sim = Simulator(Settings(clock="virtual", start_time=START))
-    wrapped_sim = Simulator(Settings(clock="virtual", start_time=START))
+    plain_sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START))
+    wrapped_sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START))
     wrapped = create_app(simulator=wrapped_sim)
     seen: list[str] = []
     wrapped.add_middleware(Counting, seen=seen)
@@ -201,7 +202,7 @@ async def test_middleware_sees_every_request_and_changes_no_answer() -> None:
 
 @pytest.mark.parametrize("with_middleware", [False, True], ids=["bare", "with-middleware"])
 async def test_the_apps_exception_handler_answers_every_route(with_middleware: bool) -> None:
-    app = create_app(Settings(clock="virtual", api_keys=frozenset({KEY})))
+    app = create_app(Settings(timings=FAST, clock="virtual", api_keys=frozenset({KEY})))
     if with_middleware:
         app.add_middleware(Counting, seen=[])
     handled: list[str] = []
@@ -231,7 +232,7 @@ async def test_the_apps_exception_handler_answers_every_route(with_middleware: b
 
 
 async def test_a_handler_for_a_status_code_answers_the_routers_404_and_405() -> None:
-    app = create_app(Settings(clock="virtual"))
+    app = create_app(Settings(timings=FAST, clock="virtual"))
 
     async def teapot(request: Request, exc: Exception) -> Response:
         return JSONResponse({"status": getattr(exc, "status_code", None)}, status_code=418)
@@ -260,7 +261,7 @@ class BrokenStore(MemoryStore):
 async def test_a_bug_is_a_logged_500_envelope(
     with_middleware: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim = Simulator(Settings(clock="virtual", start_time=START), store=BrokenStore())
+    sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START), store=BrokenStore())
     app = create_app(simulator=sim)
     if with_middleware:
         app.add_middleware(Counting, seen=[])
@@ -279,7 +280,9 @@ async def test_a_bug_is_a_logged_500_envelope(
 
 async def test_under_a_mount_every_route_answers() -> None:
     seen: list[str] = []
-    outer = Starlette(routes=[Mount("/api", app=create_app(Settings(clock="virtual")))])
+    outer = Starlette(
+        routes=[Mount("/api", app=create_app(Settings(timings=FAST, clock="virtual")))]
+    )
     outer.add_middleware(Counting, seen=seen)
     transport = httpx.ASGITransport(outer)
     headers = {"Authorization": f"Bearer {KEY}"}

@@ -31,6 +31,7 @@ from mockserver.domain.deliveries import Attempt, Delivery, Outcome
 from mockserver.domain.journal import Entry
 from mockserver.domain.profiles import profiles_from_dict
 from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
+from mockserver.domain.timing import FAST
 from mockserver.service.clocks import continued
 from mockserver.storage.memory import MemoryStore
 from mockserver.storage.sqlite import Database, DatabaseError, SqliteStore
@@ -149,7 +150,7 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
     finally:
         db.close()
     assert stored is not None
-    clock = continued(stored, Settings(clock="virtual"), "--db virtual.sqlite")
+    clock = continued(stored, Settings(timings=FAST, clock="virtual"), "--db virtual.sqlite")
     assert isinstance(clock, VirtualClock)
     assert clock.now() == START + 12.5
     assert not caplog.records
@@ -163,7 +164,9 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
     assert stored is not None
     with caplog.at_level(logging.WARNING, logger="mockserver.store"):
         restored = continued(
-            stored, Settings(clock="real", speed=2.0, start_time=5.0), "--db real.sqlite"
+            stored,
+            Settings(timings=FAST, clock="real", speed=2.0, start_time=5.0),
+            "--db real.sqlite",
         )
     elapsed = time.monotonic() - saved_at
     assert isinstance(restored, RealClock)
@@ -310,6 +313,7 @@ async def _snapshot(api: httpx.AsyncClient, ids: list[str]) -> dict[str, Any]:
 @pytest.mark.anyio
 async def test_a_restart_continues_the_accounts_tasks_journal_and_clock(tmp_path: Path) -> None:
     settings = Settings(
+        timings=FAST,
         clock="virtual",
         start_time=START,
         db_path=str(tmp_path / "db.sqlite"),
@@ -343,17 +347,17 @@ async def test_a_restart_continues_the_accounts_tasks_journal_and_clock(tmp_path
             {
                 "api_key": "sk-per...",
                 "credits": 1000,
-                "used": 7.0,
-                "reserved": 35.007,
-                "remaining": 957.993,
+                "used": 69.12,
+                "reserved": 345.66912,
+                "remaining": 585.21088,
                 "running": 1,
             },
             {
                 "api_key": "sk-oth...",
                 "credits": 1000,
-                "used": 7.0,
+                "used": 69.12,
                 "reserved": 0.0,
-                "remaining": 993.0,
+                "remaining": 930.88,
                 "running": 0,
             },
         ]
@@ -361,14 +365,16 @@ async def test_a_restart_continues_the_accounts_tasks_journal_and_clock(tmp_path
         await api.post("/_mock/clock/advance", json={"seconds": 200})
         accounts = (await api.get("/_mock/accounts")).json()
     assert [(a["used"], a["reserved"], a["running"]) for a in accounts] == [
-        (42.007, 0.0, 0),
-        (7.0, 0.0, 0),
+        (414.78912, 0.0, 0),
+        (69.12, 0.0, 0),
     ]
 
 
 @pytest.mark.anyio
 async def test_reset_empties_the_database_but_keeps_the_clock(tmp_path: Path) -> None:
-    settings = Settings(clock="virtual", start_time=START, db_path=str(tmp_path / "db.sqlite"))
+    settings = Settings(
+        timings=FAST, clock="virtual", start_time=START, db_path=str(tmp_path / "db.sqlite")
+    )
     async with api_for(Simulator(settings)) as api:
         created = await _create(api)
         await api.post("/_mock/clock/advance", json={"seconds": 10})
@@ -394,6 +400,7 @@ async def test_a_task_that_ended_while_the_server_was_down_is_settled_and_called
 ) -> None:
     with Receiver([200]) as receiver:
         settings = Settings(
+            timings=FAST,
             clock="real",
             speed=100.0,  # the task's 45 simulated seconds take 0.45 real ones
             db_path=str(tmp_path / "db.sqlite"),
@@ -421,13 +428,14 @@ async def test_a_task_that_ended_while_the_server_was_down_is_settled_and_called
     assert arrived.json()["status"] == "completed"
     assert arrived.headers["webhook-id"] == delivery["webhook_id"]
     assert (delivery["trigger"], delivery["outcome"]) == ("end", "delivered")
-    assert [(a["used"], a["reserved"], a["running"]) for a in accounts] == [(7.0, 0.0, 0)]
+    assert [(a["used"], a["reserved"], a["running"]) for a in accounts] == [(69.12, 0.0, 0)]
 
 
 @pytest.mark.anyio
 async def test_an_attempt_in_flight_when_the_server_stopped_is_sent_again(tmp_path: Path) -> None:
     with Receiver(["timeout", 200]) as receiver:
         settings = Settings(
+            timings=FAST,
             clock="virtual",
             start_time=START,
             db_path=str(tmp_path / "db.sqlite"),
@@ -476,6 +484,7 @@ async def test_the_in_memory_default_never_touches_a_database(
     with Receiver([500, 200]) as receiver:
         sim = Simulator(
             Settings(
+                timings=FAST,
                 clock="virtual",
                 start_time=START,
                 callback_allow=frozenset({receiver.authority}),
@@ -504,7 +513,17 @@ class Served:
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver.cli.main", "serve", "--port", "0", *args],
+            [
+                sys.executable,
+                "-m",
+                "mockserver.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--timings",
+                "fast",
+                *args,
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -658,9 +677,9 @@ def test_kill_9_under_load_loses_no_answered_create(tmp_path: Path) -> None:
             for task_id, body in second_read.items():
                 assert (body["status"], body["progress"]) == ("completed", 100)
                 assert RANK[body["status"]] >= RANK[first_read[task_id]["status"]]
-            # billing derived from the stored tasks: every one of them charged 14 credits
+            # billing derived from the stored tasks: each charged 138.24 credits (8 s at 720p)
             (account,) = admin.get("/_mock/accounts").json()
-            assert account["used"] == pytest.approx(14.0 * len(listing))
+            assert account["used"] == pytest.approx(138.24 * len(listing))
             assert (account["reserved"], account["running"]) == (0.0, 0)
 
 

@@ -63,7 +63,7 @@ BODY = {"model": "sora-2-pro-preview", "prompt": "a cat"}
 def test_first(evolink_mock, evolink_receiver):
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
         api.post("/v1/videos/generations", json={**BODY, "callback_url": evolink_receiver.url()})
-    evolink_mock.advance(100)
+    evolink_mock.advance(3600)
     evolink_receiver.script = [500]
     assert len(evolink_mock.requests()) == 1
     assert len(evolink_receiver.requests) == 1
@@ -108,7 +108,7 @@ def test_the_overridden_settings_apply(evolink_mock):
     body = {"model": "sora-2-pro-preview", "prompt": "a cat [mock:fail:service_error]"}
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
         task = api.post("/v1/videos/generations", json=body).json()
-        evolink_mock.advance(100)
+        evolink_mock.advance(3600)
         failed = api.get(f"/v1/tasks/{task['id']}").json()
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "service_error"

@@ -14,6 +14,7 @@ import pytest
 from mockserver import Settings, Simulator, create_app, load_spec
 from mockserver.domain.profiles import KeyProfile, Moderation, Profiles
 from mockserver.domain.scenarios import TASK_FAILURES, catalogue
+from mockserver.domain.timing import FAST
 
 from .conftest import MakeSimulator
 
@@ -43,6 +44,7 @@ def serve(make_simulator: MakeSimulator) -> Serve:
     ) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
         sim = make_simulator(
             Settings(
+                timings=FAST,
                 clock="virtual",
                 start_time=1_800_000_000,
                 profiles=profiles or Profiles(),
@@ -254,7 +256,7 @@ async def test_queries_draw_from_the_same_bucket_and_answer_their_own_429(serve:
 async def test_credits_fall_by_the_formula_and_402_comes_exactly_when_they_run_out(
     serve: Serve,
 ) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(credits=30)})  # 4 s at 720p costs 7
+    profiles = Profiles(keys={KEY: KeyProfile(credits=300)})  # 4 s at 720p costs 69.12
     async with serve(profiles) as (api, _):
         statuses = [
             (await api.post("/v1/videos/generations", json=VALID)).status_code for _ in range(5)
@@ -266,12 +268,12 @@ async def test_credits_fall_by_the_formula_and_402_comes_exactly_when_they_run_o
 
     assert statuses == [200, 200, 200, 200, 402]
     assert refused.json() == example("createVideoGeneration", 402)
-    assert (reserved["reserved"], reserved["used"], reserved["remaining"]) == (28.0, 0.0, 2.0)
-    assert (charged["reserved"], charged["used"], charged["remaining"]) == (0.0, 28.0, 2.0)
+    assert (reserved["reserved"], reserved["used"], reserved["remaining"]) == (276.48, 0.0, 23.52)
+    assert (charged["reserved"], charged["used"], charged["remaining"]) == (0.0, 276.48, 23.52)
 
 
 async def test_a_failed_task_releases_its_credits(serve: Serve) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(credits=10)})
+    profiles = Profiles(keys={KEY: KeyProfile(credits=100)})
     async with serve(profiles) as (api, _):
         await api.post(
             "/v1/videos/generations", json=VALID, headers={"X-Mock-Scenario": "fail:service_error"}
@@ -281,18 +283,18 @@ async def test_a_failed_task_releases_its_credits(serve: Serve) -> None:
         (account,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
         after = (await api.post("/v1/videos/generations", json=VALID)).status_code
 
-    assert during == 402  # 7 reserved of 10: another 7 does not fit
-    assert (account["used"], account["remaining"]) == (0.0, 10.0)
+    assert during == 402  # 69.12 reserved of 100: another 69.12 does not fit
+    assert (account["used"], account["remaining"]) == (0.0, 100.0)
     assert after == 200
 
 
-async def test_1080p_costs_1_667_times_as_much(serve: Serve) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(credits=100)})
+async def test_1080p_costs_the_published_1_6667_times_as_much(serve: Serve) -> None:
+    profiles = Profiles(keys={KEY: KeyProfile(credits=1000)})
     async with serve(profiles) as (api, _):
         await api.post("/v1/videos/generations", json={**VALID, "quality": "1080p", "duration": 12})
         (account,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
 
-    assert account["reserved"] == round(1.75 * 12 * 1.667, 3)
+    assert account["reserved"] == 345.66912  # 207.36 at 720p
 
 
 async def test_a_fault_with_times_2_fails_exactly_twice(serve: Serve) -> None:
@@ -470,7 +472,7 @@ async def test_latency_delays_the_answer_in_real_time(serve: Serve) -> None:
 async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_everything(
     serve: Serve,
 ) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(credits=10)})
+    profiles = Profiles(keys={KEY: KeyProfile(credits=100)})
     async with serve(profiles) as (api, sim):
         task_id = await existing_task(api)
         await api.get(f"/v1/tasks/{task_id}", headers={"X-Mock-Scenario": "internal_error"})
@@ -494,7 +496,7 @@ async def test_the_journal_records_requests_with_keys_redacted_and_reset_clears_
     assert {e["api_key"] for e in entries} == {"sk-sce..."}
     assert all(KEY not in str(e) for e in entries)
     assert after == {"tasks": 0, "faults": [], "journal": [], "accounts": []}
-    assert fresh.status_code == 200  # credits back to the configured 10
+    assert fresh.status_code == 200  # credits back to the configured 100
 
 
 @pytest.mark.parametrize(

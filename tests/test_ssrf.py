@@ -24,6 +24,7 @@ from mockserver.delivery.ssrf import (
     parse_allow_entry,
     parse_ipv4,
 )
+from mockserver.domain.timing import FAST
 
 from .callback_fixtures import (
     ENDS_AFTER,
@@ -316,7 +317,7 @@ def test_bad_callback_flags_exit_2(
 )
 def test_a_simulator_refuses_bad_callback_options(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each raises its own message
-        Simulator(Settings(**options))
+        Simulator(Settings(timings=FAST, **options))
 
 
 # -- over the API: refused at submit, nothing stored ---------------------------------------------
@@ -375,7 +376,9 @@ HOSTILE = [
 async def test_a_hostile_callback_url_is_refused_at_submit_and_nothing_is_stored(
     url: str,
 ) -> None:
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=FakeResolver(RESOLVES))
+    sim = Simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START), resolver=FakeResolver(RESOLVES)
+    )
     async with api_for(sim) as api:
         response = await api.post(
             "/v1/videos/generations",
@@ -396,7 +399,9 @@ def test_the_hostile_table_is_long_enough() -> None:
 
 
 async def test_a_public_name_is_accepted_over_the_api() -> None:
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=FakeResolver(RESOLVES))
+    sim = Simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START), resolver=FakeResolver(RESOLVES)
+    )
     async with api_for(sim) as api:
         task = await create(api, "https://public.example/hook")
     assert task["status"] == "pending"
@@ -417,7 +422,7 @@ def refusing_transport(sent: list[httpx.Request]) -> httpx.MockTransport:
 
 async def test_a_name_that_turns_private_after_submit_is_refused_at_delivery() -> None:
     resolver = FakeResolver({"rebind.example": [PUBLIC]})
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=resolver)
+    sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START), resolver=resolver)
     sent: list[httpx.Request] = []
     sim.callbacks.transport = refusing_transport(sent)
     async with api_for(sim) as api:
@@ -438,7 +443,9 @@ async def test_a_name_that_turns_private_after_submit_is_refused_at_delivery() -
 
 
 async def test_a_name_that_never_resolves_is_accepted_then_fails_each_attempt() -> None:
-    sim = Simulator(Settings(clock="virtual", start_time=START), resolver=FakeResolver())
+    sim = Simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START), resolver=FakeResolver()
+    )
     sent: list[httpx.Request] = []
     sim.callbacks.transport = refusing_transport(sent)
     async with api_for(sim) as api:
@@ -458,6 +465,7 @@ async def test_a_name_that_never_resolves_is_accepted_then_fails_each_attempt() 
 @pytest.mark.parametrize("allow_http", [False, True], ids=["strict", "allow-http"])
 async def test_allow_http_opens_http_over_the_api_for_an_allowed_host(allow_http: bool) -> None:
     settings = Settings(
+        timings=FAST,
         clock="virtual",
         start_time=START,
         callback_allow=frozenset({"127.0.0.1:9"}),

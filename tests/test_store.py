@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from mockserver.domain.deliveries import Attempt, Delivery, Outcome
 from mockserver.domain.journal import Entry
 from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
 from mockserver.storage.base import Refusal
+from mockserver.storage.sqlite import SqliteStore
 
 from .conftest import START, STORES
 
@@ -167,3 +170,43 @@ async def test_clear_forgets_everything(store: Store) -> None:
     assert await store.journal() == []
     assert await store.deliveries() == []
     assert await store.take_token("sk-a", 1.0, 1, START) == 0.0  # a full bucket again
+
+
+async def test_a_curved_plan_a_callback_scenario_and_a_request_id_are_kept(store: Store) -> None:
+    plan = Plan(START, START + 5, START + 200, None, curve=((START + 50, 30.0), (START + 70, 30.0)))
+    item = Task("task-unified-1-curved00", "sk-a", REQUEST, plan, 69.12, "http://mock", "duplicate")
+    entry = Entry(START, "POST", "/v1/videos/generations", "sk-a...", 200, None, "req_0123")
+    await add(store, item)
+    await store.record(entry)
+
+    assert await store.get_task(item.id) == item
+    assert await store.journal() == [entry]
+
+
+def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    old = SqliteStore(path)
+    old.close()
+    with sqlite3.connect(path) as conn:  # the first release's layout: without the new columns
+        for table, column in [
+            ("tasks", "curve"),
+            ("tasks", "callback_scenario"),
+            ("journal", "request_id"),
+        ]:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+
+    plan = Plan(START, START + 5, START + 200, None, curve=((START + 50, 30.0), (START + 70, 30.0)))
+    item = Task("task-unified-1-curved00", "sk-a", REQUEST, plan, 69.12, "http://mock", "delay:30")
+    migrated = SqliteStore(path)
+    asyncio.run(migrated.add_task(item, credits=None, max_concurrent=None, now=START))
+    migrated.close()
+    reopened = SqliteStore(path)
+    restored = reopened.restore(lambda key: None)
+    reopened.close()
+
+    assert [task for task, _ in restored.tasks] == [item]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from mockserver import Settings, create_app
+from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 try:
@@ -97,7 +98,9 @@ def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receivers]:
 
 
 def new_app(receivers: Receivers) -> Any:
-    return create_app(Settings(clock="virtual", start_time=START, **receivers.options))
+    return create_app(
+        Settings(timings=FAST, clock="virtual", start_time=START, **receivers.options)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +362,7 @@ def test_first_render_of_1000_tasks(receivers: Receivers, watched: Watched) -> N
 
 @pytest.mark.realclock
 def test_on_a_real_clock_the_clock_controls_are_disabled(watched: Watched) -> None:
-    with serve_in_thread(create_app(Settings(clock="real", speed=2))) as server:
+    with serve_in_thread(create_app(Settings(timings=FAST, clock="real", speed=2))) as server:
         page = watched.page
         page.goto(f"{server}/_mock/ui")
         expect(page.locator("#clock-kind")).to_have_text("(real clock, speed 2)")

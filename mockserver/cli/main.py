@@ -15,11 +15,12 @@ from pathlib import Path
 
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
-from ..domain.profiles import ConfigError, Profiles
+from ..domain.profiles import ConfigError
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
+from ..domain.timing import VENDOR
 from ..settings import Settings
 from ..spec import load_spec
-from .config import load_profiles
+from .config import Config, load_config, load_timings
 
 log = logging.getLogger("mockserver")
 
@@ -133,7 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=(
             'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
-            "max_concurrent, models, scenario) and [moderation] rules; see the README"
+            "max_concurrent, models, scenario), [moderation] rules, [pricing] and [timings]; "
+            "see the README"
+        ),
+    )
+    serve.add_argument(
+        "--timings",
+        metavar="NAME|FILE",
+        help=(
+            "how long tasks take: 'vendor' (3-5 minutes, with a spread and occasional stalls, "
+            "as the live service), 'fast' (5 s queued, then 10 s per second of video, 15 s at "
+            "1080p; no spread), or a TOML file of a profile (see the README). Default: [timings] "
+            "of --config, else vendor"
+        ),
+    )
+    serve.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help=(
+            "seed every random choice (plans, task ids, webhook ids): the same seed and "
+            "requests give the same run (default: unseeded)"
         ),
     )
     serve.add_argument(
@@ -226,7 +247,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.speed != 1.0 and args.clock == "virtual":
         raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
     try:
-        profiles = load_profiles(args.config) if args.config else Profiles()
+        config = load_config(args.config) if args.config else Config()
+        profiles = config.profiles
         for key, profile in [("defaults", profiles.default), *profiles.keys.items()]:
             if profile.scenario:
                 try:
@@ -235,8 +257,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     raise ConfigError(f"{args.config}: {key}.scenario: {exc}") from None
     except ConfigError as exc:
         raise SystemExit(f"evolink-mock: error: --config {exc}") from None
+    try:
+        timings = load_timings(args.timings) if args.timings else config.timings
+    except ConfigError as exc:
+        raise SystemExit(f"evolink-mock: error: --timings {exc}") from None
     return Settings(
         profiles=profiles,
+        pricing=config.pricing,
+        timings=timings or VENDOR,
+        seed=args.seed,
         prompt_markers=args.prompt_markers,
         api_keys=frozenset(args.api_key) if args.api_key else None,
         clock=args.clock,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import secrets
 import ssl
 from collections.abc import Sequence
@@ -113,6 +114,7 @@ class CallbackEngine:
         resolver: Resolver | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -124,6 +126,8 @@ class CallbackEngine:
         self.resolver: Resolver = resolver or system_resolver
         self.transport = transport
         self.retry_delays = tuple(retry_delays)
+        #: draws webhook ids when seeded; OS randomness otherwise
+        self._rng = rng if settings.seed is not None else None
         self._key = decode_secret(settings.callback_secret) if settings.callback_secret else None
         self._inflight: set[asyncio.Task[None]] = set()
         self._unstarted: list[tuple[Delivery, Attempt]] = []
@@ -168,9 +172,8 @@ class CallbackEngine:
 
     def _start(self, task: Task, when: float, trigger: str) -> Delivery:
         assert task.request.callback_url is not None
-        delivery = Delivery(
-            task, task.request.callback_url, f"msg_{secrets.token_hex(12)}", trigger
-        )
+        token = secrets.token_hex(12) if self._rng is None else self._rng.randbytes(12).hex()
+        delivery = Delivery(task, task.request.callback_url, f"msg_{token}", trigger)
         self._launch(delivery, when, self._generation)
         return delivery
 

@@ -27,6 +27,8 @@ class Entry(NamedTuple):
     api_key: str | None
     status: int
     scenario: str | None
+    #: the answer's `X-Request-Id`
+    request_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self._asdict()

@@ -124,7 +124,8 @@ def profiles_from_dict(data: Mapping[str, Any]) -> Profiles:
     unknown = set(data) - {"defaults", "keys", "moderation"}
     if unknown:
         raise ConfigError(
-            f"unknown section(s) {', '.join(sorted(unknown))}; known: defaults, keys, moderation"
+            f"unknown section(s) {', '.join(sorted(unknown))}; "
+            "known: defaults, keys, moderation, pricing, timings"
         )
     default = _profile("defaults", data.get("defaults", {}), KeyProfile())
     keys_table = data.get("keys", {})

@@ -7,7 +7,9 @@ on), statuses only move forward, progress never drops and a terminal task never 
 
 from __future__ import annotations
 
+import bisect
 import enum
+import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -49,11 +51,17 @@ class Failure(NamedTuple):
     at_progress: int = 0
 
 
-class Plan(NamedTuple):
-    """When the task leaves pending, when it ends, and how it ends.
+#: A point of a progress curve: (simulated time, percent done).
+Knot = tuple[float, float]
 
-    Processing runs from `started` to the point where progress would reach 100; a failure ends it
-    early, at `failure.at_progress` percent of the way (`ended` is precomputed).
+
+class Plan(NamedTuple):
+    """When the task leaves pending, how its progress grows, when it ends, and how it ends.
+
+    Processing runs from `started` to `finished`, where progress would reach 100. Progress grows
+    in a straight line between the two, or along `curve`: points (time, percent) between them,
+    in order, joined by straight lines; two points at one time make a jump, two at one percent a
+    stall. A failure ends the plan where progress first reaches `failure.at_progress`.
     """
 
     created: float
@@ -63,6 +71,10 @@ class Plan(NamedTuple):
     #: Set by `failed_from`: the exact time a cancel stopped the plan (recomputing `ended` from
     #: progress would be off by a rounding error, and the end event must fire exactly then).
     stopped: float | None = None
+    curve: tuple[Knot, ...] = ()
+
+    def _knots(self) -> tuple[Knot, ...]:
+        return ((self.started, 0.0), *self.curve, (self.finished, 100.0))
 
     @property
     def ended(self) -> float:
@@ -70,9 +82,16 @@ class Plan(NamedTuple):
             return self.finished
         if self.stopped is not None:
             return self.stopped
-        if self.failure.at_progress <= 0:
+        target = self.failure.at_progress
+        if target <= 0:
             return self.started
-        return self.started + (self.finished - self.started) * self.failure.at_progress / 100
+        if not self.curve:
+            return self.started + (self.finished - self.started) * target / 100
+        knots = self._knots()
+        for (t0, p0), (t1, p1) in itertools.pairwise(knots):
+            if p1 >= target:  # the first segment that reaches it
+                return t0 if p1 == p0 else t0 + (t1 - t0) * (target - p0) / (p1 - p0)
+        return self.finished
 
     @property
     def final_status(self) -> TaskStatus:
@@ -94,8 +113,18 @@ class Plan(NamedTuple):
             return self.failure.at_progress
         if status is TaskStatus.PENDING:
             return 0
+        if self.curve:
+            return min(99, math.floor(self._curve_at(now)))
         span = self.finished - self.started
         return min(99, math.floor(100 * (now - self.started) / span)) if span > 0 else 99
+
+    def _curve_at(self, now: float) -> float:
+        knots = self._knots()
+        at = bisect.bisect_right(knots, now, key=lambda knot: knot[0])  # after any jump at `now`
+        if at >= len(knots):
+            return 100.0
+        (t0, p0), (t1, p1) = knots[at - 1], knots[at]
+        return p1 if t1 <= t0 else p0 + (p1 - p0) * (now - t0) / (t1 - t0)
 
     def estimated_time(self) -> int:
         """Seconds from creation to completion, as the create response promises."""
@@ -117,6 +146,8 @@ class Task:
     plan: Plan
     credits: float
     base_url: str
+    #: what a callback scenario does to the task's callback (`duplicate`, `delay:SECONDS`)
+    callback_scenario: str | None = None
 
     def status_at(self, now: float) -> TaskStatus:
         return self.plan.status_at(now)

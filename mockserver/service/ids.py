@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import string
 
@@ -14,13 +15,17 @@ _DROPPED = bytes(range(252, 256))
 
 
 class TaskIds:
-    """Draws suffixes from a pool of OS randomness, refilled 4 KB at a time."""
+    """Draws suffixes from a pool of OS randomness, refilled 4 KB at a time; from `rng` instead
+    when one is given (a seeded run draws the same ids again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng
         self._pool = ""
         self._at = 0
 
     def _suffix(self) -> str:
+        if self._rng is not None:
+            return "".join(self._rng.choices(_ALPHABET, k=8))
         at = self._at
         if at + 8 > len(self._pool):
             raw = secrets.token_bytes(4096)

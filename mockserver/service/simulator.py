@@ -72,14 +72,15 @@ class Simulator:
             self.clock = clock or make_clock(self.settings)
         self.store.anchor_clock(self.clock)  # the real clock's anchor, from now
         self.scheduler = Scheduler(self.clock)
-        self.rng = random.Random()
+        #: every random choice of the simulator; `settings.seed` makes a run repeat exactly
+        self.rng = random.Random(self.settings.seed)
         self.callbacks = callback_engine(
-            self.clock, self.scheduler, self.settings, self.store, resolver=resolver
+            self.clock, self.scheduler, self.settings, self.store, resolver=resolver, rng=self.rng
         )
         self.admission = Admission(self.settings, self.spec, self.store, self.clock, self.rng)
         self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
         self.moderator = Moderator(profiles.moderation)
-        self._ids = TaskIds()
+        self._ids = TaskIds(self.rng if self.settings.seed is not None else None)
         self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
         #: whether every task needs an end event (an `on_task_end` listener), or only those with
         #: a callback URL (billing settles when asked, and needs none)
@@ -207,7 +208,9 @@ class Simulator:
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
         failure = scenario.failure if scenario is not None else None
-        plan = self.settings.timings.plan(request, now, failure or self.moderator.moderate(request))
+        plan = self.settings.timings.plan(
+            request, now, self.rng, failure or self.moderator.moderate(request)
+        )
         price = self.settings.pricing.credits(request)
         while True:
             task = Task(self._ids.new(now), owner, request, plan, price, base_url)

@@ -51,7 +51,15 @@ from .memory import MemoryStore
 log = logging.getLogger("mockserver.store")
 
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What brings an older layout up to this one (a version 1 file is migrated at startup).
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE tasks ADD COLUMN curve TEXT; "
+        "ALTER TABLE tasks ADD COLUMN callback_scenario TEXT; "
+        "ALTER TABLE journal ADD COLUMN request_id TEXT;"
+    ),
+}
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
 TRIM_EVERY = 1_000
 
@@ -83,7 +91,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     stopped REAL,
     credits REAL NOT NULL,
     base_url TEXT NOT NULL,
-    end_handled INTEGER NOT NULL DEFAULT 0
+    end_handled INTEGER NOT NULL DEFAULT 0,
+    curve TEXT,
+    callback_scenario TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     webhook_id TEXT PRIMARY KEY,
@@ -100,7 +110,8 @@ CREATE TABLE IF NOT EXISTS journal (
     path TEXT NOT NULL,
     api_key TEXT,
     status INTEGER NOT NULL,
-    scenario TEXT
+    scenario TEXT,
+    request_id TEXT
 );
 """
 
@@ -109,12 +120,12 @@ _TABLES = ("tasks", "accounts", "deliveries", "journal")
 _TASK_COLUMNS = (
     "id, owner, model, prompt, aspect_ratio, duration, quality, image_urls, callback_url, "
     "created, started, finished, failure_code, failure_message, failure_progress, stopped, "
-    "credits, base_url"
+    "curve, credits, base_url, callback_scenario"
 )
-_INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 _UPDATE_PLAN = (
     "UPDATE tasks SET created = ?, started = ?, finished = ?, failure_code = ?, "
-    "failure_message = ?, failure_progress = ?, stopped = ? WHERE id = ?"
+    "failure_message = ?, failure_progress = ?, stopped = ?, curve = ? WHERE id = ?"
 )
 _SAVE_DELIVERY = (
     "INSERT INTO deliveries (webhook_id, task_id, url, trigger, outcome, attempts) "
@@ -123,7 +134,8 @@ _SAVE_DELIVERY = (
 )
 _END_HANDLED = "UPDATE tasks SET end_handled = 1 WHERE id = ? AND end_handled = 0"
 _INSERT_ENTRY = (
-    "INSERT INTO journal (time, method, path, api_key, status, scenario) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO journal (time, method, path, api_key, status, scenario, request_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SAVE_CLOCK = (
     "INSERT INTO clock (id, kind, speed, wall, sim) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) "
@@ -146,6 +158,7 @@ def _plan_values(plan: Plan) -> tuple[Any, ...]:
         None if failure is None else failure.message,
         None if failure is None else failure.at_progress,
         plan.stopped,
+        json.dumps(plan.curve) if plan.curve else None,
     )
 
 
@@ -164,6 +177,7 @@ def _task_values(task: Task) -> tuple[Any, ...]:
         *_plan_values(task.plan),
         task.credits,
         task.base_url,
+        task.callback_scenario,
     )
 
 
@@ -185,8 +199,10 @@ def _task_from(row: tuple[Any, ...]) -> Task:
         failure_message,
         failure_progress,
         stopped,
+        curve,
         credits,
         base_url,
+        callback_scenario,
     ) = row
     failure = (
         None
@@ -205,9 +221,17 @@ def _task_from(row: tuple[Any, ...]) -> Task:
             image_urls=tuple(json.loads(image_urls)) if image_urls else (),
             callback_url=callback_url,
         ),
-        plan=Plan(created, started, finished, failure, stopped),
+        plan=Plan(
+            created,
+            started,
+            finished,
+            failure,
+            stopped,
+            tuple((float(t), float(p)) for t, p in json.loads(curve)) if curve else (),
+        ),
         credits=float(credits),
         base_url=base_url,
+        callback_scenario=callback_scenario,
     )
 
 
@@ -261,13 +285,18 @@ class Database:
         conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION) or (version == 0 and tables):
+        known = version == SCHEMA_VERSION or version in _MIGRATIONS
+        if not (known or (version == 0 and not tables)):
             raise DatabaseError(
                 f"{self.path}: not an evolink-mock database of layout {SCHEMA_VERSION} "
                 f"(user_version {version}, {tables} objects)"
             )
         if version == 0:
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        while version in _MIGRATIONS:
+            script = _MIGRATIONS[version]
+            version += 1
+            conn.executescript(f"BEGIN; {script} PRAGMA user_version = {version}; COMMIT;")
         self._trim_journal()
 
     @property
@@ -397,7 +426,15 @@ class Database:
     def append_entry(self, entry: Entry) -> None:
         self._conn.execute(
             _INSERT_ENTRY,
-            (entry.time, entry.method, entry.path, entry.api_key, entry.status, entry.scenario),
+            (
+                entry.time,
+                entry.method,
+                entry.path,
+                entry.api_key,
+                entry.status,
+                entry.scenario,
+                entry.request_id,
+            ),
         )
         self._journal_added += 1
         if self._journal_added % TRIM_EVERY == 0:
@@ -411,7 +448,7 @@ class Database:
 
     def load_journal(self) -> list[Entry]:
         rows = self._conn.execute(
-            "SELECT time, method, path, api_key, status, scenario FROM journal "
+            "SELECT time, method, path, api_key, status, scenario, request_id FROM journal "
             "ORDER BY id DESC LIMIT ?",
             (self.journal_limit,),
         ).fetchall()
