@@ -19,7 +19,11 @@ if command -v fc-match >/dev/null 2>&1; then
     [[ -f "${font}" ]] || font=""
 fi
 
-for size in 1280x720 720x1280 1920x1080 1080x1920; do
+# the sizes from the one table of them (mockserver/domain/frames.py)
+sizes="$(cd "${here}/.." && python3 -c 'import runpy
+table = runpy.run_path("mockserver/domain/frames.py")["FRAME_SIZES"]
+print(" ".join(f"{w}x{h}" for w, h in table.values()))')"
+for size in ${sizes}; do
     w="${size%x*}"
     h="${size#*x}"
     short=$(( w < h ? w : h ))

@@ -134,7 +134,7 @@ def test_socket_sync_create_advance_get_wait_download(server: str, tmp_path: Pat
         assert client.get_task(task.id).status is TaskStatus.PROCESSING
         done = client.wait(task.id, poll_interval=30, max_poll_interval=60)
         assert done.results == (f"{server}/_mock/videos/{task.id}.mp4",)
-        assert_mp4(client.download(done, tmp_path / "v.mp4"), width=1080, height=1920)
+        assert_mp4(client.download(done, tmp_path / "v.mp4"), width=1024, height=1792)
 
 
 def test_socket_sync_typed_errors(server: str) -> None:

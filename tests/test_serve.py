@@ -92,7 +92,7 @@ def test_a_task_runs_its_life_on_the_real_clock_and_its_video_downloads(server: 
 
     assert seen == ["pending", "processing", "completed"]
     info = probe(video.content)
-    assert (info.width, info.height, round(info.duration)) == (1080, 1920, 4)
+    assert (info.width, info.height, round(info.duration)) == (1024, 1792, 4)
 
 
 def test_a_drop_scenario_closes_the_connection_mid_response(server: str) -> None:

@@ -17,8 +17,8 @@ from .mp4probe import Mp4Info, probe
 FRAME_SIZES = [
     ("16:9", "720p", (1280, 720)),
     ("9:16", "720p", (720, 1280)),
-    ("16:9", "1080p", (1920, 1080)),
-    ("9:16", "1080p", (1080, 1920)),
+    ("16:9", "1080p", (1792, 1024)),
+    ("9:16", "1080p", (1024, 1792)),
 ]
 VIDEOS = [(ar, q, d, w, h) for ar, q, (w, h) in FRAME_SIZES for d in (4, 8, 12)]
 VIDEO_IDS = [f"{ar}-{q}-{d}s" for ar, q, d, _, _ in VIDEOS]
