@@ -163,6 +163,7 @@ BAD_RAW = [
     ("invalid-utf8", b'{"prompt": "\xff\xfe"}', "malformed JSON"),
     ("huge", b'{"prompt": "' + b"x" * 300_000 + b'"}', "over"),
 ]
+HUGE = BAD_RAW.pop()
 
 
 @pytest.mark.parametrize(("raw", "words"), [b[1:] for b in BAD_RAW], ids=[b[0] for b in BAD_RAW])
@@ -176,6 +177,20 @@ async def test_an_unreadable_body_is_a_400_that_says_why(
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert words in response.json()["error"]["message"]
+    assert await sim.store.count_tasks() == 0
+
+
+async def test_a_huge_body_is_the_gateways_413_and_keeps_nothing(
+    api: httpx.AsyncClient, sim: Simulator
+) -> None:
+    response = await api.post(
+        "/v1/videos/generations", content=HUGE[1], headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert (error["code"], error["type"]) == ("request_too_large", "request_too_large_error")
+    assert "over" in error["message"]
     assert await sim.store.count_tasks() == 0
 
 

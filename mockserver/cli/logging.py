@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 from uvicorn.logging import AccessFormatter as UvicornAccessFormatter
 
+from ..web.requests import REQUEST_ID
+
 #: what uvicorn's HTTP protocols pass to `access_logger.info`, with (client_addr, method,
 #: path_with_query, http_version, status_code)
 ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
@@ -80,10 +82,12 @@ class AccessFormatter(UvicornAccessFormatter):
                 key = (record.levelno, record.levelname)
                 prefix = self._prefixes.get(key) or self._prefix(key)
                 status_text = self._statuses.get(status) or self._status(status)
-                return (
+                line = (
                     f"{prefix}{client}{self._open}{method} {path} HTTP/{version}"
                     f"{self._close}{status_text}"
                 )
+                request_id = REQUEST_ID.get()  # a vendor call's, set while it is answered
+                return line if request_id is None else f"{line} {request_id}"
         return self._fallback(record)
 
     def _prefix(self, key: tuple[int, str]) -> str:

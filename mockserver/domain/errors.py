@@ -14,11 +14,19 @@ from typing import ClassVar
 class MockError(Exception):
     status: ClassVar[int] = 500
 
-    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message or self.__class__.__name__)
         #: None means "the documented message".
         self.message = message
         self.param = param
+        #: whole seconds for a `Retry-After` header, when the caller may try again then
+        self.retry_after = retry_after
 
 
 class InvalidRequest(MockError):
@@ -47,3 +55,21 @@ class RateLimited(MockError):
 
 class InternalError(MockError):
     status = 500
+
+
+class RequestTooLarge(MockError):
+    """The gateway's 413 (`mockserver.domain.gateway`)."""
+
+    status = 413
+
+
+class UpstreamError(MockError):
+    """The gateway's 502."""
+
+    status = 502
+
+
+class ServiceUnavailable(MockError):
+    """The gateway's 503."""
+
+    status = 503

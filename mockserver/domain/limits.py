@@ -96,6 +96,11 @@ class Account:
             return None
         return round(self.credits - self.used - self.reserved, 6)
 
+    def next_end(self) -> float | None:
+        """When the first running task ends: call `settle` first. (A cancel only moves an end
+        earlier, so the heap's first entry is never later than the true first end.)"""
+        return self._heap[0][0] if self._reservations and self._heap else None
+
     def running(self) -> int:
         """Tasks reserved and not yet ended: call `settle` first."""
         return len(self._reservations)

@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..spec import Spec
+from ..spec import CREATE, Spec
+from .gateway import GATEWAY_ERRORS, gateway_statuses
 from .tasks import Failure
 
 ScenarioKind = Literal["http_error", "task_failure", "latency", "drop"]
@@ -65,8 +66,26 @@ class CatalogueEntry:
 
 
 def _error_statuses(spec: Spec) -> dict[str, int]:
-    """Every documented error code of every operation, to its HTTP status."""
-    return {e.code: e.status for errors in spec.errors.values() for e in errors.values()}
+    """Every documented error code of every operation, and the gateway's, to its HTTP status."""
+    codes = {e.code: e.status for errors in spec.errors.values() for e in errors.values()}
+    return {**codes, **{e.code: e.status for e in GATEWAY_ERRORS.values()}}
+
+
+def statuses(spec: Spec, operation: str) -> list[int]:
+    """The error statuses an operation can answer: its documented ones and the gateway's."""
+    return sorted(set(spec.errors.get(operation, {})) | gateway_statuses(operation))
+
+
+def unservable(scenario: Scenario, operation: str, spec: Spec) -> str | None:
+    """Why `scenario` cannot shape a call of `operation`, or None if it can."""
+    if scenario.kind == "task_failure" and operation != CREATE:
+        return f"scenario {scenario.name} fails a created task: it applies to creates only"
+    if scenario.kind == "http_error" and scenario.status not in statuses(spec, operation):
+        listed = ", ".join(str(s) for s in statuses(spec, operation))
+        return (
+            f"scenario {scenario.name} is not an answer {operation} can give (its errors: {listed})"
+        )
+    return None
 
 
 def parse_scenario(name: str, spec: Spec) -> Scenario:
@@ -99,8 +118,12 @@ def parse_scenario(name: str, spec: Spec) -> Scenario:
         return Scenario(name, "latency", latency=bounds)
     if name.startswith("http:"):
         status = name[5:]
-        if not status.isdigit():
-            raise ScenarioError(f"{name!r}: expected http:<status>")
+        known = sorted({s for op in spec.errors for s in statuses(spec, op)})
+        if not status.isdigit() or int(status) not in known:
+            raise ScenarioError(
+                f"{name!r}: expected http:STATUS with a status the API answers: "
+                f"{', '.join(str(s) for s in known)}"
+            )
         return Scenario(name, "http_error", status=int(status))
     status_of = _error_statuses(spec)
     if name in status_of:
@@ -123,6 +146,15 @@ def catalogue(spec: Spec) -> list[CatalogueEntry]:
             by_code.items(), key=lambda item: (item[1][0].split()[1], item[0])
         )
     ]
+    for error in GATEWAY_ERRORS.values():
+        entries.append(
+            CatalogueEntry(
+                error.code,
+                f"answers the gateway's {error.status} {error.type} (documented on the vendor's "
+                "sibling pages, not the create page)",
+                error.code,
+            )
+        )
     for code, (message, progress) in TASK_FAILURES.items():
         stage = "before processing" if progress == 0 else f"at {progress}% of processing"
         entries.append(

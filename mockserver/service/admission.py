@@ -4,6 +4,7 @@ lets it in. The first steps of every vendor operation, in the order `Simulator` 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 
@@ -16,10 +17,14 @@ from ..domain.errors import (
     MockError,
     NotFound,
     RateLimited,
+    RequestTooLarge,
+    ServiceUnavailable,
     Unauthorized,
+    UpstreamError,
 )
+from ..domain.gateway import RETRY_AFTER_503
 from ..domain.profiles import KeyProfile
-from ..domain.scenarios import Scenario, ScenarioError, parse_scenario
+from ..domain.scenarios import Scenario, ScenarioError, parse_scenario, unservable
 from ..settings import Settings
 from ..spec import CREATE, Spec
 from ..storage.base import Store
@@ -37,8 +42,16 @@ _ERROR_BY_STATUS: dict[int, type[MockError]] = {
         NotFound,
         RateLimited,
         InternalError,
+        RequestTooLarge,
+        UpstreamError,
+        ServiceUnavailable,
     )
 }
+
+
+def retry_after(seconds: float) -> int:
+    """A wait as `Retry-After` gives it: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(seconds - 1e-9))
 
 
 class Admission:
@@ -105,28 +118,16 @@ class Admission:
         wait, or ask for the connection to be dropped (True). A task failure is the
         operation's business (it shapes the plan)."""
         call.scenario = scenario.name
+        reason = unservable(scenario, call.operation, self.spec)
+        if reason is not None:
+            raise InvalidRequest(f"Invalid request parameters: {reason}", param="X-Mock-Scenario")
         if scenario.kind == "http_error":
-            raise self._documented_error(call.operation, scenario)
-        if scenario.kind == "task_failure" and call.operation != CREATE:
-            raise InvalidRequest(
-                f"Invalid request parameters: scenario {scenario.name} applies to creates only",
-                param="X-Mock-Scenario",
-            )
+            assert scenario.status is not None
+            error = _ERROR_BY_STATUS[scenario.status]
+            raise error(retry_after=RETRY_AFTER_503) if error is ServiceUnavailable else error()
         if scenario.kind == "latency":
             await asyncio.sleep(scenario.latency_seconds(self.rng))
         return scenario.kind == "drop"
-
-    def _documented_error(self, operation: str, scenario: Scenario) -> MockError:
-        assert scenario.status is not None
-        documented = self.spec.errors[operation]
-        if scenario.status not in documented:
-            listed = ", ".join(str(s) for s in sorted(documented))
-            return InvalidRequest(
-                f"Invalid request parameters: scenario {scenario.name} is not a documented "
-                f"response of {operation} (documented errors: {listed})",
-                param="X-Mock-Scenario",
-            )
-        return _ERROR_BY_STATUS[scenario.status]()
 
     async def admit(self, owner: str) -> None:
         """Take a token from the key's bucket, or answer 429."""
@@ -136,4 +137,4 @@ class Admission:
         size = profile.bucket_size
         wait = await self.store.take_token(owner, profile.rate, size, self.clock.now())
         if wait > 0:
-            raise RateLimited()
+            raise RateLimited(retry_after=retry_after(wait))

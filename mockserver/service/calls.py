@@ -34,6 +34,8 @@ class Call:
     owner: str | None = None
     #: The name of the scenario applied to the call, if any.
     scenario: str | None = None
+    #: The answer's `X-Request-Id`, also in the journal and the access log.
+    request_id: str = ""
 
 
 class Answer(NamedTuple):

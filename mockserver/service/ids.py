@@ -36,3 +36,15 @@ class TaskIds:
 
     def new(self, now: float) -> str:
         return f"{TASK_ID_PREFIX}{int(now)}-{self._suffix()}"
+
+
+class RequestIds:
+    """`req_` and 24 hex digits: OS randomness, or `rng`'s when one is given (a seeded run)."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng
+
+    def new(self) -> str:
+        if self._rng is not None:
+            return "req_" + self._rng.randbytes(12).hex()
+        return "req_" + secrets.token_hex(12)

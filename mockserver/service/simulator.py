@@ -22,17 +22,17 @@ from ..domain.faults import Fault
 from ..domain.journal import Entry, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
-from ..domain.scenarios import Scenario
+from ..domain.scenarios import Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, VideoRequest
 from ..settings import Settings
 from ..spec import CREATE, QUERY, Spec, load_spec
 from ..storage import open_store
 from ..storage.base import Refusal, Store
-from .admission import Admission
+from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
-from .ids import TASK_ID_PREFIX, TaskIds
+from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .requests import RequestParser
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
@@ -80,7 +80,10 @@ class Simulator:
         self.admission = Admission(self.settings, self.spec, self.store, self.clock, self.rng)
         self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
         self.moderator = Moderator(profiles.moderation)
-        self._ids = TaskIds(self.rng if self.settings.seed is not None else None)
+        seeded = self.rng if self.settings.seed is not None else None
+        self._ids = TaskIds(seeded)
+        #: draws each vendor answer's `X-Request-Id`
+        self.request_ids = RequestIds(seeded)
         self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
         #: whether every task needs an end event (an `on_task_end` listener), or only those with
         #: a callback URL (billing settles when asked, and needs none)
@@ -220,9 +223,11 @@ class Simulator:
             if refusal is not Refusal.DUPLICATE_ID:
                 break
         if refusal is Refusal.CONCURRENCY:
+            next_end = await self.store.next_end(owner, now)
             raise RateLimited(
                 f"Too many concurrent tasks: at most {profile.max_concurrent} may be pending or "
-                "processing for this key"
+                "processing for this key",
+                retry_after=retry_after(0 if next_end is None else next_end - now),
             )
         if refusal is Refusal.CREDITS:
             raise InsufficientQuota()
@@ -230,10 +235,17 @@ class Simulator:
         return task
 
     async def record(
-        self, method: str, path: str, api_key: str | None, status: int, scenario: str | None
+        self,
+        method: str,
+        path: str,
+        api_key: str | None,
+        status: int,
+        scenario: str | None,
+        request_id: str | None = None,
     ) -> None:
         """Journal one answer of the vendor's API (the key is redacted)."""
-        await self.store.record(Entry(self.now(), method, path, redact(api_key), status, scenario))
+        entry = Entry(self.now(), method, path, redact(api_key), status, scenario, request_id)
+        await self.store.record(entry)
 
     async def video(self, task_id: str) -> Task | None:
         """The completed task whose result link is still live, if any (links need no key)."""
@@ -295,8 +307,19 @@ class Simulator:
     async def add_fault(
         self, scenario: str, operation: str | None, api_key: str | None, times: int | None
     ) -> Fault:
-        """Make matching calls answer `scenario` (`times` of them, or all until removed)."""
-        self.admission.scenario(scenario, "scenario")  # refuse a name that means nothing, now
+        """Make matching calls answer `scenario` (`times` of them, or all until removed). A
+        scenario no matching call could answer is refused now, saying why; a task failure
+        without an operation applies to creates, the only calls it can shape."""
+        parsed = self.admission.scenario(scenario, "scenario")  # a name that means nothing
+        if operation is None and parsed.kind == "task_failure":
+            operation = CREATE
+        for op in [operation] if operation is not None else list(self.spec.errors):
+            reason = unservable(parsed, op, self.spec)
+            if reason is not None:
+                hint = "" if operation is not None else " (give match.operation to narrow it)"
+                raise InvalidRequest(
+                    f"Invalid request parameters: {reason}{hint}", param="scenario"
+                )
         return await self.store.add_fault(scenario, operation, api_key, times)
 
     async def remove_fault(self, fault_id: int) -> None:

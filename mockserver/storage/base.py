@@ -95,6 +95,11 @@ class Store(Protocol):
 
     async def get_task(self, task_id: str) -> Task | None: ...
 
+    async def next_end(self, owner: str, now: float) -> float | None:
+        """When the first of the key's running tasks ends (None if none runs at `now`): when
+        its concurrency limit next lets a task in."""
+        ...
+
     async def save_plan(self, task: Task) -> None:
         """`task.plan` was replaced (a cancel): keep the new one, and settle the task's
         reservation at its new end."""

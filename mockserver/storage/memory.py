@@ -89,6 +89,13 @@ class MemoryStore:
     async def get_task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
 
+    async def next_end(self, owner: str, now: float) -> float | None:
+        account = self._accounts.get(owner)
+        if account is None:
+            return None
+        account.settle(now)
+        return account.next_end()
+
     async def save_plan(self, task: Task) -> None:
         self._tasks[task.id] = task
         account = self._accounts.get(task.owner)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..domain.errors import MockError
+from ..domain.gateway import GATEWAY_ERRORS
 from ..service.calls import Call
 from ..spec import CREATE, DocumentedError, Spec
 from .requests import CALL_KEY, bearer, simulator
@@ -31,7 +32,12 @@ UNJOURNALED = ("/_mock/", "/openapi.json")
 
 def documented(spec: Spec, operation_id: str | None, status: int) -> DocumentedError:
     catalogue = spec.errors.get(operation_id or CREATE, {})
-    found = catalogue.get(status) or spec.errors[CREATE].get(status) or _GENERIC.get(status)
+    found = (
+        catalogue.get(status)
+        or spec.errors[CREATE].get(status)
+        or GATEWAY_ERRORS.get(status)
+        or _GENERIC.get(status)
+    )
     if found is None:
         return DocumentedError(status, "error", f"HTTP {status}", "api_error")
     return found
@@ -58,7 +64,8 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
     scenario = call.scenario if call is not None else None
-    await simulator(request).record(scope["method"], path, owner, status, scenario)
+    request_id = call.request_id if call is not None else None
+    await simulator(request).record(scope["method"], path, owner, status, scenario, request_id)
 
 
 async def error_response(
@@ -73,12 +80,15 @@ async def error_response(
         simulator(request).spec, call.operation if call is not None else None, status
     )
     await journal(request, status, call)
+    if call is not None and call.request_id:
+        headers = {**(headers or {}), "X-Request-Id": call.request_id}
     return JSONResponse(envelope(error, message, param), status_code=status, headers=headers)
 
 
 async def on_mock_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MockError)
-    return await error_response(request, exc.status, exc.message, exc.param)
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return await error_response(request, exc.status, exc.message, exc.param, headers)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

@@ -4,18 +4,21 @@ service takes."""
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from ..domain.errors import InvalidRequest
+from ..domain.errors import InvalidRequest, RequestTooLarge
 from ..service.calls import Call
 from ..service.simulator import Simulator
 
 _HEADERS_KEY = "mockserver.headers"
 #: Where the request's `Call` is kept for whatever answers it (a handler or an error handler).
 CALL_KEY = "mockserver.call"
+#: The request id of the vendor call being answered, for the access log line.
+REQUEST_ID: ContextVar[str | None] = ContextVar("evolink_mock_request_id", default=None)
 
 
 class _Served(Protocol):
@@ -73,12 +76,15 @@ def base_url(request: Request) -> str:
 def vendor_call(request: Request, operation: str, *, links: bool = False) -> Call:
     """The `Call` of a vendor operation, kept on the request for whatever answers it; with
     `links`, the base URL that result links will point to."""
+    request_id = simulator(request).request_ids.new()
+    REQUEST_ID.set(request_id)
     call = request.scope[CALL_KEY] = Call(
         operation,
         header(request, b"authorization"),
         header(request, b"x-mock-scenario"),
         header(request, b"prefer"),
         base_url(request) if links else "",
+        request_id=request_id,
     )
     return call
 
@@ -87,8 +93,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _too_big(limit: int) -> InvalidRequest:
-    return InvalidRequest(f"Invalid request parameters: the body is over {limit} bytes")
+def _too_big(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"Request body too large: the body is over {limit} bytes")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

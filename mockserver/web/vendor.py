@@ -24,16 +24,18 @@ VIDEO_DIR: Path = Path(__file__).resolve().parents[1] / "videos"
 
 
 class JSONBytes(Response):
-    """A 200 whose body is already JSON."""
+    """A 200 whose body is already JSON, with a vendor call's request id."""
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, request_id: str | None = None) -> None:
         self.status_code = 200
         self.background = None
         self.body = body
         # a new list each time: middleware may add to the one it is sent
         self.raw_headers = [_content_length(len(body)), _CONTENT_TYPE_JSON]
+        if request_id:
+            self.raw_headers.append((b"x-request-id", request_id.encode()))
 
 
 _CONTENT_TYPE_JSON = (b"content-type", b"application/json")
@@ -44,18 +46,23 @@ def _content_length(length: int) -> tuple[bytes, bytes]:
     return (b"content-length", str(length).encode())
 
 
-def task_body(task: Task, now: float) -> Response:
-    return JSONBytes(orjson.dumps(task.to_json(now)))
+def task_body(task: Task, now: float, request_id: str | None = None) -> Response:
+    return JSONBytes(orjson.dumps(task.to_json(now)), request_id)
 
 
 class DroppedConnection(Response):
     """Starts a response and never finishes it: the server closes the connection mid-body."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_id: str) -> None:
         super().__init__()
+        self.request_id = request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"4096"),
+            (b"x-request-id", self.request_id.encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send(
             {"type": "http.response.body", "body": b'{"id": "task-unified-', "more_body": True}
@@ -67,8 +74,8 @@ async def render(request: Request, call: Call, answer: Answer) -> Response:
     answer as the 200 the client saw start)."""
     await journal(request, 200, call)
     if answer.task is None:
-        return DroppedConnection()
-    return task_body(answer.task, answer.now)
+        return DroppedConnection(call.request_id)
+    return task_body(answer.task, answer.now, call.request_id)
 
 
 async def create_video_generation(request: Request) -> Response:
