@@ -58,5 +58,5 @@ def test_a_wrong_key_fails_the_run_instead_of_passing_quietly(
         )
 
     assert result.returncode != 0
-    assert "Authentication failed: 2 operations returned only 401/403 responses" in result.stdout
+    assert "Authentication failed: 3 operations returned only 401/403 responses" in result.stdout
     assert "Warnings fail the run" in result.stdout

@@ -21,6 +21,7 @@ VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
 OVERLAY_FILE = "overlay.yaml"
 CREATE = "createVideoGeneration"
 QUERY = "getTaskDetail"
+CREDITS = "getCredits"
 
 
 def spec_dir() -> Path:

@@ -14,6 +14,7 @@ API_KEY = "sk-test-s3cr3t-KEY-do-not-leak"
 TASK_ID = "task-unified-1757169743-7cvnl5zw"
 TASK_URL = f"{BASE}/v1/tasks/{TASK_ID}"
 CREATE_URL = f"{BASE}/v1/videos/generations"
+CREDITS_URL = f"{BASE}/v1/credits"
 VIDEO_URL = "https://cdn.evolink.test/videos/cat.mp4"
 #: The start of a real MP4: a 32-byte `ftyp` box, then the rest.
 MP4_BYTES = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00" * 4096

@@ -26,11 +26,21 @@ from evolink_client import (
 from mockserver import load_spec
 from mockserver.spec import DocumentedError
 
-from .client_fixtures import API_KEY, BASE, CREATE_URL, TASK_ID, TASK_URL, FakeTime, make_client
+from .client_fixtures import (
+    API_KEY,
+    BASE,
+    CREATE_URL,
+    CREDITS_URL,
+    TASK_ID,
+    TASK_URL,
+    FakeTime,
+    make_client,
+)
 
 CALLS: dict[str, tuple[str, Callable[[Client], object]]] = {
     "createVideoGeneration": (CREATE_URL, lambda c: c.create_video("A cat playing piano")),
     "getTaskDetail": (TASK_URL, lambda c: c.get_task(TASK_ID)),
+    "getCredits": (CREDITS_URL, lambda c: c.get_credits()),
 }
 
 DOCUMENTED = [

@@ -96,6 +96,20 @@ async def test_inprocess_create_advance_get_wait_download(
 
 
 @pytest.mark.anyio
+async def test_inprocess_credits_fall_by_the_price_of_a_completed_task(
+    inprocess: tuple[AsyncClient, AsyncAdmin],
+) -> None:
+    client, admin = inprocess
+    before = await client.get_credits()
+    await client.create_video("A cat", duration=8, quality="1080p")
+    await admin.advance(3600)
+    after = await client.get_credits()
+
+    assert (before.used, before.unlimited, before.remaining) == (0.0, True, None)
+    assert (after.used, after.unlimited) == (230.44608, True)
+
+
+@pytest.mark.anyio
 async def test_inprocess_typed_errors(inprocess: tuple[AsyncClient, AsyncAdmin]) -> None:
     client, _ = inprocess
     with pytest.raises(TaskNotFoundError) as not_found:

@@ -109,3 +109,45 @@ def test_the_access_line_of_a_vendor_call_ends_with_its_request_id() -> None:
         '"POST /v1/videos/generations HTTP/1.1" 200 OK req_0123456789abcdef01234567'
     )
     assert formatter.format(record).endswith("200 OK")  # outside a call: uvicorn's line
+
+
+async def test_credits_show_the_keys_balance_in_the_vendors_shape_as_accounts_do(
+    make_simulator: MakeSimulator,
+) -> None:
+    profiles = Profiles(keys={KEY: KeyProfile(credits=1000)})
+    sim = make_simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
+    )
+    async with api_for(sim, KEY) as api:
+        fresh = (await api.get("/v1/credits")).json()
+        for _ in range(2):
+            await api.post("/v1/videos/generations", json=VALID)  # 4 s at 720p: 69.12 each
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})
+        await api.post("/v1/videos/generations", json=VALID)  # running: reserved
+        balance = await api.get("/v1/credits")
+        (account,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
+    async with api_for(make_simulator(), "sk-unlimited") as api:
+        unlimited = (await api.get("/v1/credits")).json()
+
+    assert fresh == {
+        "user": {"remaining_credits": 1000.0},
+        "token": {"used_credits": 0.0, "remaining_credits": 1000.0, "unlimited_credits": False},
+    }
+    assert balance.json() == {
+        "user": {"remaining_credits": 792.64},
+        "token": {"used_credits": 138.24, "remaining_credits": 792.64, "unlimited_credits": False},
+    }
+    assert (account["used"], account["remaining"]) == (138.24, 792.64)
+    assert balance.headers["x-request-id"].startswith("req_")
+    assert unlimited["token"] == {
+        "used_credits": 0.0,
+        "remaining_credits": None,
+        "unlimited_credits": True,
+    }
+
+
+async def test_credits_need_a_key(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/credits", headers={"Authorization": ""})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"

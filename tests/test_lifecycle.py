@@ -62,16 +62,32 @@ async def test_status_and_progress_at_every_second_of_the_plan(
     assert [p for _, p in seen] == sorted(p for _, p in seen)
 
 
-async def test_a_completed_task_never_changes(api: httpx.AsyncClient) -> None:
+async def test_a_completed_task_never_changes_until_it_expires_24h_after_it_ended(
+    api: httpx.AsyncClient,
+) -> None:
     created = (await api.post("/v1/videos/generations", json=VALID)).json()
-    await advance(api, 45)
+    await advance(api, 45)  # the fast plan ends here
     first = (await api.get(f"/v1/tasks/{created['id']}")).json()
 
-    await advance(api, 3 * 24 * 3600)
+    await advance(api, 24 * 3600 - 1)
     later = (await api.get(f"/v1/tasks/{created['id']}")).json()
+    await advance(api, 2)  # 24 h + 1 s after completion
+    expired = await api.get(f"/v1/tasks/{created['id']}")
 
     assert first["status"] == "completed"
     assert later == first
+    assert expired.status_code == 404
+    assert expired.json()["error"]["code"] == "task_not_found"
+
+
+async def test_a_failed_task_expires_too(api: httpx.AsyncClient) -> None:
+    created = await api.post(
+        "/v1/videos/generations", json=VALID, headers={"X-Mock-Scenario": "fail:service_error"}
+    )
+    await advance(api, 24 * 3600 + 60)
+    expired = await api.get(f"/v1/tasks/{created.json()['id']}")
+
+    assert expired.status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 from mockserver import Settings, Simulator, create_app, load_spec
 from mockserver.domain.gateway import gateway_statuses
 from mockserver.domain.profiles import KeyProfile, Moderation, Profiles
-from mockserver.domain.scenarios import TASK_FAILURES, catalogue
+from mockserver.domain.scenarios import TASK_FAILURES, catalogue, parse_scenario, unservable
 from mockserver.domain.timing import FAST
 
 from .conftest import MakeSimulator
@@ -73,6 +73,8 @@ async def call(
 ) -> httpx.Response:
     if operation_id == "createVideoGeneration":
         return await api.post("/v1/videos/generations", json=VALID, headers=headers)
+    if operation_id == "getCredits":
+        return await api.get("/v1/credits", headers=headers)
     return await api.get(f"/v1/tasks/{task_id}", headers=headers)
 
 
@@ -639,6 +641,10 @@ async def test_no_scenario_yields_an_undocumented_status_or_body(
             api, operation_id, task_id, **{"X-Mock-Scenario": trigger.replace("200-800", "1")}
         )
 
+    if unservable(parse_scenario(trigger, SPEC), operation_id, SPEC):  # refused, saying why
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "X-Mock-Scenario"
+        return
     documented = {int(s) for s in SPEC.operation(operation_id)["responses"]}
     gateway = gateway_statuses(operation_id)  # documented on the vendor's sibling pages
     assert response.status_code in documented | gateway

@@ -21,7 +21,7 @@ from ._errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from ._models import Task, TaskError, TaskInfo, TaskStatus, Usage
+from ._models import Credits, Task, TaskError, TaskInfo, TaskStatus, Usage
 from ._retry import NO_RETRY, RetryPolicy
 from ._webhooks import Callback, parse_callback, sign_callback, verify_callback
 
@@ -35,6 +35,7 @@ __all__ = [
     "Callback",
     "Client",
     "ConfigurationError",
+    "Credits",
     "EvolinkError",
     "InsufficientQuotaError",
     "InvalidRequestError",

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -29,6 +29,7 @@ from ._constants import (
     BASE_URL_ENV,
     CALLBACK_URL_MAX_LENGTH,
     CREATE_PATH,
+    CREDITS_PATH,
     DEFAULT_BASE_URL,
     DURATIONS,
     IMAGE_URLS_MAX_ITEMS,
@@ -50,13 +51,16 @@ from ._errors import (
     WaitTimeoutError,
     error_from_response,
 )
-from ._models import Task, TaskStatus
+from ._models import Credits, Task, TaskStatus
 from ._retry import Attempts, RetryPolicy, parse_retry_after
 
 try:
     __version__ = metadata.version("evolink-sora-mock")
 except metadata.PackageNotFoundError:  # pragma: no cover - imported from a source tree
     __version__ = "0+unknown"
+
+#: what a call's 2xx body is parsed into
+_Body = TypeVar("_Body")
 
 log = logging.getLogger("evolink.client")
 
@@ -198,7 +202,8 @@ def _status_error(response: httpx.Response) -> APIStatusError:
     )
 
 
-def _read_task(response: httpx.Response) -> Task:
+def _read(response: httpx.Response, parse: Callable[..., _Body]) -> _Body:
+    """The 2xx body parsed by `parse(data, raw=...)`; the documented error otherwise."""
     if response.status_code >= 400:
         raise _status_error(response)
     raw = response.text
@@ -211,7 +216,7 @@ def _read_task(response: httpx.Response) -> Task:
             status=response.status_code,
         ) from None
     try:
-        return Task.from_json(data, raw=raw)
+        return parse(data, raw=raw)
     except UnexpectedResponseError as exc:
         exc.status = response.status_code
         raise
@@ -374,7 +379,15 @@ class Client(_BaseClient):
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, *, body: Any = None, idempotent: bool) -> Task:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        idempotent: bool,
+        parse: Callable[..., _Body],
+    ) -> _Body:
         attempts = self._attempts(idempotent=idempotent)
         while True:
             try:
@@ -382,7 +395,7 @@ class Client(_BaseClient):
                 with _map_transport_errors():
                     response = self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
-                return _read_task(response)
+                return _read(response, parse)
             except (APIStatusError, APIConnectionError) as error:
                 delay = attempts.delay_before_retry(error)
                 if delay is None:
@@ -411,11 +424,15 @@ class Client(_BaseClient):
             image_urls=image_urls,
             callback_url=callback_url,
         )
-        return self._call("POST", CREATE_PATH, body=body, idempotent=False)
+        return self._call("POST", CREATE_PATH, body=body, idempotent=False, parse=Task.from_json)
 
     def get_task(self, task_id: str) -> Task:
         """The task's current state. A failed task is returned, not raised: see wait()."""
-        return self._call("GET", self._task_path(task_id), idempotent=True)
+        return self._call("GET", self._task_path(task_id), idempotent=True, parse=Task.from_json)
+
+    def get_credits(self) -> Credits:
+        """The key's balance (`GET /v1/credits`)."""
+        return self._call("GET", CREDITS_PATH, idempotent=True, parse=Credits.from_json)
 
     def wait(
         self,
@@ -512,7 +529,15 @@ class AsyncClient(_BaseClient):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, *, body: Any = None, idempotent: bool) -> Task:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        idempotent: bool,
+        parse: Callable[..., _Body],
+    ) -> _Body:
         attempts = self._attempts(idempotent=idempotent)
         while True:
             try:
@@ -520,7 +545,7 @@ class AsyncClient(_BaseClient):
                 with _map_transport_errors():
                     response = await self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
-                return _read_task(response)
+                return _read(response, parse)
             except (APIStatusError, APIConnectionError) as error:
                 delay = attempts.delay_before_retry(error)
                 if delay is None:
@@ -549,11 +574,19 @@ class AsyncClient(_BaseClient):
             image_urls=image_urls,
             callback_url=callback_url,
         )
-        return await self._call("POST", CREATE_PATH, body=body, idempotent=False)
+        return await self._call(
+            "POST", CREATE_PATH, body=body, idempotent=False, parse=Task.from_json
+        )
 
     async def get_task(self, task_id: str) -> Task:
         """The task's current state. A failed task is returned, not raised: see wait()."""
-        return await self._call("GET", self._task_path(task_id), idempotent=True)
+        return await self._call(
+            "GET", self._task_path(task_id), idempotent=True, parse=Task.from_json
+        )
+
+    async def get_credits(self) -> Credits:
+        """The key's balance (`GET /v1/credits`)."""
+        return await self._call("GET", CREDITS_PATH, idempotent=True, parse=Credits.from_json)
 
     async def wait(
         self,

@@ -15,6 +15,7 @@ BASE_URL_ENV: Final = "EVOLINK_BASE_URL"
 
 CREATE_PATH: Final = "/v1/videos/generations"
 TASK_PATH: Final = "/v1/tasks/{task_id}"
+CREDITS_PATH: Final = "/v1/credits"
 
 MODEL: Final = "sora-2-pro-preview"
 MODELS: Final = (MODEL,)

@@ -218,3 +218,39 @@ class Task:
                 fields = {k: getattr(part, k) for k in part.__dataclass_fields__ if k != "extra"}
                 body[name] = {k: v for k, v in fields.items() if v is not None} | dict(part.extra)
         return body | dict(self.extra)
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    """A key's balance as `GET /v1/credits` shows it: what the account has left, what the key's
+    completed tasks were charged, and whether the key is unlimited (then `remaining` is None).
+    A running task's reserved price is neither used nor remaining."""
+
+    remaining: float | None
+    used: float
+    unlimited: bool
+    #: `token.remaining_credits`: what this key may still spend (the account's, here)
+    token_remaining: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @classmethod
+    def from_json(cls, data: builtins.object, *, raw: str = "") -> Credits:
+        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not one."""
+        r = _Reader(data, "credits", raw)
+        user = r.obj("user")
+        token = r.obj("token")
+        if user is None or token is None:
+            raise r.fail("expected 'user' and 'token' objects")
+        remaining = user.optional("remaining_credits", (int, float))
+        used = token.optional("used_credits", (int, float))
+        if used is None:
+            raise r.fail("missing required field 'token.used_credits'")
+        token_remaining = token.optional("remaining_credits", (int, float))
+        unlimited = token.required("unlimited_credits", bool)
+        return cls(
+            None if remaining is None else float(remaining),
+            float(used),
+            unlimited,
+            None if token_remaining is None else float(token_remaining),
+            r.extra(),
+        )

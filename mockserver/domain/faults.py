@@ -7,10 +7,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import CREATE, QUERY
+from ..spec import CREATE, CREDITS, QUERY
 
 #: Short names people type, to the spec's operation ids.
-OPERATIONS = {"create": CREATE, "query": QUERY, CREATE: CREATE, QUERY: QUERY}
+OPERATIONS = {
+    "create": CREATE,
+    "query": QUERY,
+    "credits": CREDITS,
+    CREATE: CREATE,
+    QUERY: QUERY,
+    CREDITS: CREDITS,
+}
 
 
 @dataclass(slots=True)

@@ -45,6 +45,17 @@ class AccountView(NamedTuple):
     def to_json(self) -> dict[str, float | int | None]:
         return self._asdict()
 
+    def credits_json(self) -> dict[str, dict[str, float | bool | None]]:
+        """The body of `GET /v1/credits`: the vendor's shape, from the same numbers."""
+        return {
+            "user": {"remaining_credits": self.remaining},
+            "token": {
+                "used_credits": self.used,
+                "remaining_credits": self.remaining,
+                "unlimited_credits": self.credits is None,
+            },
+        }
+
 
 class Account:
     """A key's credits and running tasks. `credits` is what it started with (None: unlimited).

@@ -26,7 +26,7 @@ from ..domain.scenarios import Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, VideoRequest
 from ..settings import Settings
-from ..spec import CREATE, QUERY, Spec, load_spec
+from ..spec import CREATE, CREDITS, QUERY, Spec, load_spec
 from ..storage import open_store
 from ..storage.base import Refusal, Store
 from .admission import Admission, retry_after
@@ -183,11 +183,27 @@ class Simulator:
         if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest(param="task_id")
         task = await self.store.get_task(task_id)
-        if task is None:
+        now = self.now()
+        if task is None or now >= task.result_expires():  # gone 24 h after it ended
             raise NotFound()
         if task.owner != owner:
             raise Forbidden()
-        return Answer(task, self.now())
+        return Answer(task, now)
+
+    async def credits(self, call: Call) -> AccountView | None:
+        """`GET /v1/credits`: authenticate, apply a scenario, take a token, then the caller's
+        balance, settled now (None: the scenario dropped the connection)."""
+        owner = call.owner = self.admission.authenticate(call.authorization)
+        scenario = await self.admission.requested(call, owner) or self.admission.fallback(
+            CREDITS, owner
+        )
+        if scenario is not None and await self.admission.apply(call, scenario):
+            return None
+        await self.admission.admit(owner)
+        for _, view in await self.accounts(owner):
+            return view
+        credits = self.admission.profile(owner).credits  # no task yet: the configured credits
+        return AccountView(credits, 0.0, 0.0, credits, 0)
 
     async def submit(
         self, body: Mapping[str, Any], *, api_key: str, base_url: str = "http://127.0.0.1:8000"

@@ -53,6 +53,7 @@ async def openapi_document(request: Request) -> Response:
 ROUTES = [
     Route("/v1/videos/generations", vendor.create_video_generation, methods=["POST"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
+    Route("/v1/credits", vendor.get_credits, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),
     Route("/_mock/videos/{task_id}.mp4", vendor.result_video, methods=["GET"]),
     Route("/_mock/health", admin.health, methods=["GET"]),

@@ -15,7 +15,7 @@ from ..domain.errors import NotFound
 from ..domain.frames import DURATIONS, frame_size
 from ..domain.tasks import Task
 from ..service.calls import Answer, Call
-from ..spec import CREATE, QUERY
+from ..spec import CREATE, CREDITS, QUERY
 from .errors import journal
 from .requests import read_json, simulator, vendor_call
 
@@ -90,6 +90,15 @@ async def get_task_detail(request: Request) -> Response:
     call = vendor_call(request, QUERY)
     answer = await simulator(request).query(call, request.path_params["task_id"])
     return await render(request, call, answer)
+
+
+async def get_credits(request: Request) -> Response:
+    call = vendor_call(request, CREDITS)
+    view = await simulator(request).credits(call)
+    await journal(request, 200, call)
+    if view is None:
+        return DroppedConnection(call.request_id)
+    return JSONBytes(orjson.dumps(view.credits_json()), call.request_id)
 
 
 def video_path(aspect_ratio: str, quality: str, duration: int) -> Path:
