@@ -477,23 +477,30 @@ async def test_a_key_without_the_model_gets_the_documented_403(serve: Serve) -> 
     assert response.json() == example("createVideoGeneration", 403)
 
 
+BLOCKED = "Content policy violation.\nYour request was blocked by safety filters: "
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         (
             {**VALID, "prompt": "A NUDE statue in a park"},
-            "Content policy violation: nudity detected",
+            BLOCKED + "nudity detected in the prompt.",
         ),
         (
             {**VALID, "prompt": "gore and more"},
-            "Content policy violation: violence content blocked",
+            BLOCKED + "violence content blocked in the prompt.",
+        ),
+        (
+            {**VALID, "prompt": "a celebrity on a red carpet"},
+            BLOCKED + "celebrity likeness detected in the prompt.",
         ),
         (
             {**VALID, "image_urls": ["https://img.test/people/anna.png"]},
-            "Content policy violation: photorealistic people detected",
+            BLOCKED + "photorealistic people detected in image.",
         ),
     ],
-    ids=["blocked-term", "another-term", "image-of-people"],
+    ids=["blocked-term", "another-term", "celebrity-in-a-prompt", "image-of-people"],
 )
 async def test_moderation_fails_the_task_with_content_policy_violation(
     body: dict[str, object], message: str, serve: Serve

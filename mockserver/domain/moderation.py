@@ -30,13 +30,16 @@ class Moderator:
         if self._any_term is not None and self._any_term.search(prompt):
             for pattern, message in self._terms:
                 if pattern.search(prompt):
-                    return Failure(
-                        "content_policy_violation", f"Content policy violation: {message}"
-                    )
+                    return blocked(f"{message} in the prompt")
         for url in request.image_urls:
             if any(fnmatch.fnmatch(url, pattern) for pattern in self.rules.people_images):
-                return Failure(
-                    "content_policy_violation",
-                    "Content policy violation: photorealistic people detected",
-                )
+                return blocked("photorealistic people detected in image")
         return None
+
+
+def blocked(reason: str) -> Failure:
+    """A content-policy failure in the vendor's words: its title, then why."""
+    return Failure(
+        "content_policy_violation",
+        f"Content policy violation.\nYour request was blocked by safety filters: {reason}.",
+    )

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-#: Terms that fail a task's moderation, to the message the vendor's moderation gives.
+#: Terms that fail a task's moderation, to the reason the vendor's moderation gives (worded for
+#: a prompt: "celebrity detected in image" is the vendor's for an uploaded image).
 DEFAULT_BLOCKED_TERMS: Mapping[str, str] = {
     "nude": "nudity detected",
     "nudity": "nudity detected",
     "gore": "violence content blocked",
     "beheading": "violence content blocked",
-    "celebrity": "celebrity detected in image",
+    "celebrity": "celebrity likeness detected",
 }
 
 

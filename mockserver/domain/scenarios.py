@@ -17,26 +17,58 @@ from .tasks import Failure
 
 ScenarioKind = Literal["http_error", "task_failure", "latency", "drop"]
 
-#: Task failure codes (vendor error-codes page), with a realistic message and the progress at
-#: which the task fails by default: request-caused failures happen before processing starts,
+#: Task failure codes (docs.evolink.ai/en/api-manual/task-management/error-codes), with the
+#: message the vendor gives (a short title, a line break, then advice) and the progress at which
+#: the task fails by default: request-caused failures happen before processing starts,
 #: service-caused ones part-way through.
 TASK_FAILURES: dict[str, tuple[str, int]] = {
-    "content_policy_violation": ("Content policy violation: photorealistic people detected", 0),
-    "invalid_parameters": ("Invalid parameters: the model rejected the request parameters", 0),
-    "image_processing_error": ("Image processing error: the reference image could not be read", 0),
-    "image_dimension_mismatch": (
-        "Image dimension mismatch: the reference image does not match the aspect ratio",
+    "content_policy_violation": (
+        "Content policy violation.\nYour request was blocked by safety filters. Revise the "
+        "prompt or images and try again.",
         0,
     ),
-    "request_cancelled": ("The task was cancelled", 0),
-    "generation_failed_no_content": ("Generation failed: the model returned no content", 60),
-    "service_error": ("Service error: the upstream video service failed", 30),
-    "generation_timeout": ("Generation timed out: the video took too long to render", 90),
-    "resource_exhausted": ("Resource exhausted: the upstream service is at capacity", 10),
-    "quota_exceeded": ("Quota exceeded: the upstream account ran out of quota", 0),
-    "service_unavailable": ("Service unavailable: the upstream video service is down", 0),
-    "resource_not_found": ("Task ID invalid or expired", 50),
-    "unknown_error": ("Unknown error", 40),
+    "invalid_parameters": (
+        "Invalid parameters.\nThe model rejected the request parameters. Check them against "
+        "the model's documentation.",
+        0,
+    ),
+    "image_processing_error": (
+        "Image processing error.\nThe reference image could not be downloaded or read. Use a "
+        "directly accessible jpg, jpeg, png or webp URL of at most 10 MB.",
+        0,
+    ),
+    "image_dimension_mismatch": (
+        "Image dimension mismatch.\nThe reference image's dimensions do not match the "
+        "requested aspect ratio. Crop or resize it to match.",
+        0,
+    ),
+    "request_cancelled": ("Request cancelled.\nThe task was cancelled.", 0),
+    "generation_failed_no_content": (
+        "Generation failed.\nThe model returned no content. Try again, or adjust the prompt.",
+        60,
+    ),
+    "service_error": (
+        "Service error.\nThe upstream video service failed. Try again later.",
+        30,
+    ),
+    "generation_timeout": (
+        "Generation timed out.\nThe video took too long to render. Try again later.",
+        90,
+    ),
+    "resource_exhausted": (
+        "Resource exhausted.\nThe upstream service is at capacity. Try again later.",
+        10,
+    ),
+    "quota_exceeded": (
+        "Quota exceeded.\nThe upstream quota is used up. Try again later.",
+        0,
+    ),
+    "service_unavailable": (
+        "Service unavailable.\nThe upstream video service is down. Try again later.",
+        0,
+    ),
+    "resource_not_found": ("Resource not found.\nThe task ID is invalid or expired.", 50),
+    "unknown_error": ("Unknown error.\nAn unexpected error occurred. Try again later.", 40),
 }
 
 
@@ -160,7 +192,8 @@ def catalogue(spec: Spec) -> list[CatalogueEntry]:
         entries.append(
             CatalogueEntry(
                 f"fail:{code}",
-                f"the created task fails {stage}, `@N` sets the progress: {message}",
+                f"the created task fails {stage}, `@N` sets the progress: "
+                f"{message.splitlines()[0]}",
                 f"fail:{code}@50" if progress else f"fail:{code}",
             )
         )
