@@ -36,6 +36,7 @@ import httpx
 
 from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Attempt, Delivery, Outcome
+from ..domain.scenarios import callback_delay
 from ..domain.scheduler import Scheduler
 from ..domain.tasks import Task
 from ..domain.types import JSONObject
@@ -143,9 +144,10 @@ class CallbackEngine:
     # -- what starts a delivery -----------------------------------------------------------------
 
     def task_ended(self, task: Task, ended_at: float) -> None:
-        """The simulator's end listener: a task with a callback URL gets its delivery."""
+        """The simulator's end listener: a task with a callback URL gets its delivery (its
+        first attempt late under `callback:delay:SECONDS`)."""
         if task.request.callback_url is not None:
-            self._start(task, ended_at, "end")
+            self._start(task, ended_at, "end", delay=callback_delay(task.callback_scenario))
 
     def replay(self, task: Task) -> Delivery:
         """Send a terminal task's callback again: a new delivery, with its own retries."""
@@ -170,11 +172,15 @@ class CallbackEngine:
         generation = self._generation
         self.scheduler.call_at(due, lambda when: self._launch(delivery, when, generation))
 
-    def _start(self, task: Task, when: float, trigger: str) -> Delivery:
+    def _start(self, task: Task, when: float, trigger: str, delay: float = 0.0) -> Delivery:
         assert task.request.callback_url is not None
         token = secrets.token_hex(12) if self._rng is None else self._rng.randbytes(12).hex()
         delivery = Delivery(task, task.request.callback_url, f"msg_{token}", trigger)
-        self._launch(delivery, when, self._generation)
+        generation = self._generation
+        if delay > 0:
+            self.scheduler.call_at(when + delay, lambda at: self._launch(delivery, at, generation))
+        else:
+            self._launch(delivery, when, generation)
         return delivery
 
     def _launch(self, delivery: Delivery, scheduled_at: float, generation: int) -> None:
@@ -285,6 +291,13 @@ class CallbackEngine:
         if result.ok:
             delivery.outcome = Outcome.DELIVERED
             log.debug("callback %s attempt %d: %s", delivery.task.id, attempt.attempt, answer)
+            if delivery.task.callback_scenario == "duplicate" and delivery.trigger == "end":
+                delivered = [a for a in delivery.attempts if 200 <= (a.status_code or 0) < 300]
+                if len(delivered) == 1:  # `callback:duplicate`: once more, same webhook-id
+                    generation = self._generation
+                    self.scheduler.call_at(
+                        ended, lambda when: self._launch(delivery, when, generation)
+                    )
         elif attempt.attempt > len(self.retry_delays):
             delivery.outcome = Outcome.EXHAUSTED
             log.warning(

@@ -15,7 +15,13 @@ from ..spec import CREATE, Spec
 from .gateway import GATEWAY_ERRORS, gateway_statuses
 from .tasks import Failure
 
-ScenarioKind = Literal["http_error", "task_failure", "latency", "drop"]
+ScenarioKind = Literal[
+    "http_error", "task_failure", "latency", "drop", "drop_after_create", "callback"
+]
+#: Kinds that shape the task a create makes, and so apply to creates only.
+CREATE_ONLY: frozenset[str] = frozenset({"task_failure", "drop_after_create", "callback"})
+#: The longest `callback:delay:SECONDS`: a day of simulated time.
+MAX_CALLBACK_DELAY = 86_400.0
 
 #: Task failure codes (docs.evolink.ai/en/api-manual/task-management/error-codes), with the
 #: message the vendor gives (a short title, a line break, then advice) and the progress at which
@@ -110,8 +116,8 @@ def statuses(spec: Spec, operation: str) -> list[int]:
 
 def unservable(scenario: Scenario, operation: str, spec: Spec) -> str | None:
     """Why `scenario` cannot shape a call of `operation`, or None if it can."""
-    if scenario.kind == "task_failure" and operation != CREATE:
-        return f"scenario {scenario.name} fails a created task: it applies to creates only"
+    if scenario.kind in CREATE_ONLY and operation != CREATE:
+        return f"scenario {scenario.name} shapes a created task: it applies to creates only"
     if scenario.kind == "http_error" and scenario.status not in statuses(spec, operation):
         listed = ", ".join(str(s) for s in statuses(spec, operation))
         return (
@@ -125,6 +131,10 @@ def parse_scenario(name: str, spec: Spec) -> Scenario:
     name = name.strip()
     if name == "drop":
         return Scenario(name, "drop")
+    if name == "drop-after-create":
+        return Scenario(name, "drop_after_create")
+    if name.startswith("callback:"):
+        return _callback_scenario(name)
     if name.startswith("fail:"):
         code, _, at = name[5:].partition("@")
         if code not in TASK_FAILURES:
@@ -166,6 +176,30 @@ def parse_scenario(name: str, spec: Spec) -> Scenario:
     )
 
 
+def _callback_scenario(name: str) -> Scenario:
+    what = name.removeprefix("callback:")
+    if what == "duplicate":
+        return Scenario(name, "callback")
+    if what.startswith("delay:"):
+        try:
+            seconds = float(what.removeprefix("delay:"))
+        except ValueError:
+            seconds = -1.0
+        if 0 < seconds <= MAX_CALLBACK_DELAY:
+            return Scenario(name, "callback")
+        raise ScenarioError(
+            f"{name!r}: expected callback:delay:SECONDS with 0 < SECONDS <= {MAX_CALLBACK_DELAY:g}"
+        )
+    raise ScenarioError(f"{name!r}: expected callback:duplicate or callback:delay:SECONDS")
+
+
+def callback_delay(callback_scenario: str | None) -> float:
+    """Simulated seconds a task's first callback attempt goes late (`callback:delay:S`)."""
+    if callback_scenario is None or not callback_scenario.startswith("delay:"):
+        return 0.0
+    return float(callback_scenario.removeprefix("delay:"))
+
+
 def catalogue(spec: Spec) -> list[CatalogueEntry]:
     """Every scenario, for people: name, what it does, and a header that triggers it."""
     by_code: dict[str, list[str]] = {}
@@ -204,6 +238,22 @@ def catalogue(spec: Spec) -> list[CatalogueEntry]:
             "latency:200-800",
         ),
         CatalogueEntry("drop", "drops the connection before the response completes", "drop"),
+        CatalogueEntry(
+            "drop-after-create",
+            "creates the task (reserved, running) and cuts the connection before any byte of "
+            "the answer: a client that retries blindly pays twice",
+            "drop-after-create",
+        ),
+        CatalogueEntry(
+            "callback:duplicate",
+            "the created task's delivered callback is sent a second time, same `webhook-id`",
+            "callback:duplicate",
+        ),
+        CatalogueEntry(
+            "callback:delay:SECONDS",
+            "the created task's first callback attempt goes SECONDS (simulated) late",
+            "callback:delay:30",
+        ),
         CatalogueEntry(
             "http:STATUS", "answers the operation's documented error of that status", "http:500"
         ),

@@ -24,7 +24,7 @@ from ..domain.errors import (
 )
 from ..domain.gateway import RETRY_AFTER_503
 from ..domain.profiles import KeyProfile
-from ..domain.scenarios import Scenario, ScenarioError, parse_scenario, unservable
+from ..domain.scenarios import CREATE_ONLY, Scenario, ScenarioError, parse_scenario, unservable
 from ..settings import Settings
 from ..spec import CREATE, Spec
 from ..storage.base import Store
@@ -111,12 +111,12 @@ class Admission:
         if not default:
             return None
         scenario = self.scenario(default, "key profile")
-        return None if scenario.kind == "task_failure" and operation != CREATE else scenario
+        return None if scenario.kind in CREATE_ONLY and operation != CREATE else scenario
 
     async def apply(self, call: Call, scenario: Scenario) -> bool:
         """Do what a scenario does to the call before the operation runs: answer an error,
-        wait, or ask for the connection to be dropped (True). A task failure is the
-        operation's business (it shapes the plan)."""
+        wait, or ask for the connection to be dropped (True). What shapes a created task (a
+        failure, a lost answer, its callback) is the create's business."""
         call.scenario = scenario.name
         reason = unservable(scenario, call.operation, self.spec)
         if reason is not None:

@@ -40,7 +40,7 @@ class Call:
 
 class Answer(NamedTuple):
     """What a vendor operation answers: a task as it is at `now`, or a connection cut short
-    (`dropped`) with no task to show."""
+    (`dropped`): before the operation ran (no task), or after the create made its task."""
 
     task: Task | None
     now: float

@@ -22,7 +22,7 @@ from ..domain.faults import Fault
 from ..domain.journal import Entry, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
-from ..domain.scenarios import Scenario, unservable
+from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, VideoRequest
 from ..settings import Settings
@@ -168,7 +168,8 @@ class Simulator:
             if scenario is not None and await self.admission.apply(call, scenario):
                 return Answer(None, self.now(), dropped=True)
         task = await self._new_task(owner, request, call.base_url, scenario)
-        return Answer(task, self.now())
+        lost = scenario is not None and scenario.kind == "drop_after_create"
+        return Answer(task, self.now(), dropped=lost)
 
     async def query(self, call: Call, task_id: str) -> Answer:
         """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
@@ -217,6 +218,10 @@ class Simulator:
         answer = await self.create(Call(CREATE, f"Bearer {api_key}", base_url=base_url), read_body)
         if answer.task is None:
             raise ConnectionAbortedError("the call's scenario dropped the connection")
+        if answer.dropped:
+            raise ConnectionAbortedError(
+                f"the call's scenario lost the answer; task {answer.task.id} was created"
+            )
         return answer.task
 
     async def _new_task(
@@ -231,8 +236,13 @@ class Simulator:
             request, now, self.rng, failure or self.moderator.moderate(request)
         )
         price = self.settings.pricing.credits(request)
+        on_callback = (
+            scenario.name.removeprefix("callback:")
+            if scenario is not None and scenario.kind == "callback"
+            else None
+        )
         while True:
-            task = Task(self._ids.new(now), owner, request, plan, price, base_url)
+            task = Task(self._ids.new(now), owner, request, plan, price, base_url, on_callback)
             refusal = await self.store.add_task(
                 task, credits=profile.credits, max_concurrent=profile.max_concurrent, now=now
             )
@@ -327,7 +337,7 @@ class Simulator:
         scenario no matching call could answer is refused now, saying why; a task failure
         without an operation applies to creates, the only calls it can shape."""
         parsed = self.admission.scenario(scenario, "scenario")  # a name that means nothing
-        if operation is None and parsed.kind == "task_failure":
+        if operation is None and parsed.kind in CREATE_ONLY:
             operation = CREATE
         for op in [operation] if operation is not None else list(self.spec.errors):
             reason = unservable(parsed, op, self.spec)

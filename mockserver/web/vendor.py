@@ -3,6 +3,8 @@ what it answers. Also what the vendor's CDN serves: the result videos."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from pathlib import Path
 
@@ -69,12 +71,36 @@ class DroppedConnection(Response):
         )
 
 
+class LostResponse(Response):
+    """The task exists; the connection is cut before any byte of the answer. Over a socket
+    served by uvicorn the transport is aborted (the client sees a reset, no status line);
+    elsewhere (in-process) it is cut mid-body, as `DroppedConnection`."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__()
+        self.request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cycle = getattr(receive, "__self__", None)  # uvicorn's RequestResponseCycle
+        transport = getattr(cycle, "transport", None)
+        if not isinstance(transport, asyncio.Transport):
+            await DroppedConnection(self.request_id)(scope, receive, send)
+            return
+        transport.abort()
+        # uvicorn notices the lost connection on its next turn and then sends nothing
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await receive()
+
+
 async def render(request: Request, call: Call, answer: Answer) -> Response:
     """A task as its owner sees it, or a connection cut short; journaled either way (a dropped
-    answer as the 200 the client saw start)."""
+    answer as the 200 the client saw start, or would have seen)."""
     await journal(request, 200, call)
     if answer.task is None:
         return DroppedConnection(call.request_id)
+    if answer.dropped:
+        return LostResponse(call.request_id)
     return task_body(answer.task, answer.now, call.request_id)
 
 
