@@ -48,6 +48,9 @@ class Settings:
     #: Real seconds to wait for a receiver's answer (the vendor's 10). On the virtual clock a
     #: timed-out attempt still lasts 10 simulated seconds, so tests may wait far less.
     callback_timeout: float = 10.0
+    #: Fetch and check each create's `image_urls` (under the callback address policy) as the
+    #: vendor does; off by default, for offline use (`mockserver.delivery.images`).
+    fetch_images: bool = False
     #: A SQLite file to keep tasks, the clock, callback deliveries, the journal and which keys
     #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
     #: None keeps everything in memory only. See `mockserver.storage.sqlite`.

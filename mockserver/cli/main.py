@@ -207,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--fetch-images",
+        action="store_true",
+        help=(
+            "fetch each create's image_urls (under the callback address rules and "
+            "--callback-allow) and fail the task image_processing_error or "
+            "image_dimension_mismatch as the vendor does: jpg/png/webp by content, at most "
+            "10 MB, the requested aspect ratio. Default: off (nothing is fetched)"
+        ),
+    )
+    serve.add_argument(
         "--db",
         metavar="PATH",
         help=(
@@ -276,6 +286,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_ca_file=args.callback_ca_file,
         callback_secret=args.callback_secret,
         callback_timeout=args.callback_timeout,
+        fetch_images=args.fetch_images,
         db_path=args.db,
     )
 

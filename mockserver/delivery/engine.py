@@ -30,7 +30,6 @@ import secrets
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
@@ -47,8 +46,7 @@ from .ssrf import (
     CallbackPolicy,
     PolicyViolation,
     Resolver,
-    check_addresses,
-    check_url,
+    pinned_request,
     system_resolver,
 )
 
@@ -248,27 +246,9 @@ class CallbackEngine:
     async def _request(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
     ) -> httpx.Request:
-        """The POST to send, after the policy's checks; a name is resolved here and the request
-        pinned to the address that was checked, so DNS cannot answer differently in between."""
-        destination = check_url(url, self.policy)
-        target = destination.url
-        extensions: dict[str, Any] = {}
-        if not destination.allowed and destination.address is None:
-            try:
-                addresses = await asyncio.to_thread(
-                    self.resolver, destination.host, destination.port
-                )
-            except OSError as exc:
-                raise PolicyViolation(
-                    f"host {destination.host} does not resolve ({exc or type(exc).__name__})"
-                ) from None
-            pinned = check_addresses(destination, addresses)[0]
-            target = target.copy_with(host=str(pinned))
-            headers = {**headers, "host": destination.url.netloc.decode("ascii")}
-            if target.scheme == "https":
-                extensions["sni_hostname"] = destination.host
-        return client.build_request(
-            "POST", target, content=body, headers=headers, extensions=extensions
+        """The POST to send, after the policy's checks (`pinned_request`)."""
+        return await pinned_request(
+            client, "POST", url, self.policy, self.resolver, content=body, headers=headers
         )
 
     def _real_timeout(self) -> float:

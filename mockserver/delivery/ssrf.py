@@ -10,12 +10,14 @@ and `127.1` are all 127.0.0.1) before any address is judged.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -295,3 +297,37 @@ def offline_resolver(host: str, port: int) -> list[str]:
     """Resolves nothing, asks nobody: for tests and offline runs. Names are then accepted at
     submit and every delivery attempt to one fails ("does not resolve"): no traffic at all."""
     raise OSError(f"{host}: not resolved (offline resolver)")
+
+
+async def pinned_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    policy: CallbackPolicy,
+    resolver: Resolver,
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Request:
+    """A request to `url` after the policy's checks; a name is resolved here and the request
+    pinned to the address that was checked, so DNS cannot answer differently in between.
+    PolicyViolation if the policy refuses it."""
+    destination = check_url(url, policy)
+    target = destination.url
+    headers = dict(headers or {})
+    extensions: dict[str, Any] = {}
+    if not destination.allowed and destination.address is None:
+        try:
+            addresses = await asyncio.to_thread(resolver, destination.host, destination.port)
+        except OSError as exc:
+            raise PolicyViolation(
+                f"host {destination.host} does not resolve ({exc or type(exc).__name__})"
+            ) from None
+        pinned = check_addresses(destination, addresses)[0]
+        target = target.copy_with(host=str(pinned))
+        headers["host"] = destination.url.netloc.decode("ascii")
+        if target.scheme == "https":
+            extensions["sni_hostname"] = destination.host
+    return client.build_request(
+        method, target, content=content, headers=headers, extensions=extensions
+    )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..delivery.engine import CallbackEngine
+from ..delivery.images import ImageChecker
 from ..delivery.ssrf import Resolver
 from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Delivery
@@ -79,6 +80,17 @@ class Simulator:
         )
         self.admission = Admission(self.settings, self.spec, self.store, self.clock, self.rng)
         self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
+        #: looks at reference images (`--fetch-images`); None leaves them alone
+        self.images = (
+            ImageChecker(
+                self.callbacks.policy,
+                self.callbacks.resolver,
+                ca_file=self.settings.callback_ca_file,
+                transport=self.callbacks.transport,
+            )
+            if self.settings.fetch_images
+            else None
+        )
         self.moderator = Moderator(profiles.moderation)
         seeded = self.rng if self.settings.seed is not None else None
         self._ids = TaskIds(seeded)
@@ -232,6 +244,8 @@ class Simulator:
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
         failure = scenario.failure if scenario is not None else None
+        if failure is None and self.images is not None:
+            failure = await self.images.check(request)  # fails the task as it leaves pending
         plan = self.settings.timings.plan(
             request, now, self.rng, failure or self.moderator.moderate(request)
         )

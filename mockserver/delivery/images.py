@@ -1,0 +1,186 @@
+"""Reference images, looked at as the vendor does (opt-in with `--fetch-images`).
+
+Each `image_urls` entry is fetched under the callback address policy and allow-list (the same
+SSRF rules: a private or loopback address only when allowed by name), then checked as the
+vendor's Sora pages require: a jpg, jpeg, png or webp by its content (not its name), at most
+10 MB, and pixels matching the requested aspect ratio. The first failure is the task's:
+`image_processing_error` for an image that cannot be fetched or read, `image_dimension_mismatch`
+for one of the wrong shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import struct
+from typing import NamedTuple
+
+import httpx
+
+from ..domain.scenarios import TASK_FAILURES
+from ..domain.tasks import Failure, VideoRequest
+from .ssrf import CallbackPolicy, PolicyViolation, Resolver, pinned_request
+
+log = logging.getLogger("mockserver.images")
+
+#: The vendor's limit on one reference image.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: Real seconds to fetch one image.
+FETCH_TIMEOUT = 10.0
+#: How far an image's width/height may be from the aspect ratio's (rounding of sizes).
+ASPECT_TOLERANCE = 0.02
+_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16}
+
+
+class ImageInfo(NamedTuple):
+    kind: str  # png, jpeg, webp
+    width: int
+    height: int
+
+
+def sniff(data: bytes) -> ImageInfo | None:
+    """The type and pixel size of a PNG, JPEG or WebP from its bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return ImageInfo("png", width, height)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp(data)
+    return None
+
+
+def _jpeg(data: bytes) -> ImageInfo | None:
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return ImageInfo("jpeg", width, height)
+        at += 2 + length
+    return None
+
+
+def _webp(data: bytes) -> ImageInfo | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return ImageInfo("webp", width, height)
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return ImageInfo("webp", width & 0x3FFF, height & 0x3FFF)
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    return None
+
+
+def _failure(code: str, reason: str) -> Failure:
+    title = TASK_FAILURES[code][0].splitlines()[0]
+    return Failure(code, f"{title}\n{reason}", 0)
+
+
+def check_shape(info: ImageInfo, aspect_ratio: str) -> Failure | None:
+    want = _RATIOS.get(aspect_ratio)
+    if want is None or abs(info.width / info.height - want) <= ASPECT_TOLERANCE * want:
+        return None
+    return _failure(
+        "image_dimension_mismatch",
+        f"The reference image is {info.width}x{info.height}; aspect_ratio {aspect_ratio} needs "
+        "an image of that shape. Crop or resize it to match.",
+    )
+
+
+class ImageChecker:
+    """Fetches and checks a request's reference images."""
+
+    def __init__(
+        self,
+        policy: CallbackPolicy,
+        resolver: Resolver,
+        *,
+        ca_file: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.ca_file = ca_file
+        self.transport = transport
+
+    async def check(self, request: VideoRequest) -> Failure | None:
+        """The failure the request's images earn, if any (None: all fine, or none given)."""
+        if not request.image_urls:
+            return None
+        async with self._client() as client:
+            for url in request.image_urls:
+                failure = await self._check_one(client, url, request.aspect_ratio)
+                if failure is not None:
+                    log.info("reference image %s: %s", url, failure.message.splitlines()[-1])
+                    return failure
+        return None
+
+    async def _check_one(
+        self, client: httpx.AsyncClient, url: str, aspect_ratio: str
+    ) -> Failure | None:
+        try:
+            data = await self._fetch(client, url)
+        except _Unreadable as exc:
+            return _failure(
+                "image_processing_error",
+                f"The reference image could not be read: {exc}. Use a directly accessible "
+                "jpg, jpeg, png or webp URL of at most 10 MB.",
+            )
+        info = sniff(data)
+        if info is None:
+            return _failure(
+                "image_processing_error",
+                "The reference image is not a jpg, jpeg, png or webp image.",
+            )
+        return check_shape(info, aspect_ratio)
+
+    async def _fetch(self, client: httpx.AsyncClient, url: str) -> bytes:
+        try:
+            request = await pinned_request(client, "GET", url, self.policy, self.resolver)
+            response = await client.send(request, stream=True)
+        except PolicyViolation as exc:
+            raise _Unreadable(f"refused by policy: {exc.reason}") from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise _Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        try:
+            if not 200 <= response.status_code < 300:
+                raise _Unreadable(f"HTTP {response.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_IMAGE_BYTES:
+                    raise _Unreadable("larger than 10 MB")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise _Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        finally:
+            await response.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=self.ca_file)
+        return httpx.AsyncClient(
+            transport=self.transport,
+            verify=context,
+            follow_redirects=False,  # a redirect could lead past the address checks
+            timeout=FETCH_TIMEOUT,
+            trust_env=False,
+        )
+
+
+class _Unreadable(Exception):
+    """An image that could not be fetched, saying why."""
