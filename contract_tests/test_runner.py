@@ -85,6 +85,7 @@ def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_run
     assert {
         "test_operation[POST /v1/videos/generations]",
         "test_operation[GET /v1/tasks/{task_id}]",
+        "test_operation[GET /v1/credits]",
         "test_stateful",
         "test_lifecycle",
     } <= names

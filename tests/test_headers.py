@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 
 import httpx
 import pytest
@@ -151,3 +152,13 @@ async def test_credits_need_a_key(api: httpx.AsyncClient) -> None:
 
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_request_ids_stay_unique_and_well_formed_across_pool_refills() -> None:
+    from mockserver.service.ids import RequestIds
+
+    ids = RequestIds()
+    drawn = [ids.new() for _ in range(1000)]  # several refills of the pool
+
+    assert len(set(drawn)) == 1000
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", i) for i in drawn)

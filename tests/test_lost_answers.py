@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,10 +56,21 @@ def test_drop_after_create_cuts_the_connection_after_the_task_is_made_and_reserv
     served: tuple[str, Simulator],
 ) -> None:
     base_url, _ = served
-    headers = {"Authorization": f"Bearer {KEY}", "X-Mock-Scenario": "drop-after-create"}
+    host, port = base_url.removeprefix("http://").split(":")
+    body = json.dumps(BODY).encode()
+    request = (
+        f"POST /v1/videos/generations HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {KEY}\r\nX-Mock-Scenario: drop-after-create\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
-    with pytest.raises(httpx.TransportError):  # no status line: the connection is reset
-        httpx.post(f"{base_url}/v1/videos/generations", json=BODY, headers=headers, timeout=5)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        try:
+            received = conn.recv(65536)
+        except ConnectionResetError:
+            received = b""
+    assert received == b""  # not one byte of the answer: no status line, no headers
 
     tasks = admin(base_url, "/_mock/tasks")
     (account,) = admin(base_url, f"/_mock/accounts?api_key={KEY}")

@@ -82,11 +82,11 @@ class LostResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cycle = getattr(receive, "__self__", None)  # uvicorn's RequestResponseCycle
-        transport = getattr(cycle, "transport", None)
-        if not isinstance(transport, asyncio.Transport):
+        abort = getattr(getattr(cycle, "transport", None), "abort", None)  # asyncio's or uvloop's
+        if not callable(abort):
             await DroppedConnection(self.request_id)(scope, receive, send)
             return
-        transport.abort()
+        abort()
         # uvicorn notices the lost connection on its next turn and then sends nothing
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
