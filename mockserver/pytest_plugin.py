@@ -57,6 +57,9 @@ class MockServer:
 
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
         # through HTTP, so that the work runs on the server's own event loop (callbacks too)
+        token = self.simulator.settings.admin_token
+        if token is not None:
+            kwargs["headers"] = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
         try:
             response = httpx.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
         except httpx.HTTPError as exc:

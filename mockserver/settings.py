@@ -48,11 +48,18 @@ class Settings:
     #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
     #: None keeps everything in memory only. See `mockserver.storage.sqlite`.
     db_path: str | None = None
+    #: Put every `/_mock/*` route but the health check, the result videos and the dashboard's
+    #: static shell behind `Authorization: Bearer <admin_token>`; None leaves them open.
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
             raise ValueError("an API key must not be empty")
+        if self.admin_token is not None and (
+            not self.admin_token or any(c.isspace() for c in self.admin_token)
+        ):
+            raise ValueError("an admin token must be non-empty and contain no spaces")
         if not self.callback_timeout > 0:
             raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

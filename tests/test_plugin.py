@@ -101,10 +101,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def evolink_mock_settings(evolink_mock_settings):
-    return dataclasses.replace(evolink_mock_settings, prompt_markers=True)
+    return dataclasses.replace(
+        evolink_mock_settings, prompt_markers=True, admin_token="plugin-admin"
+    )
 
 
 def test_the_overridden_settings_apply(evolink_mock):
+    # behind an admin token, the handle's admin calls carry it
+    assert httpx.get(evolink_mock.base_url + "/_mock/faults").status_code == 401
     body = {"model": "sora-2-pro-preview", "prompt": "a cat [mock:fail:service_error]"}
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
         task = api.post("/v1/videos/generations", json=body).json()

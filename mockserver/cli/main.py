@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import json
 import logging
+import os
 import ssl
 import sys
 import threading
@@ -200,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--admin-token",
+        type=_api_key,
+        metavar="TOKEN",
+        help=(
+            "put every /_mock/* route (but /_mock/health, the result videos and the dashboard's "
+            "page, which asks for it) behind Authorization: Bearer TOKEN; default: "
+            f"${ADMIN_TOKEN_ENV}, else open. Required with a --host that is not loopback"
+        ),
+    )
+    serve.add_argument(
+        "--admin-open",
+        action="store_true",
+        help=(
+            "serve the /_mock/* routes without a token on a --host that is not loopback "
+            "(anyone who can reach the server can reset it, move its clock, read its journal)"
+        ),
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
@@ -220,6 +240,40 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the merged OpenAPI document, the same one served at /openapi.json.",
     )
     return parser
+
+
+#: The environment variable that gives `--admin-token` (kept out of `ps` and shell history).
+ADMIN_TOKEN_ENV = "EVOLINK_MOCK_ADMIN_TOKEN"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name or a wildcard: reachable from elsewhere, as far as we know
+
+
+def admin_token(args: argparse.Namespace) -> str | None:
+    """The admin token of `--admin-token` or the environment; refuses a non-loopback host
+    without one unless `--admin-open` says so."""
+    token: str | None = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+    if token is not None:
+        try:
+            _api_key(token)
+        except argparse.ArgumentTypeError:
+            raise SystemExit(
+                f"evolink-mock: error: ${ADMIN_TOKEN_ENV}: an admin token must be non-empty "
+                "and contain no spaces"
+            ) from None
+    host = getattr(args, "host", "127.0.0.1")
+    if token is None and not is_loopback_host(host) and not args.admin_open:
+        raise SystemExit(
+            f"evolink-mock: error: --host {host} is not loopback: pass --admin-token TOKEN "
+            f"(or set {ADMIN_TOKEN_ENV}) to protect /_mock/*, or --admin-open to leave it open"
+        )
+    return token
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -248,6 +302,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_secret=args.callback_secret,
         callback_timeout=args.callback_timeout,
         db_path=args.db,
+        admin_token=admin_token(args),
     )
 
 
@@ -302,6 +357,12 @@ def serve(args: argparse.Namespace) -> None:
         f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
     )
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if settings.admin_token is None and not is_loopback_host(args.host):
+        log.warning(
+            "evolink-mock: --admin-open: /_mock/* is open to anyone who can reach %s "
+            "(reset, clock, faults, journal); pass --admin-token to protect it",
+            args.host,
+        )
     if settings.db_path is not None:
         loaded = asyncio.run(simulator.store.count_tasks())
         log.info("evolink-mock: state in %s, %d task(s) loaded", settings.db_path, loaded)

@@ -272,7 +272,13 @@ class Simulator:
     # -- admin ---------------------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        return {"status": "ok", "clock": self.clock.kind, "tasks": await self.store.count_tasks()}
+        return {
+            "status": "ok",
+            "clock": self.clock.kind,
+            "tasks": await self.store.count_tasks(),
+            # the dashboard asks for the token before its first admin call when this is true
+            "admin_token_required": self.settings.admin_token is not None,
+        }
 
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""

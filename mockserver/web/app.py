@@ -18,6 +18,7 @@ from ..service.simulator import Simulator
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
 from . import admin, vendor
+from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
 from .requests import served_by
@@ -83,6 +84,9 @@ def create_app(settings: Settings | None = None, *, simulator: Simulator | None 
         yield
         await sim.aclose()  # in-flight requests have been drained: the store closes last
 
-    return MockApp(
+    app = MockApp(
         sim, routes=list(ROUTES), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
     )
+    if sim.settings.admin_token is not None:
+        app.add_middleware(AdminAuth, token=sim.settings.admin_token, spec=sim.spec)
+    return app
