@@ -15,12 +15,18 @@ from .domain.timing import Timings
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
 #: for escaping while refusing a huge body before it is read into memory.
 MAX_BODY_BYTES = 256 * 1024
+#: What the vendor's keys look like: `sk-` then letters, digits, `-` or `_`.
+VENDOR_KEY_SHAPE = r"sk-[A-Za-z0-9_-]+"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    #: The accepted API keys; None accepts any non-empty key.
+    #: The accepted API keys; None accepts any key of `key_shape`.
     api_keys: frozenset[str] | None = None
+    #: Without `api_keys`: the (regular expression) shape a key must have to be accepted, the
+    #: vendor's `sk-...`, so that a wrong or made-up credential still gets the documented 401;
+    #: None accepts any non-empty key.
+    key_shape: str | None = VENDOR_KEY_SHAPE
     clock: ClockKind = "real"
     #: Real clock only: simulated seconds per real second.
     speed: float = 1.0

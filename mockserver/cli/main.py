@@ -19,7 +19,7 @@ from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
 from ..domain.profiles import ConfigError, Profiles
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
-from ..settings import Settings
+from ..settings import VENDOR_KEY_SHAPE, Settings
 from ..spec import load_spec
 from .config import load_profiles
 
@@ -103,7 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_api_key,
         metavar="KEY",
-        help="accept only this bearer key (repeatable); by default any non-empty key is accepted",
+        help=(
+            "accept only this bearer key (repeatable); by default any key shaped like the "
+            "vendor's (sk- then letters, digits, - or _) is accepted, and others get the "
+            "documented 401"
+        ),
+    )
+    serve.add_argument(
+        "--any-key",
+        action="store_true",
+        help="without --api-key: accept any non-empty key, whatever its shape",
     )
     serve.add_argument(
         "--clock",
@@ -293,6 +302,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         profiles=profiles,
         prompt_markers=args.prompt_markers,
         api_keys=frozenset(args.api_key) if args.api_key else None,
+        key_shape=None if args.any_key else VENDOR_KEY_SHAPE,
         clock=args.clock,
         speed=args.speed,
         start_time=args.start_time,
@@ -351,7 +361,10 @@ def serve(args: argparse.Namespace) -> None:
         simulator = Simulator(settings)
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
-    keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
+    if settings.api_keys is not None:
+        keys = f"{len(settings.api_keys)} key(s)"
+    else:
+        keys = "any non-empty key" if settings.key_shape is None else "any sk-... key"
     sim_clock = simulator.clock
     clock = (
         f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"

@@ -50,6 +50,8 @@ class Admission:
         self.store = store
         self.clock = clock
         self.rng = rng
+        shape = settings.key_shape if settings.api_keys is None else None
+        self._key_shape = re.compile(shape).fullmatch if shape is not None else None
 
     def profile(self, owner: str) -> KeyProfile:
         return self.settings.profiles.for_key(owner)
@@ -61,6 +63,8 @@ class Admission:
         if scheme.lower() != "bearer" or len(token.split()) != 1:  # empty, or with spaces inside
             raise Unauthorized()
         if self.settings.api_keys is not None and token not in self.settings.api_keys:
+            raise Unauthorized()
+        if self._key_shape is not None and self._key_shape(token) is None:
             raise Unauthorized()
         return token
 
