@@ -57,6 +57,8 @@ class Settings:
     #: Put every `/_mock/*` route but the health check, the result videos and the dashboard's
     #: static shell behind `Authorization: Bearer <admin_token>`; None leaves them open.
     admin_token: str | None = None
+    #: Count answers, their latency and callback attempts for `GET /_mock/metrics`.
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         if not self.speed > 0:

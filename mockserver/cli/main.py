@@ -229,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="count nothing for GET /_mock/metrics (which then answers 404)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
@@ -313,6 +318,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_timeout=args.callback_timeout,
         db_path=args.db,
         admin_token=admin_token(args),
+        metrics=not args.no_metrics,
     )
 
 

@@ -24,7 +24,7 @@ from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
 from ..domain.scenarios import Scenario
 from ..domain.scheduler import Scheduler, Timer
-from ..domain.tasks import Failure, Task, VideoRequest
+from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
 from ..settings import Settings
 from ..spec import CREATE, QUERY, Spec, load_spec
 from ..storage import open_store
@@ -33,6 +33,7 @@ from .admission import Admission
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
 from .ids import TASK_ID_PREFIX, TaskIds
+from .metrics import MetricsSnapshot, RequestMetrics
 from .requests import RequestParser
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
@@ -80,6 +81,7 @@ class Simulator:
         self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
         self.moderator = Moderator(profiles.moderation)
         self._ids = TaskIds()
+        self.request_metrics = RequestMetrics() if self.settings.metrics else None
         self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
         #: whether every task needs an end event (an `on_task_end` listener), or only those with
         #: a callback URL (billing settles when asked, and needs none)
@@ -227,9 +229,19 @@ class Simulator:
         return task
 
     async def record(
-        self, method: str, path: str, api_key: str | None, status: int, scenario: str | None
+        self,
+        method: str,
+        path: str,
+        api_key: str | None,
+        status: int,
+        scenario: str | None,
+        operation: str | None = None,
+        elapsed: float | None = None,
     ) -> None:
-        """Journal one answer of the vendor's API (the key is redacted)."""
+        """Journal one answer of the vendor's API (the key is redacted), and count it: by
+        `operation` (the spec's operationId) and status, its `elapsed` real seconds."""
+        if self.request_metrics is not None:
+            self.request_metrics.observe(operation, status, elapsed)
         await self.store.record(Entry(self.now(), method, path, redact(api_key), status, scenario))
 
     async def video(self, task_id: str) -> Task | None:
@@ -283,6 +295,22 @@ class Simulator:
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""
         return await self.store.tasks()
+
+    async def metrics(self) -> MetricsSnapshot:
+        """What `/_mock/metrics` shows now; NotFound with metrics off."""
+        counted = self.request_metrics
+        if counted is None:
+            raise NotFound("Metrics are off (serve --no-metrics)")
+        now = self.now()
+        statuses = dict.fromkeys((status.value for status in TaskStatus), 0)
+        for task in await self.store.tasks():
+            statuses[task.plan.status_at(now).value] += 1
+        return MetricsSnapshot(
+            dict(counted.requests),
+            {op: (list(h.counts), h.total) for op, h in counted.latency.items()},
+            statuses,
+            dict(self.callbacks.attempt_outcomes),
+        )
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
         """Each key's credits, settled now (`api_key`: that key's only)."""

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from ..service.simulator import Simulator
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, vendor
+from . import admin, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
@@ -36,6 +36,7 @@ class MockApp(Starlette):
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
         self.dispatcher = Dispatcher(self)
+        self.metrics = metrics.AppMetrics()
 
     def build_middleware_stack(self) -> ASGIApp:
         """The middleware added to the app around the dispatcher, which handles errors with
@@ -70,6 +71,7 @@ ROUTES = [
     Route("/_mock/callbacks/{task_id}/replay", admin.replay_callback, methods=["POST"]),
     Route("/_mock/tasks/{task_id}/cancel", admin.cancel_task, methods=["POST"]),
     Route("/_mock/reset", admin.reset, methods=["POST"]),
+    Route("/_mock/metrics", metrics.metrics, methods=["GET"]),
     *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
 ]
 

@@ -5,6 +5,7 @@ what the service learnt of the call (its key, its scenario)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -57,8 +58,13 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
     if path.startswith(UNJOURNALED):
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
-    scenario = call.scenario if call is not None else None
-    await simulator(request).record(scope["method"], path, owner, status, scenario)
+    if call is None:
+        await simulator(request).record(scope["method"], path, owner, status, None)
+        return
+    elapsed = time.perf_counter() - call.started if call.started is not None else None
+    await simulator(request).record(
+        scope["method"], path, owner, status, call.scenario, call.operation, elapsed
+    )
 
 
 async def error_response(

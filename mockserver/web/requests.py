@@ -4,6 +4,7 @@ service takes."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Protocol
 
 import orjson
@@ -79,6 +80,7 @@ def vendor_call(request: Request, operation: str, *, links: bool = False) -> Cal
         header(request, b"x-mock-scenario"),
         header(request, b"prefer"),
         base_url(request) if links else "",
+        started=time.perf_counter(),
     )
     return call
 
