@@ -55,13 +55,14 @@ class MockServer:
     simulator: Simulator
     receiver: Receiver
 
-    def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _admin(self, method: str, path: str, *, wait: float = 0.0, **kwargs: Any) -> Any:
         # through HTTP, so that the work runs on the server's own event loop (callbacks too)
         token = self.simulator.settings.admin_token
         if token is not None:
             kwargs["headers"] = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
+        timeout = 30 + wait  # a long-poll holds the answer back that long
         try:
-            response = httpx.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
+            response = httpx.request(method, f"{self.base_url}{path}", timeout=timeout, **kwargs)
         except httpx.HTTPError as exc:
             raise MockServerError(f"{method} {path}: the simulator did not answer: {exc}") from exc
         if response.is_error:
@@ -108,6 +109,60 @@ class MockServer:
         params = {"task_id": task_id} if task_id else None
         deliveries: list[dict[str, Any]] = self._admin("GET", "/_mock/callbacks", params=params)
         return deliveries
+
+    def wait_for_callback(self, task_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The task's callback delivery, as soon as an attempt of it has an outcome (the
+        server answers the moment it does: no polling); AssertionError after `timeout` real
+        seconds, showing the callbacks that were seen."""
+        params = {"task_id": task_id, "wait": timeout}
+        found: list[dict[str, Any]] = self._admin(
+            "GET", "/_mock/callbacks", params=params, wait=timeout
+        )
+        if found:
+            return found[-1]
+        seen = self.callbacks()
+        listing = "\n".join(
+            f"  {d['task_id']} -> {d['url']}: {d['outcome']}, {len(d['attempts'])} attempt(s)"
+            for d in seen
+        )
+        raise AssertionError(
+            f"no callback attempt for {task_id} within {timeout:g} s; "
+            f"callbacks seen ({len(seen)}):\n{listing or '  none'}"
+        )
+
+    def assert_requests(
+        self,
+        *,
+        operation: str | None = None,
+        count: int | None = None,
+        status: int | None = None,
+        api_key: str | None = None,
+        timeout: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """The journal entries that match (`operation`: create, query or an operationId); with
+        `count`, exactly that many of them, waiting up to `timeout` real seconds for them to
+        arrive. AssertionError otherwise, listing every request the journal holds."""
+        params: dict[str, Any] = {"operation": operation, "status": status, "api_key": api_key}
+        params = {k: v for k, v in params.items() if v is not None}
+        if timeout > 0:
+            params |= {"wait": timeout, "count": max(count or 1, 1)}
+        found: list[dict[str, Any]] = self._admin(
+            "GET", "/_mock/requests", params=params, wait=timeout
+        )
+        if count is not None and len(found) != count:
+            every = self.requests()
+            listing = "\n".join(
+                f"  {e['method']} {e['path']} -> {e['status']}"
+                + (f" [{e['scenario']}]" if e["scenario"] else "")
+                + f" key {e['api_key']}"
+                for e in every[-50:]
+            )
+            wanted = ", ".join(f"{k}={v}" for k, v in params.items() if k not in ("wait", "count"))
+            raise AssertionError(
+                f"expected {count} request(s) matching {wanted or 'anything'}, found "
+                f"{len(found)}; the journal holds {len(every)}:\n{listing or '  none'}"
+            )
+        return found
 
     def reset(self) -> None:
         """Forget tasks, faults, journal, balances and callbacks; empty the receiver."""

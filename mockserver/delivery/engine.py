@@ -28,7 +28,7 @@ import logging
 import secrets
 import ssl
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,8 @@ class CallbackEngine:
         self._slots: asyncio.Semaphore | None = None
         #: outcome of each attempt so far (success, http_error, timeout, error), for metrics
         self.attempt_outcomes: Counter[str] = Counter()
+        #: called after an attempt's outcome is written down (long-polls wait on it)
+        self.on_attempt: Callable[[], None] | None = None
 
     def body_for(self, task: Task, at: float) -> bytes:
         """What an attempt sends: the task's GET body at the moment it is sent."""
@@ -232,6 +234,8 @@ class CallbackEngine:
         if generation == self._generation:
             self._settle(delivery, attempt, sent, result)
             await self.store.save_delivery(delivery)
+            if self.on_attempt is not None:
+                self.on_attempt()
 
     async def _exchange(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]

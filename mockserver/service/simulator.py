@@ -19,7 +19,7 @@ from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Delivery
 from ..domain.errors import Forbidden, InsufficientQuota, InvalidRequest, NotFound, RateLimited
 from ..domain.faults import Fault
-from ..domain.journal import Entry, redact
+from ..domain.journal import Entry, EntryFilter, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
 from ..domain.scenarios import Scenario
@@ -35,6 +35,7 @@ from .clocks import continued, make_clock
 from .ids import TASK_ID_PREFIX, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
 from .requests import RequestParser
+from .waiting import Changes
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
 EndListener = Callable[[Task, float], None]
@@ -82,6 +83,9 @@ class Simulator:
         self.moderator = Moderator(profiles.moderation)
         self._ids = TaskIds()
         self.request_metrics = RequestMetrics() if self.settings.metrics else None
+        #: the journal or the callback log changed: long-polls check again
+        self.changes = Changes()
+        self.callbacks.on_attempt = self.changes.notify
         self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
         #: whether every task needs an end event (an `on_task_end` listener), or only those with
         #: a callback URL (billing settles when asked, and needs none)
@@ -243,6 +247,7 @@ class Simulator:
         if self.request_metrics is not None:
             self.request_metrics.observe(operation, status, elapsed)
         await self.store.record(Entry(self.now(), method, path, redact(api_key), status, scenario))
+        self.changes.notify()
 
     async def video(self, task_id: str) -> Task | None:
         """The completed task whose result link is still live, if any (links need no key)."""
@@ -317,8 +322,24 @@ class Simulator:
         listing = await self.store.accounts(self.now())
         return [(key, view) for key, view in listing if api_key is None or key == api_key]
 
-    async def journal(self) -> list[Entry]:
-        return await self.store.journal()
+    async def journal(
+        self, wanted: EntryFilter | None = None, *, wait: float = 0.0, at_least: int = 1
+    ) -> list[Entry]:
+        """The journal's entries that `wanted` matches; with `wait`, as soon as there are
+        `at_least` of them, or what there is after `wait` real seconds."""
+
+        async def matching() -> list[Entry]:
+            entries = await self.store.journal()
+            return entries if wanted is None else [e for e in entries if wanted(e)]
+
+        if wait <= 0:
+            return await matching()
+
+        async def enough() -> list[Entry]:
+            found = await matching()
+            return found if len(found) >= at_least else []
+
+        return await self.changes.wait_for(enough, wait) or await matching()
 
     async def faults(self) -> list[Fault]:
         return await self.store.faults()
@@ -337,8 +358,17 @@ class Simulator:
     async def clear_faults(self) -> None:
         await self.store.clear_faults()
 
-    async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
-        return await self.store.deliveries(task_id)
+    async def deliveries(self, task_id: str | None = None, *, wait: float = 0.0) -> list[Delivery]:
+        """Callback deliveries (of `task_id`'s only); with `wait`, as soon as one has an
+        answered attempt, or none after `wait` real seconds."""
+        if wait <= 0:
+            return await self.store.deliveries(task_id)
+
+        async def answered() -> list[Delivery]:
+            found = await self.store.deliveries(task_id)
+            return found if any(a.answered for d in found for a in d.attempts) else []
+
+        return await self.changes.wait_for(answered, wait)
 
     async def _admin_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)

@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.faults import OPERATIONS
-from ..domain.journal import redact
+from ..domain.journal import EntryFilter, redact
 from ..domain.scenarios import catalogue
-from .requests import read_json, simulator
+from .requests import read_json, simulator, unless_disconnected, wait_seconds
 from .vendor import task_body
 
 
@@ -100,8 +100,35 @@ async def delete_fault(request: Request) -> Response:
     return JSONResponse({"deleted": int(fault_id)})
 
 
+def entry_filter(request: Request) -> tuple[EntryFilter, int]:
+    """`?operation=create|query|OPERATION_ID&status=NNN&api_key=KEY&count=N`: which entries,
+    and how many a long-poll waits for."""
+    params = request.query_params
+    operation = params.get("operation")
+    if operation is not None and operation not in OPERATIONS:
+        known = ", ".join(sorted(OPERATIONS))
+        raise InvalidRequest(f"unknown operation {operation!r}; known: {known}", param="operation")
+    status = params.get("status")
+    if status is not None and not (status.isdigit() and 100 <= int(status) <= 599):
+        raise InvalidRequest("status must be an HTTP status code", param="status")
+    count = params.get("count", "1")
+    if not count.isdigit() or not 1 <= int(count) <= 100_000:
+        raise InvalidRequest("count must be a whole number from 1 to 100000", param="count")
+    wanted = EntryFilter(
+        OPERATIONS[operation] if operation is not None else None,
+        int(status) if status is not None else None,
+        params.get("api_key"),
+    )
+    return wanted, int(count)
+
+
 async def journal(request: Request) -> Response:
-    return JSONResponse([entry.to_json() for entry in await simulator(request).journal()])
+    wanted, count = entry_filter(request)
+    entries = await unless_disconnected(
+        request,
+        simulator(request).journal(wanted, wait=wait_seconds(request), at_least=count),
+    )
+    return JSONResponse([entry.to_json() for entry in entries])
 
 
 async def accounts(request: Request) -> Response:
@@ -110,7 +137,10 @@ async def accounts(request: Request) -> Response:
 
 
 async def list_callbacks(request: Request) -> Response:
-    deliveries = await simulator(request).deliveries(request.query_params.get("task_id"))
+    task_id = request.query_params.get("task_id")
+    deliveries = await unless_disconnected(
+        request, simulator(request).deliveries(task_id, wait=wait_seconds(request))
+    )
     return JSONResponse([delivery.to_json() for delivery in deliveries])
 
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..domain.errors import MockError
@@ -93,6 +93,12 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return await error_response(request, exc.status_code, message, headers=exc.headers)
 
 
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away (mid-body, or during a long-poll): nobody reads an answer; 499 is
+    nginx's word for it, for whatever logs it."""
+    return Response(status_code=499)
+
+
 async def on_server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return await error_response(request, 500)
@@ -102,5 +108,6 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
     MockError: on_mock_error,
     HTTPException: on_http_exception,
+    ClientDisconnect: on_client_gone,
     Exception: on_server_error,
 }
