@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .domain.chaos import Chaos
 from .domain.clock import ClockKind
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
@@ -57,6 +58,8 @@ class Settings:
     #: Put every `/_mock/*` route but the health check, the result videos and the dashboard's
     #: static shell behind `Authorization: Bearer <admin_token>`; None leaves them open.
     admin_token: str | None = None
+    #: Seeded chaos for every key whose profile sets none (`serve --chaos`).
+    chaos: Chaos | None = None
     #: Count answers, their latency and callback attempts for `GET /_mock/metrics`.
     metrics: bool = True
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
+from ..domain.chaos import Chaos, ChaosError, parse_chaos
 from ..domain.profiles import ConfigError, Profiles
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
 from ..settings import VENDOR_KEY_SHAPE, Settings
@@ -72,6 +73,16 @@ def _api_key(text: str) -> str:
     if not text.strip() or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError("an API key must be non-empty and contain no spaces")
     return text
+
+
+def _chaos(text: str) -> Chaos:
+    try:
+        chaos = parse_chaos(text)
+        for name in chaos.scenarios:
+            parse_scenario(name, load_spec())
+    except (ChaosError, ScenarioError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return chaos
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
             "max_concurrent, models, scenario) and [moderation] rules; see the README"
+        ),
+    )
+    serve.add_argument(
+        "--chaos",
+        type=_chaos,
+        metavar="rate=R,scenarios=A|B,seed=N",
+        help=(
+            "fail that fraction of the vendor's requests with a scenario drawn from the list "
+            "(e.g. rate=0.05,scenarios=http:500|drop|latency:200-2000,seed=42), the same ones "
+            "again with the same seed; each is journaled as chaos:SCENARIO. A key's chaos in "
+            "--config wins over it"
         ),
     )
     serve.add_argument(
@@ -301,6 +323,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     parse_scenario(profile.scenario, load_spec())
                 except ScenarioError as exc:
                     raise ConfigError(f"{args.config}: {key}.scenario: {exc}") from None
+            for name in profile.chaos.scenarios if profile.chaos else ():
+                try:
+                    parse_scenario(name, load_spec())
+                except ScenarioError as exc:
+                    raise ConfigError(f"{args.config}: {key}.chaos: {exc}") from None
     except ConfigError as exc:
         raise SystemExit(f"evolink-mock: error: --config {exc}") from None
     return Settings(
@@ -319,6 +346,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         db_path=args.db,
         admin_token=admin_token(args),
         metrics=not args.no_metrics,
+        chaos=args.chaos,
     )
 
 
@@ -390,6 +418,8 @@ def serve(args: argparse.Namespace) -> None:
     )
     signing = "signed" if settings.callback_secret else "unsigned"
     log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
+    if settings.chaos is not None:
+        log.info("evolink-mock: chaos %s", settings.chaos.describe())
     try:
         uvicorn.run(
             create_app(simulator=simulator),

@@ -34,6 +34,8 @@ class Call:
     owner: str | None = None
     #: The name of the scenario applied to the call, if any.
     scenario: str | None = None
+    #: Whether `scenario` was drawn by seeded chaos (journaled as `chaos:NAME`).
+    chaos: bool = False
     #: `time.perf_counter()` when the call was read, for the latency metric.
     started: float | None = None
 

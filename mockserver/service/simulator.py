@@ -411,6 +411,7 @@ class Simulator:
         """Forget every task, fault, journal entry, balance, bucket and delivery: a fresh start
         (the clock stays where it is)."""
         await self.store.clear()
+        self.admission.chaos.reset()  # the same seed draws the same failures again
         self.scheduler.clear()
         self._end_timers.clear()
         self.callbacks.reset()
