@@ -60,6 +60,9 @@ class Settings:
     admin_token: str | None = None
     #: Seeded chaos for every key whose profile sets none (`serve --chaos`).
     chaos: Chaos | None = None
+    #: Each API key its own world: its own clock, faults, journal, callbacks, accounts and
+    #: reset (`mockserver.service.worlds`). In memory only: not with `db_path`.
+    isolate_keys: bool = False
     #: Count answers, their latency and callback attempts for `GET /_mock/metrics`.
     metrics: bool = True
 
@@ -72,5 +75,7 @@ class Settings:
             not self.admin_token or any(c.isspace() for c in self.admin_token)
         ):
             raise ValueError("an admin token must be non-empty and contain no spaces")
+        if self.isolate_keys and self.db_path is not None:
+            raise ValueError("isolate_keys keeps each key's world in memory: not with db_path")
         if not self.callback_timeout > 0:
             raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

@@ -33,6 +33,7 @@ def test_faults_and_the_journal_through_the_fixture(evolink_mock: MockServer) ->
 
 
 def test_advance_moves_the_simulators_clock(evolink_mock: MockServer) -> None:
+    assert evolink_mock.simulator is not None  # the session's own server, in this process
     before = evolink_mock.simulator.now()
 
     assert evolink_mock.advance(12.5) == before + 12.5

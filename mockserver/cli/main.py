@@ -251,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--isolate-keys",
+        action="store_true",
+        help=(
+            "each API key its own world: its own virtual clock, faults, journal, callbacks, "
+            "accounts and reset; admin routes take ?api_key=KEY for one world and act on all "
+            "without it. In memory: not with --db"
+        ),
+    )
+    serve.add_argument(
         "--no-metrics",
         action="store_true",
         help="count nothing for GET /_mock/metrics (which then answers 404)",
@@ -315,6 +324,8 @@ def admin_token(args: argparse.Namespace) -> str | None:
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.speed != 1.0 and args.clock == "virtual":
         raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
+    if args.isolate_keys and args.db:
+        raise SystemExit("evolink-mock: error: --isolate-keys keeps its worlds in memory: not --db")
     try:
         profiles = load_profiles(args.config) if args.config else Profiles()
         for key, profile in [("defaults", profiles.default), *profiles.keys.items()]:
@@ -347,6 +358,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         admin_token=admin_token(args),
         metrics=not args.no_metrics,
         chaos=args.chaos,
+        isolate_keys=args.isolate_keys,
     )
 
 
@@ -404,6 +416,8 @@ def serve(args: argparse.Namespace) -> None:
         f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
     )
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if settings.isolate_keys:
+        log.info("evolink-mock: isolated keys: each key its own clock, faults, journal, callbacks")
     if settings.admin_token is None and not is_loopback_host(args.host):
         log.warning(
             "evolink-mock: --admin-open: /_mock/* is open to anyone who can reach %s "

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ..service.simulator import Simulator
+from ..service.worlds import Worlds
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
 from . import admin, metrics, vendor
@@ -32,6 +33,9 @@ class MockApp(Starlette):
         super().__init__(**kwargs)
         self.simulator = simulator
         self.state.simulator = simulator
+        #: the simulator, or with isolated keys one per key (`simulator` is then the world of
+        #: refused keys)
+        self.worlds = Worlds(simulator)
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
@@ -82,9 +86,12 @@ def create_app(settings: Settings | None = None, *, simulator: Simulator | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sim.start()  # with --db: what fell due while the server was down runs now
+        worlds = app.worlds if isinstance(app, MockApp) else None
+        if worlds is None:  # pragma: no cover - the app is always a MockApp
+            raise TypeError("create_app's lifespan runs a MockApp")
+        worlds.start()  # with --db: what fell due while the server was down runs now
         yield
-        await sim.aclose()  # in-flight requests have been drained: the store closes last
+        await worlds.aclose()  # in-flight requests have been drained: stores close last
 
     app = MockApp(
         sim, routes=list(ROUTES), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan

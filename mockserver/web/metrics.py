@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..service.metrics import LATENCY_BUCKETS, MetricsSnapshot
-from .requests import simulator
+from .requests import world_key, worlds
 
 
 class SnapshotCollector:
@@ -81,6 +81,6 @@ class AppMetrics:
 
 
 async def metrics(request: Request) -> Response:
-    snapshot = await simulator(request).metrics()
+    snapshot = await worlds(request).metrics(world_key(request))
     body = request.scope["app"].metrics.render(snapshot)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

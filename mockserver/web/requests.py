@@ -17,6 +17,7 @@ from ..domain.errors import InvalidRequest
 from ..service.calls import Call
 from ..service.simulator import Simulator
 from ..service.waiting import MAX_WAIT
+from ..service.worlds import Worlds
 
 T = TypeVar("T")
 
@@ -27,6 +28,7 @@ CALL_KEY = "mockserver.call"
 
 class _Served(Protocol):
     simulator: Simulator
+    worlds: Worlds
     base_urls: dict[object, str]
     openapi_bytes: bytes
 
@@ -38,7 +40,20 @@ def served_by(request: Request) -> _Served:
 
 
 def simulator(request: Request) -> Simulator:
-    return served_by(request).simulator
+    """The simulator a vendor request goes to: the app's, or with isolated keys its key's."""
+    app = served_by(request)
+    if not app.worlds.isolated:
+        return app.simulator
+    return app.worlds.for_authorization(header(request, b"authorization"))
+
+
+def worlds(request: Request) -> Worlds:
+    return served_by(request).worlds
+
+
+def world_key(request: Request) -> str | None:
+    """`?api_key=KEY` of an admin call: with isolated keys, the one world it acts on."""
+    return request.query_params.get("api_key")
 
 
 def header(request: Request, name: bytes) -> str | None:
