@@ -1,5 +1,6 @@
-"""The admin routes under `/_mock/`: each reads the request, makes one call to the simulator and
-renders what it answers."""
+"""The admin routes under `/_mock/`: each reads the request, makes one call to the app's worlds
+(`mockserver.service.worlds`: the simulator, or with isolated keys the `?api_key=` world or all
+of them) and renders what it answers."""
 
 from __future__ import annotations
 
