@@ -22,6 +22,7 @@ gets it reset (tasks, faults, journal, balances, callbacks) through `evolink_moc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import ssl
@@ -285,7 +286,10 @@ def evolink_mock_server(
 
     shared = _shared_url()
     if shared is not None:
-        yield _shared_server(shared, _evolink_receiver_server)
+        server = _shared_server(shared, _evolink_receiver_server)
+        yield server
+        with contextlib.suppress(MockServerError):  # leave the shared server as we found it
+            server._admin("POST", "/_mock/reset")
         return
     keys = evolink_mock_settings.api_keys
     api_key = API_KEY if keys is None or API_KEY in keys else sorted(keys)[0]

@@ -144,3 +144,17 @@ def test_the_flag_and_its_limits() -> None:
         settings_from(parse(["serve", "--isolate-keys", "--db", "x.db"]))
     with pytest.raises(ValueError, match="not with db_path"):
         Settings(isolate_keys=True, db_path="x.db")
+
+
+async def test_past_the_limit_the_least_recently_used_world_is_forgotten() -> None:
+    from mockserver import Simulator
+    from mockserver.service.worlds import Worlds
+
+    worlds = Worlds(Simulator(Settings(clock="virtual", isolate_keys=True)), max_worlds=2)
+    first, second = worlds.world("sk-1"), worlds.world("sk-2")
+    assert worlds.world("sk-1") is first  # used again: now the most recent
+    worlds.world("sk-3")
+
+    assert worlds.world("sk-1") is first
+    assert worlds.world("sk-2") is not second  # forgotten, then made anew
+    await worlds.aclose()

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from ..domain.deliveries import Delivery
-from ..domain.errors import InvalidRequest, NotFound, RateLimited, Unauthorized
+from ..domain.errors import InvalidRequest, NotFound, Unauthorized
 from ..domain.faults import Fault
 from ..domain.journal import Entry, EntryFilter
 from ..domain.limits import AccountView
@@ -27,7 +27,8 @@ from ..storage.memory import MemoryStore
 from .metrics import MetricsSnapshot
 from .simulator import Simulator
 
-#: The most worlds one server makes: each holds a clock, a scheduler and a store.
+#: The most worlds one server keeps: each holds a clock, a scheduler and a store; past it the
+#: least recently used is forgotten.
 MAX_WORLDS = 10_000
 
 StoreFactory = Callable[[str], Store]
@@ -39,14 +40,22 @@ def memory_store_for(key: str) -> Store:
 
 
 class Worlds:
-    def __init__(self, default: Simulator, store_for: StoreFactory = memory_store_for) -> None:
+    def __init__(
+        self,
+        default: Simulator,
+        store_for: StoreFactory = memory_store_for,
+        *,
+        max_worlds: int = MAX_WORLDS,
+    ) -> None:
         #: The app's simulator: the only world without isolation; with it, the world of
         #: requests whose key is refused (they get their 401 there).
         self.default = default
         self.isolated = default.settings.isolate_keys
         self.store_for = store_for
-        self._worlds: dict[str, Simulator] = {}
+        self._worlds: OrderedDict[str, Simulator] = OrderedDict()
         self._started = False
+        self.max_worlds = max_worlds
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- finding a world ------------------------------------------------------------------------
 
@@ -62,15 +71,30 @@ class Worlds:
 
     def world(self, key: str) -> Simulator:
         found = self._worlds.get(key)
-        if found is None:
-            if len(self._worlds) >= MAX_WORLDS:
-                raise RateLimited(f"Too many isolated keys: at most {MAX_WORLDS} per server")
-            base = self.default
-            found = Simulator(base.settings, store=self.store_for(key), spec=base.spec)
-            if self._started:
-                found.start()
-            self._worlds[key] = found
+        if found is not None:
+            self._worlds.move_to_end(key)  # the least recently used world is evicted first
+            return found
+        if len(self._worlds) >= self.max_worlds:
+            self._evict(next(iter(self._worlds)))
+        base = self.default
+        found = Simulator(base.settings, store=self.store_for(key), spec=base.spec)
+        if self._started:
+            found.start()
+        self._worlds[key] = found
         return found
+
+    def _evict(self, key: str) -> None:
+        """Forget a world to make room (a long-lived shared server sees a new key per test
+        run): its timers stop and its store closes."""
+        sim = self._worlds.pop(key)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            sim.close()
+            return
+        closing = loop.create_task(sim.aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def chosen(self, key: str | None) -> list[Simulator]:
         """The worlds an admin call acts on: `key`'s (`?api_key=`), or every one."""
@@ -99,6 +123,8 @@ class Worlds:
     async def aclose(self) -> None:
         for sim in self.all():
             await sim.aclose()
+        for closing in list(self._closing):  # worlds evicted a moment ago
+            await closing
 
     # -- admin operations, on one world or all ----------------------------------------------------
 
