@@ -1,10 +1,13 @@
 """Two revisions of evolink-mock side by side: creates and queries per second, with wrk.
 
     python bench/ab.py --base 586e568 --duration 10 --rounds 5
+    python bench/ab.py --base tree --base-flags=--no-metrics --min-ratio 0.9   # a flag's cost
 
 `--base REV` is extracted with `git archive` into bench/.cache/ab/REV; `--head REV` likewise, or
-the working tree when not given. Both servers run with this Python and its packages, each
-importing `mockserver` from its own folder, on free ports of 127.0.0.1, at the same log level.
+the working tree when not given (`--base tree`: the working tree too, to weigh `serve` flags
+against each other with `--base-flags` and `--head-flags`). Both servers run with this Python
+and its packages, each importing `mockserver` from its own folder, on free ports of 127.0.0.1,
+at the same log level.
 wrk alternates base, head, base, head... round after round (creates, then queries of one task
 each created), so machine noise hits both alike; the report gives each round, the medians, and
 head/base for requests/s, p99 and the server's CPU per request.
@@ -61,11 +64,11 @@ def cli_module(src: Path) -> str:
     )
 
 
-def server(name: str, src: Path, port: int, log_level: str) -> Server:
+def server(name: str, src: Path, port: int, log_level: str, flags: Sequence[str] = ()) -> Server:
     argv = [sys.executable, "-m", cli_module(src), "serve", "--port", str(port)]
     return Server(
         name,
-        [*argv, "--log-level", log_level],
+        [*argv, "--log-level", log_level, *flags],
         port,
         LOGS / f"ab-{name}.log",
         env=compare.ours_env(src),
@@ -108,13 +111,17 @@ def report(runs: list[Run], names: tuple[str, str], min_ratio: float) -> bool:
 
 def bench(args: argparse.Namespace) -> int:
     opts = WrkOptions(compare.ensure_wrk(), args.threads, args.connections, args.wrk_timeout)
-    base_src = extract(args.base)
+    base_src = ROOT if args.base == "tree" else extract(args.base)
     head_src = extract(args.head) if args.head else ROOT
-    names = (f"base:{base_src.name}", f"head:{args.head or 'tree'}")
+    names = (
+        f"base:{args.base if args.base == 'tree' else base_src.name}",
+        f"head:{args.head or 'tree'}",
+    )
     ports = free_ports(2)
+    base_flags, head_flags = args.base_flags.split(), args.head_flags.split()
     group = {
-        names[0]: server(names[0], base_src, ports[0], args.log_level),
-        names[1]: server(names[1], head_src, ports[1], args.log_level),
+        names[0]: server(names[0], base_src, ports[0], args.log_level, base_flags),
+        names[1]: server(names[1], head_src, ports[1], args.log_level, head_flags),
     }
     (LOGS / "wrk.log").unlink(missing_ok=True)
     runs: list[Run] = []
@@ -140,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/ab.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--head", help="the revision to measure (default: the working tree)")
+    parser.add_argument("--base-flags", default="", help="extra serve flags for the base server")
+    parser.add_argument("--head-flags", default="", help="extra serve flags for the head server")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unrecorded load")

@@ -3,6 +3,7 @@ create paid tasks unasked."""
 
 from __future__ import annotations
 
+import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -99,3 +100,34 @@ def test_a_broken_simulator_fails_and_the_failing_check_is_named(
     assert code == 1
     assert any(case.find("failure") is not None for case in report.iter("testcase"))
     assert "ST108 Response violates schema" in capsys.readouterr().err
+
+
+def test_without_the_suites_dependencies_it_exits_2_naming_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "schemathesis" else real(name, *a),
+    )
+
+    code = runner.main(["--base-url", "http://127.0.0.1:1", "--api-key", KEY])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "schemathesis" in err
+    assert "[contract]" in err
+
+
+@pytest.mark.realclock
+def test_the_readme_default_server_passes_with_a_vendor_shaped_key(tmp_path: Path) -> None:
+    # `evolink-mock serve` with no flags: any sk-... key accepted, the rest the documented 401
+    # (schemathesis' invalid-auth probe among them), the real clock
+    junit = tmp_path / "report.xml"
+    with serve_in_thread(mutants.build(None, Settings())) as base_url:
+        argv = ["--base-url", base_url, "--api-key", "sk-anything", "--junit", str(junit)]
+        code = runner.main([*argv, "--max-examples", "8"])
+
+    assert code == 0, runner.failing_checks(junit)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .domain.chaos import Chaos
 from .domain.clock import ClockKind
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
@@ -15,12 +16,18 @@ from .domain.timing import VENDOR, Timings
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
 #: for escaping while refusing a huge body before it is read into memory.
 MAX_BODY_BYTES = 256 * 1024
+#: What the vendor's keys look like: `sk-` then letters, digits, `-` or `_`.
+VENDOR_KEY_SHAPE = r"sk-[A-Za-z0-9_-]+"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    #: The accepted API keys; None accepts any non-empty key.
+    #: The accepted API keys; None accepts any key of `key_shape`.
     api_keys: frozenset[str] | None = None
+    #: Without `api_keys`: the (regular expression) shape a key must have to be accepted, the
+    #: vendor's `sk-...`, so that a wrong or made-up credential still gets the documented 401;
+    #: None accepts any non-empty key.
+    key_shape: str | None = VENDOR_KEY_SHAPE
     clock: ClockKind = "real"
     #: Real clock only: simulated seconds per real second.
     speed: float = 1.0
@@ -55,11 +62,27 @@ class Settings:
     #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
     #: None keeps everything in memory only. See `mockserver.storage.sqlite`.
     db_path: str | None = None
+    #: Put every `/_mock/*` route but the health check, the result videos and the dashboard's
+    #: static shell behind `Authorization: Bearer <admin_token>`; None leaves them open.
+    admin_token: str | None = None
+    #: Seeded chaos for every key whose profile sets none (`serve --chaos`).
+    chaos: Chaos | None = None
+    #: Each API key its own world: its own clock, faults, journal, callbacks, accounts and
+    #: reset (`mockserver.service.worlds`). In memory only: not with `db_path`.
+    isolate_keys: bool = False
+    #: Count answers, their latency and callback attempts for `GET /_mock/metrics`.
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if self.api_keys is not None and not all(k.strip() for k in self.api_keys):
             raise ValueError("an API key must not be empty")
+        if self.admin_token is not None and (
+            not self.admin_token or any(c.isspace() for c in self.admin_token)
+        ):
+            raise ValueError("an admin token must be non-empty and contain no spaces")
+        if self.isolate_keys and self.db_path is not None:
+            raise ValueError("isolate_keys keeps each key's world in memory: not with db_path")
         if not self.callback_timeout > 0:
             raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

@@ -225,6 +225,10 @@ BAD_AUTH = [
     ("basic", "Basic dXNlcjpwYXNz"),
     ("token-with-space", "Bearer two words"),
     ("other-scheme", "Token abc"),
+    # not shaped like the vendor's keys: what schemathesis' invalid-auth probe sends
+    ("not-vendor-shaped", "Bearer SCHEMATHESIS-INVALID-VALUE"),
+    ("sk-alone", "Bearer sk-"),
+    ("sk-odd-characters", "Bearer sk-a.b"),
 ]
 
 

@@ -6,9 +6,10 @@ import gc
 import json
 import threading
 
+import httpx
 import pytest
 
-from mockserver import load_spec
+from mockserver import create_app, load_spec
 from mockserver.cli.main import build_parser, freeze_garbage_collection, main, settings_from
 
 
@@ -26,7 +27,8 @@ def test_serve_help_names_every_flag_with_its_real_default() -> None:
         "--host HOST interface to listen on (default: 127.0.0.1)",
         "--port PORT port to listen on; 0 picks a free one (default: 8000)",
         "--api-key KEY accept only this bearer key (repeatable);",
-        "by default any non-empty key is accepted",
+        "by default any key shaped like the vendor's (sk- then letters, digits, - or _)",
+        "--any-key without --api-key: accept any non-empty key",
         "--clock {real,virtual}",
         "(default: real)",
         "--speed SPEED real clock only",
@@ -53,6 +55,30 @@ def test_flags_become_settings() -> None:
 
     assert settings.api_keys == frozenset({"sk-a", "sk-b"})
     assert (settings.clock, settings.speed) == ("real", 60.0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("argv", "key", "status"),
+    [
+        ([], "sk-anything", 200),
+        ([], "SCHEMATHESIS-INVALID-VALUE", 401),
+        (["--any-key"], "SCHEMATHESIS-INVALID-VALUE", 200),
+    ],
+    ids=["vendor-shaped", "other-shape", "any-key"],
+)
+async def test_by_default_only_vendor_shaped_keys_are_accepted(
+    argv: list[str], key: str, status: int
+) -> None:
+    settings = settings_from(build_parser().parse_args(["serve", "--clock", "virtual", *argv]))
+    transport = httpx.ASGITransport(create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as api:
+        response = await api.post(
+            "/v1/videos/generations",
+            json={"model": "sora-2-pro-preview", "prompt": "a cat"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert response.status_code == status
 
 
 @pytest.mark.parametrize(

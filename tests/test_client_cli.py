@@ -62,7 +62,7 @@ def test_generate_wait_output_writes_the_video(
     target = tmp_path / "cat.mp4"
     code, out, err = run(
         capsys,
-        *("--base-url", fast, "--api-key", "k"),
+        *("--base-url", fast, "--api-key", "sk-k"),
         *("generate", "A cat playing piano", "--duration", "4", "--quality", "720p"),
         *("--aspect-ratio", "16:9", "--wait", "--output", str(target), "--poll-interval", "0.02"),
     )
@@ -82,7 +82,7 @@ def test_generate_json_parses_and_has_no_progress_bar(
     code, out, err = run(
         capsys,
         *("generate", "A cat", "--output", str(target), "--poll-interval", "0.02"),
-        *("--json", "--base-url", fast, "--api-key", "k"),  # shared options after the command
+        *("--json", "--base-url", fast, "--api-key", "sk-k"),  # shared options after the command
     )
     assert code == 0, err
     doc = json.loads(out)
@@ -114,7 +114,7 @@ def test_generate_without_wait_prints_the_pending_task(
 def test_download_command_saves_a_completed_task(
     fast: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    common = ("--base-url", fast, "--api-key", "k")
+    common = ("--base-url", fast, "--api-key", "sk-k")
     code, out, _ = run(
         capsys, *common, "--json", "generate", "A cat", "--wait", "--poll-interval", "0.02"
     )
@@ -194,7 +194,7 @@ def test_failed_task_exits_11_with_its_code(capsys: pytest.CaptureFixture[str]) 
             json=failed_body("content_policy_violation")
         )
         code, out, _ = run(
-            capsys, "--json", "--base-url", BASE, "--api-key", "k", "generate", "x", "--wait"
+            capsys, "--json", "--base-url", BASE, "--api-key", "sk-k", "generate", "x", "--wait"
         )
     assert code == 11
     doc = json.loads(out)
@@ -206,7 +206,7 @@ def test_status_of_a_failed_task_exits_0_and_shows_why(capsys: pytest.CaptureFix
     with respx.mock(base_url=BASE) as router:
         router.get(f"/v1/tasks/{task_body()['id']}").respond(json=failed_body("service_error"))
         code, out, _ = run(
-            capsys, "--base-url", BASE, "--api-key", "k", "status", task_body()["id"]
+            capsys, "--base-url", BASE, "--api-key", "sk-k", "status", task_body()["id"]
         )
     assert code == 0
     assert out.splitlines() == [
@@ -224,7 +224,7 @@ def test_wait_timeout_exits_12(capsys: pytest.CaptureFixture[str]) -> None:
             "--base-url",
             BASE,
             "--api-key",
-            "k",
+            "sk-k",
             "generate",
             "x",
             "--wait",
@@ -240,7 +240,7 @@ def test_local_validation_exits_2_without_a_request(capsys: pytest.CaptureFixtur
         route = router.post("/v1/videos/generations").respond(json=task_body())
         code, _, err = run(
             capsys,
-            *("--base-url", BASE, "--api-key", "k", "generate", "x"),
+            *("--base-url", BASE, "--api-key", "sk-k", "generate", "x"),
             *("--image-url", "https://a.test/1.png", "--image-url", "https://a.test/2.png"),
         )
     assert code == 2
@@ -334,6 +334,6 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_server_exits_10(capsys: pytest.CaptureFixture[str]) -> None:
     with respx.mock(base_url=BASE) as router:
         router.post("/v1/videos/generations").mock(side_effect=httpx.ReadTimeout("slow"))
-        code, _, err = run(capsys, "--base-url", BASE, "--api-key", "k", "generate", "x")
+        code, _, err = run(capsys, "--base-url", BASE, "--api-key", "sk-k", "generate", "x")
     assert code == 10  # a create is never retried after a read timeout, so this is instant
     assert "ReadTimeout" in err

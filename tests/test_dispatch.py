@@ -269,7 +269,7 @@ async def test_a_bug_is_a_logged_500_envelope(
     async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
         with caplog.at_level(logging.ERROR, logger="mockserver"):
             response = await client.post(
-                "/v1/videos/generations", json=VALID, headers={"Authorization": "Bearer k"}
+                "/v1/videos/generations", json=VALID, headers={"Authorization": "Bearer sk-k"}
             )
 
     assert response.status_code == 500

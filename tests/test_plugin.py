@@ -33,6 +33,7 @@ def test_faults_and_the_journal_through_the_fixture(evolink_mock: MockServer) ->
 
 
 def test_advance_moves_the_simulators_clock(evolink_mock: MockServer) -> None:
+    assert evolink_mock.simulator is not None  # the session's own server, in this process
     before = evolink_mock.simulator.now()
 
     assert evolink_mock.advance(12.5) == before + 12.5
@@ -101,10 +102,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def evolink_mock_settings(evolink_mock_settings):
-    return dataclasses.replace(evolink_mock_settings, prompt_markers=True)
+    return dataclasses.replace(
+        evolink_mock_settings, prompt_markers=True, admin_token="plugin-admin"
+    )
 
 
 def test_the_overridden_settings_apply(evolink_mock):
+    # behind an admin token, the handle's admin calls carry it
+    assert httpx.get(evolink_mock.base_url + "/_mock/faults").status_code == 401
     body = {"model": "sora-2-pro-preview", "prompt": "a cat [mock:fail:service_error]"}
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
         task = api.post("/v1/videos/generations", json=body).json()

@@ -102,7 +102,7 @@ async def test_newest_first_across_seconds_and_keys(api: httpx.AsyncClient, sim:
     await advance(api, 1)
     second = (
         await api.post(
-            "/v1/videos/generations", json=BODY, headers={"Authorization": "Bearer short"}
+            "/v1/videos/generations", json=BODY, headers={"Authorization": "Bearer sk-short"}
         )
     ).json()["id"]
     listing = (await api.get("/_mock/tasks")).json()

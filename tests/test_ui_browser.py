@@ -370,3 +370,59 @@ def test_on_a_real_clock_the_clock_controls_are_disabled(watched: Watched) -> No
         expect(page.get_by_label("Advance by (seconds)")).to_be_disabled()
         expect(page.locator("#clock-note")).to_contain_text("--clock virtual")
         watched.assert_clean(server)
+
+
+def test_a_token_protected_dashboard_asks_once_and_keeps_it_in_the_tab(
+    receivers: Receivers, watched: Watched, browser: Browser
+) -> None:
+    token = "dashboard-admin-token"
+    settings = Settings(
+        timings=FAST, clock="virtual", start_time=START, admin_token=token, **receivers.options
+    )
+    with serve_in_thread(create_app(settings)) as server:
+        with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}) as api:
+            task_id = create(api, "Behind a token", receivers.ok)
+            assert api.get("/_mock/tasks").status_code == 401  # an API key is not the token
+        page = watched.page
+        sent: list[str | None] = []
+        page.on(
+            "request",
+            lambda request: (
+                sent.append(request.headers.get("authorization"))
+                if "/_mock/tasks" in request.url
+                else None
+            ),
+        )
+        page.goto(f"{server}/_mock/ui")
+        login = page.locator("#login-form")
+        expect(login).to_be_visible()
+        expect(page.get_by_role("status")).to_contain_text("admin token")
+        expect(row(page, task_id)).to_have_count(0)  # nothing is shown before the token
+
+        page.get_by_label("Token").fill(token)
+        page.get_by_role("button", name="Unlock").click()
+        expect(login).to_be_hidden()
+        expect(row(page, task_id)).to_be_visible()
+        advance_from_page(page, "45")
+        expect(cell(page, task_id, "Status")).to_have_text("completed")
+        assert sent
+        assert set(sent) == {f"Bearer {token}"}
+        # the catalogue loaded after the unlock: a fault can be injected
+        page.get_by_label("Scenario from the catalogue").select_option(label="internal_error")
+        page.get_by_role("button", name="Inject fault").click()
+        expect(page.get_by_role("status")).to_contain_text("Injected fault #1")
+
+        # asked once: a reload in the same tab keeps it; no cookie carries it
+        page.reload()
+        expect(cell(page, task_id, "Status")).to_have_text("completed")
+        expect(login).to_be_hidden()
+        assert watched.context.cookies() == []
+        watched.assert_clean(server)
+
+        # another tab's session starts without it
+        other = Watched(browser, 1280, 720)
+        try:
+            other.page.goto(f"{server}/_mock/ui")
+            expect(other.page.locator("#login-form")).to_be_visible()
+        finally:
+            other.close()

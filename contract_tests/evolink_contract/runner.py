@@ -8,6 +8,7 @@ anything else it would create real, paid video tasks, so it says so and stops un
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import re
@@ -21,6 +22,16 @@ import httpx
 
 LIVE = Path(__file__).with_name("live")
 EXIT_REFUSED = 2
+#: What the live suite imports beyond the package's own dependencies: the `contract` extra.
+SUITE_NEEDS = ("pytest", "schemathesis", "hypothesis")
+INSTALL_HINT = (
+    "pip install 'evolink-sora-mock[contract]' (from a checkout: pip install '.[contract]')"
+)
+
+
+def missing_modules() -> list[str]:
+    """The modules the live suite needs that are not installed (checked without importing)."""
+    return [name for name in SUITE_NEEDS if importlib.util.find_spec(name) is None]
 
 
 def is_loopback(base_url: str) -> bool:
@@ -96,6 +107,14 @@ def failing_checks(junit: Path) -> list[tuple[str, list[str]]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    missing = missing_modules()
+    if missing:
+        print(
+            f"evolink-contract: error: the contract suite needs {', '.join(missing)}: "
+            f"{INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     if not args.api_key:
         print(
             "evolink-contract: error: no API key: pass --api-key or set EVOLINK_API_KEY",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import json
 import logging
+import os
 import ssl
 import sys
 import threading
@@ -15,10 +17,11 @@ from pathlib import Path
 
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
+from ..domain.chaos import Chaos, ChaosError, parse_chaos
 from ..domain.profiles import ConfigError
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
 from ..domain.timing import VENDOR
-from ..settings import Settings
+from ..settings import VENDOR_KEY_SHAPE, Settings
 from ..spec import load_spec
 from .config import Config, load_config, load_timings
 
@@ -73,6 +76,16 @@ def _api_key(text: str) -> str:
     return text
 
 
+def _chaos(text: str) -> Chaos:
+    try:
+        chaos = parse_chaos(text)
+        for name in chaos.scenarios:
+            parse_scenario(name, load_spec())
+    except (ChaosError, ScenarioError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return chaos
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evolink-mock",
@@ -102,7 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_api_key,
         metavar="KEY",
-        help="accept only this bearer key (repeatable); by default any non-empty key is accepted",
+        help=(
+            "accept only this bearer key (repeatable); by default any key shaped like the "
+            "vendor's (sk- then letters, digits, - or _) is accepted, and others get the "
+            "documented 401"
+        ),
+    )
+    serve.add_argument(
+        "--any-key",
+        action="store_true",
+        help="without --api-key: accept any non-empty key, whatever its shape",
     )
     serve.add_argument(
         "--clock",
@@ -155,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "seed every random choice (plans, task ids, webhook ids): the same seed and "
             "requests give the same run (default: unseeded)"
+        ),
+    )
+    serve.add_argument(
+        "--chaos",
+        type=_chaos,
+        metavar="rate=R,scenarios=A|B,seed=N",
+        help=(
+            "fail that fraction of the vendor's requests with a scenario drawn from the list "
+            "(e.g. rate=0.05,scenarios=http:500|drop|latency:200-2000,seed=42), the same ones "
+            "again with the same seed; each is journaled as chaos:SCENARIO. A key's chaos in "
+            "--config wins over it"
         ),
     )
     serve.add_argument(
@@ -231,6 +264,38 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--admin-token",
+        type=_api_key,
+        metavar="TOKEN",
+        help=(
+            "put every /_mock/* route (but /_mock/health, the result videos and the dashboard's "
+            "page, which asks for it) behind Authorization: Bearer TOKEN; default: "
+            f"${ADMIN_TOKEN_ENV}, else open. Required with a --host that is not loopback"
+        ),
+    )
+    serve.add_argument(
+        "--admin-open",
+        action="store_true",
+        help=(
+            "serve the /_mock/* routes without a token on a --host that is not loopback "
+            "(anyone who can reach the server can reset it, move its clock, read its journal)"
+        ),
+    )
+    serve.add_argument(
+        "--isolate-keys",
+        action="store_true",
+        help=(
+            "each API key its own world: its own virtual clock, faults, journal, callbacks, "
+            "accounts and reset; admin routes take ?api_key=KEY for one world and act on all "
+            "without it. In memory: not with --db"
+        ),
+    )
+    serve.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="count nothing for GET /_mock/metrics (which then answers 404)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="info",
@@ -253,9 +318,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The environment variable that gives `--admin-token` (kept out of `ps` and shell history).
+ADMIN_TOKEN_ENV = "EVOLINK_MOCK_ADMIN_TOKEN"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name or a wildcard: reachable from elsewhere, as far as we know
+
+
+def admin_token(args: argparse.Namespace) -> str | None:
+    """The admin token of `--admin-token` or the environment; refuses a non-loopback host
+    without one unless `--admin-open` says so."""
+    token: str | None = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+    if token is not None:
+        try:
+            _api_key(token)
+        except argparse.ArgumentTypeError:
+            raise SystemExit(
+                f"evolink-mock: error: ${ADMIN_TOKEN_ENV}: an admin token must be non-empty "
+                "and contain no spaces"
+            ) from None
+    host = getattr(args, "host", "127.0.0.1")
+    if token is None and not is_loopback_host(host) and not args.admin_open:
+        raise SystemExit(
+            f"evolink-mock: error: --host {host} is not loopback: pass --admin-token TOKEN "
+            f"(or set {ADMIN_TOKEN_ENV}) to protect /_mock/*, or --admin-open to leave it open"
+        )
+    return token
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.speed != 1.0 and args.clock == "virtual":
         raise SystemExit("evolink-mock: error: --speed applies to the real clock only")
+    if args.isolate_keys and args.db:
+        raise SystemExit("evolink-mock: error: --isolate-keys keeps its worlds in memory: not --db")
     try:
         config = load_config(args.config) if args.config else Config()
         profiles = config.profiles
@@ -265,6 +366,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     parse_scenario(profile.scenario, load_spec())
                 except ScenarioError as exc:
                     raise ConfigError(f"{args.config}: {key}.scenario: {exc}") from None
+            for name in profile.chaos.scenarios if profile.chaos else ():
+                try:
+                    parse_scenario(name, load_spec())
+                except ScenarioError as exc:
+                    raise ConfigError(f"{args.config}: {key}.chaos: {exc}") from None
     except ConfigError as exc:
         raise SystemExit(f"evolink-mock: error: --config {exc}") from None
     try:
@@ -278,6 +384,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         prompt_markers=args.prompt_markers,
         api_keys=frozenset(args.api_key) if args.api_key else None,
+        key_shape=None if args.any_key else VENDOR_KEY_SHAPE,
         clock=args.clock,
         speed=args.speed,
         start_time=args.start_time,
@@ -288,6 +395,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_timeout=args.callback_timeout,
         fetch_images=args.fetch_images,
         db_path=args.db,
+        admin_token=admin_token(args),
+        metrics=not args.no_metrics,
+        chaos=args.chaos,
+        isolate_keys=args.isolate_keys,
     )
 
 
@@ -336,12 +447,23 @@ def serve(args: argparse.Namespace) -> None:
         simulator = Simulator(settings)
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
-    keys = "any non-empty key" if settings.api_keys is None else f"{len(settings.api_keys)} key(s)"
+    if settings.api_keys is not None:
+        keys = f"{len(settings.api_keys)} key(s)"
+    else:
+        keys = "any non-empty key" if settings.key_shape is None else "any sk-... key"
     sim_clock = simulator.clock
     clock = (
         f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
     )
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    if settings.isolate_keys:
+        log.info("evolink-mock: isolated keys: each key its own clock, faults, journal, callbacks")
+    if settings.admin_token is None and not is_loopback_host(args.host):
+        log.warning(
+            "evolink-mock: --admin-open: /_mock/* is open to anyone who can reach %s "
+            "(reset, clock, faults, journal); pass --admin-token to protect it",
+            args.host,
+        )
     if settings.db_path is not None:
         loaded = asyncio.run(simulator.store.count_tasks())
         log.info("evolink-mock: state in %s, %d task(s) loaded", settings.db_path, loaded)
@@ -350,6 +472,8 @@ def serve(args: argparse.Namespace) -> None:
     )
     signing = "signed" if settings.callback_secret else "unsigned"
     log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
+    if settings.chaos is not None:
+        log.info("evolink-mock: chaos %s", settings.chaos.describe())
     try:
         uvicorn.run(
             create_app(simulator=simulator),

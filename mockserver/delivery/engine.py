@@ -28,7 +28,8 @@ import logging
 import random
 import secrets
 import ssl
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -70,6 +71,16 @@ class _Result:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def outcome(self) -> str:
+        """The metric's label: success (2xx), http_error, timeout, or error (refused by the
+        address policy, or no connection)."""
+        if self.ok:
+            return "success"
+        if self.status_code is not None:
+            return "http_error"
+        return "timeout" if self.timed_out else "error"
 
 
 def encode_body(body: JSONObject) -> bytes:
@@ -134,6 +145,10 @@ class CallbackEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        #: outcome of each attempt so far (success, http_error, timeout, error), for metrics
+        self.attempt_outcomes: Counter[str] = Counter()
+        #: called after an attempt's outcome is written down (long-polls wait on it)
+        self.on_attempt: Callable[[], None] | None = None
 
     def body_for(self, task: Task, at: float) -> bytes:
         """What an attempt sends: the task's GET body at the moment it is sent."""
@@ -226,6 +241,8 @@ class CallbackEngine:
         if generation == self._generation:
             self._settle(delivery, attempt, sent, result)
             await self.store.save_delivery(delivery)
+            if self.on_attempt is not None:
+                self.on_attempt()
 
     async def _exchange(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
@@ -268,6 +285,7 @@ class CallbackEngine:
         attempt.error = result.error
         attempt.duration = duration
         answer = result.error or f"HTTP {result.status_code}"
+        self.attempt_outcomes[result.outcome] += 1
         if result.ok:
             delivery.outcome = Outcome.DELIVERED
             log.debug("callback %s attempt %d: %s", delivery.task.id, attempt.attempt, answer)

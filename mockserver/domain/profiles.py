@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .chaos import Chaos, ChaosError, parse_chaos
+
 #: Terms that fail a task's moderation, to the reason the vendor's moderation gives (worded for
 #: a prompt: "celebrity detected in image" is the vendor's for an uploaded image).
 DEFAULT_BLOCKED_TERMS: Mapping[str, str] = {
@@ -41,6 +43,8 @@ class KeyProfile:
     models: tuple[str, ...] | None = None
     #: A scenario applied to the key's requests when nothing more specific names one.
     scenario: str | None = None
+    #: Seeded chaos for the key's requests (over `serve --chaos`).
+    chaos: Chaos | None = None
 
     @property
     def bucket_size(self) -> float:
@@ -100,6 +104,13 @@ def _profile(where: str, data: Any, base: KeyProfile) -> KeyProfile:
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise ConfigError(f"{where}.models: expected a list of model names")
         changes["models"] = tuple(models)
+    if "chaos" in data:
+        if not isinstance(data["chaos"], str):
+            raise ConfigError(f'{where}.chaos: expected "rate=R,scenarios=A|B[,seed=N]"')
+        try:
+            changes["chaos"] = parse_chaos(data["chaos"]) if data["chaos"] else None
+        except ChaosError as exc:
+            raise ConfigError(f"{where}.chaos: {exc}") from None
     if "scenario" in data:
         if not isinstance(data["scenario"], str):
             raise ConfigError(f"{where}.scenario: expected a scenario name")

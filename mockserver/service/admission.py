@@ -7,7 +7,9 @@ import asyncio
 import math
 import random
 import re
+from dataclasses import replace
 
+from ..domain.chaos import ChaosStreams
 from ..domain.clock import Clock
 from ..domain.errors import (
     Forbidden,
@@ -63,6 +65,9 @@ class Admission:
         self.store = store
         self.clock = clock
         self.rng = rng
+        self.chaos = ChaosStreams()
+        shape = settings.key_shape if settings.api_keys is None else None
+        self._key_shape = re.compile(shape).fullmatch if shape is not None else None
 
     def profile(self, owner: str) -> KeyProfile:
         return self.settings.profiles.for_key(owner)
@@ -74,6 +79,8 @@ class Admission:
         if scheme.lower() != "bearer" or len(token.split()) != 1:  # empty, or with spaces inside
             raise Unauthorized()
         if self.settings.api_keys is not None and token not in self.settings.api_keys:
+            raise Unauthorized()
+        if self._key_shape is not None and self._key_shape(token) is None:
             raise Unauthorized()
         return token
 
@@ -96,7 +103,25 @@ class Admission:
         prefer = call.prefer
         if prefer and (found := _PREFER_CODE.search(prefer)) and found.group(1) != "200":
             return self.scenario(f"http:{found.group(1)}", "Prefer")
-        return None
+        return self._chaos(call, owner)
+
+    def _chaos(self, call: Call, owner: str) -> Scenario | None:
+        """Seeded chaos, the key's or the server's: a scenario for this request, or None."""
+        chaos = self.profile(owner).chaos or self.settings.chaos
+        if chaos is None:
+            return None
+        drawn = self.chaos.draw(chaos, owner)
+        if drawn is None:
+            return None
+        name, rng = drawn
+        scenario = self.scenario(name, "chaos")
+        if scenario.kind == "task_failure" and call.operation != CREATE:
+            return None  # a task failure has no meaning for a query
+        call.chaos = True
+        if scenario.kind == "latency":
+            # its length from the key's stream too: the same run twice waits the same
+            scenario = replace(scenario, latency=(delay := scenario.latency_seconds(rng), delay))
+        return scenario
 
     def fallback(self, operation: str, owner: str, prompt: str | None = None) -> Scenario | None:
         """A prompt marker (with --prompt-markers), else the key's default scenario; a default
@@ -117,7 +142,7 @@ class Admission:
         """Do what a scenario does to the call before the operation runs: answer an error,
         wait, or ask for the connection to be dropped (True). What shapes a created task (a
         failure, a lost answer, its callback) is the create's business."""
-        call.scenario = scenario.name
+        call.scenario = f"chaos:{scenario.name}" if call.chaos else scenario.name
         reason = unservable(scenario, call.operation, self.spec)
         if reason is not None:
             raise InvalidRequest(f"Invalid request parameters: {reason}", param="X-Mock-Scenario")

@@ -36,6 +36,10 @@ class Call:
     scenario: str | None = None
     #: The answer's `X-Request-Id`, also in the journal and the access log.
     request_id: str = ""
+    #: Whether `scenario` was drawn by seeded chaos (journaled as `chaos:NAME`).
+    chaos: bool = False
+    #: `time.perf_counter()` when the call was read, for the latency metric.
+    started: float | None = None
 
 
 class Answer(NamedTuple):

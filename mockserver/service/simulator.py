@@ -20,12 +20,12 @@ from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Delivery
 from ..domain.errors import Forbidden, InsufficientQuota, InvalidRequest, NotFound, RateLimited
 from ..domain.faults import Fault
-from ..domain.journal import Entry, redact
+from ..domain.journal import Entry, EntryFilter, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
 from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
-from ..domain.tasks import Failure, Task, VideoRequest
+from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
 from ..settings import Settings
 from ..spec import CREATE, CREDITS, QUERY, Spec, load_spec
 from ..storage import open_store
@@ -34,7 +34,9 @@ from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
+from .metrics import MetricsSnapshot, RequestMetrics
 from .requests import RequestParser
+from .waiting import Changes
 
 #: Called once when a task reaches its terminal state, at the simulated time it ended.
 EndListener = Callable[[Task, float], None]
@@ -96,6 +98,10 @@ class Simulator:
         self._ids = TaskIds(seeded)
         #: draws each vendor answer's `X-Request-Id`
         self.request_ids = RequestIds(seeded)
+        self.request_metrics = RequestMetrics() if self.settings.metrics else None
+        #: the journal or the callback log changed: long-polls check again
+        self.changes = Changes()
+        self.callbacks.on_attempt = self.changes.notify
         self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
         #: whether every task needs an end event (an `on_task_end` listener), or only those with
         #: a callback URL (billing settles when asked, and needs none)
@@ -281,11 +287,17 @@ class Simulator:
         api_key: str | None,
         status: int,
         scenario: str | None,
+        operation: str | None = None,
+        elapsed: float | None = None,
         request_id: str | None = None,
     ) -> None:
-        """Journal one answer of the vendor's API (the key is redacted)."""
+        """Journal one answer of the vendor's API (the key is redacted), and count it: by
+        `operation` (the spec's operationId) and status, its `elapsed` real seconds."""
+        if self.request_metrics is not None:
+            self.request_metrics.observe(operation, status, elapsed)
         entry = Entry(self.now(), method, path, redact(api_key), status, scenario, request_id)
         await self.store.record(entry)
+        self.changes.notify()
 
     async def video(self, task_id: str) -> Task | None:
         """The completed task whose result link is still live, if any (links need no key)."""
@@ -327,19 +339,57 @@ class Simulator:
     # -- admin ---------------------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        return {"status": "ok", "clock": self.clock.kind, "tasks": await self.store.count_tasks()}
+        return {
+            "status": "ok",
+            "clock": self.clock.kind,
+            "tasks": await self.store.count_tasks(),
+            # the dashboard asks for the token before its first admin call when this is true
+            "admin_token_required": self.settings.admin_token is not None,
+        }
 
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""
         return await self.store.tasks()
+
+    async def metrics(self) -> MetricsSnapshot:
+        """What `/_mock/metrics` shows now; NotFound with metrics off."""
+        counted = self.request_metrics
+        if counted is None:
+            raise NotFound("Metrics are off (serve --no-metrics)")
+        now = self.now()
+        statuses = dict.fromkeys((status.value for status in TaskStatus), 0)
+        for task in await self.store.tasks():
+            statuses[task.plan.status_at(now).value] += 1
+        return MetricsSnapshot(
+            dict(counted.requests),
+            {op: (list(h.counts), h.total) for op, h in counted.latency.items()},
+            statuses,
+            dict(self.callbacks.attempt_outcomes),
+        )
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
         """Each key's credits, settled now (`api_key`: that key's only)."""
         listing = await self.store.accounts(self.now())
         return [(key, view) for key, view in listing if api_key is None or key == api_key]
 
-    async def journal(self) -> list[Entry]:
-        return await self.store.journal()
+    async def journal(
+        self, wanted: EntryFilter | None = None, *, wait: float = 0.0, at_least: int = 1
+    ) -> list[Entry]:
+        """The journal's entries that `wanted` matches; with `wait`, as soon as there are
+        `at_least` of them, or what there is after `wait` real seconds."""
+
+        async def matching() -> list[Entry]:
+            entries = await self.store.journal()
+            return entries if wanted is None else [e for e in entries if wanted(e)]
+
+        if wait <= 0:
+            return await matching()
+
+        async def enough() -> list[Entry]:
+            found = await matching()
+            return found if len(found) >= at_least else []
+
+        return await self.changes.wait_for(enough, wait) or await matching()
 
     async def faults(self) -> list[Fault]:
         return await self.store.faults()
@@ -369,8 +419,17 @@ class Simulator:
     async def clear_faults(self) -> None:
         await self.store.clear_faults()
 
-    async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
-        return await self.store.deliveries(task_id)
+    async def deliveries(self, task_id: str | None = None, *, wait: float = 0.0) -> list[Delivery]:
+        """Callback deliveries (of `task_id`'s only); with `wait`, as soon as one has an
+        answered attempt, or none after `wait` real seconds."""
+        if wait <= 0:
+            return await self.store.deliveries(task_id)
+
+        async def answered() -> list[Delivery]:
+            found = await self.store.deliveries(task_id)
+            return found if any(a.answered for d in found for a in d.attempts) else []
+
+        return await self.changes.wait_for(answered, wait)
 
     async def _admin_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)
@@ -413,6 +472,7 @@ class Simulator:
         """Forget every task, fault, journal entry, balance, bucket and delivery: a fresh start
         (the clock stays where it is)."""
         await self.store.clear()
+        self.admission.chaos.reset()  # the same seed draws the same failures again
         self.scheduler.clear()
         self._end_timers.clear()
         self.callbacks.reset()

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.journal import redact
 from ..domain.tasks import Task
-from ..web.requests import simulator
+from ..web.requests import world_key, worlds
 
 #: The only files `/_mock/ui/{name}` serves, with their content types.
 ASSETS: dict[str, str] = {
@@ -82,14 +82,12 @@ def _limit(request: Request) -> int:
 async def list_tasks(request: Request) -> Response:
     """Every task, newest first (ties: the later created first), at most `?limit=`; the
     `X-Total-Count` header says how many there are in all."""
-    sim = simulator(request)
     limit = _limit(request)
-    now = sim.now()
-    tasks = await sim.tasks()
+    tasks = await worlds(request).tasks(world_key(request))
     tasks.reverse()  # the store keeps creation order; a stable sort keeps the later first
-    tasks.sort(key=lambda t: t.plan.created, reverse=True)
+    tasks.sort(key=lambda item: item[0].plan.created, reverse=True)
     return JSONResponse(
-        [task_summary(task, now) for task in tasks[:limit]],
+        [task_summary(task, now) for task, now in tasks[:limit]],
         headers={"x-total-count": str(len(tasks))},
     )
 

@@ -15,9 +15,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ..service.simulator import Simulator
+from ..service.worlds import Worlds
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, vendor
+from . import admin, metrics, vendor
+from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
 from .requests import served_by
@@ -31,10 +33,14 @@ class MockApp(Starlette):
         super().__init__(**kwargs)
         self.simulator = simulator
         self.state.simulator = simulator
+        #: the simulator, or with isolated keys one per key (`simulator` is then the world of
+        #: refused keys)
+        self.worlds = Worlds(simulator)
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
         self.dispatcher = Dispatcher(self)
+        self.metrics = metrics.AppMetrics()
 
     def build_middleware_stack(self) -> ASGIApp:
         """The middleware added to the app around the dispatcher, which handles errors with
@@ -70,6 +76,7 @@ ROUTES = [
     Route("/_mock/callbacks/{task_id}/replay", admin.replay_callback, methods=["POST"]),
     Route("/_mock/tasks/{task_id}/cancel", admin.cancel_task, methods=["POST"]),
     Route("/_mock/reset", admin.reset, methods=["POST"]),
+    Route("/_mock/metrics", metrics.metrics, methods=["GET"]),
     *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
 ]
 
@@ -80,10 +87,16 @@ def create_app(settings: Settings | None = None, *, simulator: Simulator | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sim.start()  # with --db: what fell due while the server was down runs now
+        worlds = app.worlds if isinstance(app, MockApp) else None
+        if worlds is None:  # pragma: no cover - the app is always a MockApp
+            raise TypeError("create_app's lifespan runs a MockApp")
+        worlds.start()  # with --db: what fell due while the server was down runs now
         yield
-        await sim.aclose()  # in-flight requests have been drained: the store closes last
+        await worlds.aclose()  # in-flight requests have been drained: stores close last
 
-    return MockApp(
+    app = MockApp(
         sim, routes=list(ROUTES), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
     )
+    if sim.settings.admin_token is not None:
+        app.add_middleware(AdminAuth, token=sim.settings.admin_token, spec=sim.spec)
+    return app

@@ -5,11 +5,12 @@ what the service learnt of the call (its key, its scenario)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..domain.errors import MockError
@@ -63,9 +64,20 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
     if path.startswith(UNJOURNALED):
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
-    scenario = call.scenario if call is not None else None
-    request_id = call.request_id if call is not None else None
-    await simulator(request).record(scope["method"], path, owner, status, scenario, request_id)
+    if call is None:
+        await simulator(request).record(scope["method"], path, owner, status, None)
+        return
+    elapsed = time.perf_counter() - call.started if call.started is not None else None
+    await simulator(request).record(
+        scope["method"],
+        path,
+        owner,
+        status,
+        call.scenario,
+        call.operation,
+        elapsed,
+        call.request_id or None,
+    )
 
 
 async def error_response(
@@ -97,6 +109,12 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return await error_response(request, exc.status_code, message, headers=exc.headers)
 
 
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away (mid-body, or during a long-poll): nobody reads an answer; 499 is
+    nginx's word for it, for whatever logs it."""
+    return Response(status_code=499)
+
+
 async def on_server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return await error_response(request, 500)
@@ -106,5 +124,6 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
     MockError: on_mock_error,
     HTTPException: on_http_exception,
+    ClientDisconnect: on_client_gone,
     Exception: on_server_error,
 }

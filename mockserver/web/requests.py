@@ -3,9 +3,13 @@ service takes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
+from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -13,6 +17,10 @@ from starlette.requests import ClientDisconnect, Request
 from ..domain.errors import InvalidRequest, RequestTooLarge
 from ..service.calls import Call
 from ..service.simulator import Simulator
+from ..service.waiting import MAX_WAIT
+from ..service.worlds import Worlds
+
+T = TypeVar("T")
 
 _HEADERS_KEY = "mockserver.headers"
 #: Where the request's `Call` is kept for whatever answers it (a handler or an error handler).
@@ -23,6 +31,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("evolink_mock_request_id", defau
 
 class _Served(Protocol):
     simulator: Simulator
+    worlds: Worlds
     base_urls: dict[object, str]
     openapi_bytes: bytes
 
@@ -34,7 +43,20 @@ def served_by(request: Request) -> _Served:
 
 
 def simulator(request: Request) -> Simulator:
-    return served_by(request).simulator
+    """The simulator a vendor request goes to: the app's, or with isolated keys its key's."""
+    app = served_by(request)
+    if not app.worlds.isolated:
+        return app.simulator
+    return app.worlds.for_authorization(header(request, b"authorization"))
+
+
+def worlds(request: Request) -> Worlds:
+    return served_by(request).worlds
+
+
+def world_key(request: Request) -> str | None:
+    """`?api_key=KEY` of an admin call: with isolated keys, the one world it acts on."""
+    return request.query_params.get("api_key")
 
 
 def header(request: Request, name: bytes) -> str | None:
@@ -85,6 +107,7 @@ def vendor_call(request: Request, operation: str, *, links: bool = False) -> Cal
         header(request, b"prefer"),
         base_url(request) if links else "",
         request_id=request_id,
+        started=time.perf_counter(),
     )
     return call
 
@@ -148,3 +171,42 @@ async def read_json(request: Request, limit: int) -> object:
             exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or "nested too deeply"
         )
         raise InvalidRequest(f"Invalid request parameters: malformed JSON ({reason})") from exc
+
+
+def wait_seconds(request: Request) -> float:
+    """`?wait=SECONDS` of a long-poll: 0 (answer now) when absent; from 0 to MAX_WAIT."""
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_WAIT:  # NaN fails too
+        raise InvalidRequest(
+            f"wait must be a number of seconds from 0 to {MAX_WAIT:g}", param="wait"
+        )
+    return seconds
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """`work`'s result; if the client goes away first, `work` is cancelled and ClientDisconnect
+    raised (a long-poll stops waiting for nobody)."""
+    job = asyncio.ensure_future(work)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (job, watcher):
+            if not future.done():
+                future.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await future
+    if job.done() and not job.cancelled():
+        return job.result()
+    raise ClientDisconnect()

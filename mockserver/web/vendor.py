@@ -19,7 +19,7 @@ from ..domain.tasks import Task
 from ..service.calls import Answer, Call
 from ..spec import CREATE, CREDITS, QUERY
 from .errors import journal
-from .requests import read_json, simulator, vendor_call
+from .requests import read_json, simulator, vendor_call, worlds
 
 #: The bundled MP4s, one per frame size and duration.
 VIDEO_DIR: Path = Path(__file__).resolve().parents[1] / "videos"
@@ -136,7 +136,7 @@ def video_path(aspect_ratio: str, quality: str, duration: int) -> Path:
 
 
 async def result_video(request: Request) -> Response:
-    task = await simulator(request).video(request.path_params["task_id"])
+    task = await worlds(request).video(request.path_params["task_id"])
     if task is None:
         raise NotFound("No such video, or its link expired 24 hours after generation")
     req = task.request

@@ -13,6 +13,9 @@
   const TERMINAL = new Set(["completed", "failed"]);
   // the spec's operation ids, as the fault form names them
   const OPERATIONS = { createVideoGeneration: "create", getTaskDetail: "query" };
+  // the admin token (--admin-token), for this tab only: sessionStorage, sent as a header. A
+  // header is never attached by the browser to another site's request, as a cookie would be.
+  const TOKEN_KEY = "evolink-mock-admin-token";
 
   const state = {
     now: null,
@@ -27,6 +30,9 @@
     rendered: false,
     pollSeq: 0,
     timer: 0,
+    locked: false, // the server wants a token this tab does not have (or a wrong one)
+    scenariosLoaded: false,
+    memoryToken: null, // the token, where sessionStorage is disabled
   };
 
   const byId = (id) => document.getElementById(id);
@@ -106,8 +112,46 @@
 
   // -- the server ------------------------------------------------------------------------------
 
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null; // storage disabled: the token is asked for again on each load
+    }
+  }
+
+  function lock(message) {
+    state.locked = true;
+    clearTimeout(state.timer);
+    byId("login-form").hidden = false;
+    say(message, true);
+    byId("admin-token").focus();
+  }
+
+  function unlock(event) {
+    event.preventDefault();
+    const token = byId("admin-token").value.trim();
+    if (!token) {
+      say("Enter the server's admin token.", true);
+      return;
+    }
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {
+      state.memoryToken = token;
+    }
+    byId("admin-token").value = "";
+    byId("login-form").hidden = true;
+    state.locked = false;
+    say("Unlocked.");
+    if (!state.scenariosLoaded) loadScenarios();
+    poll();
+  }
+
   async function api(method, url, body) {
     const init = { method, headers: { Accept: "application/json" }, cache: "no-store" };
+    const token = storedToken() || state.memoryToken;
+    if (token) init.headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -127,6 +171,14 @@
       error.code = data && data.error && data.error.code;
       // the envelope of a route this server does not have (an older version, say)
       error.noRoute = response.status === 404 && message === "No such route";
+      if (response.status === 401 && url.startsWith("/_mock/")) {
+        try {
+          sessionStorage.removeItem(TOKEN_KEY);
+        } catch {
+          state.memoryToken = null;
+        }
+        lock("The admin token was refused: enter it again.");
+      }
       throw error;
     }
     return { data, response };
@@ -164,6 +216,7 @@
   async function poll() {
     const seq = ++state.pollSeq;
     clearTimeout(state.timer);
+    if (state.locked) return;
     try {
       const wanted = [api("GET", "/_mock/clock"), api("GET", "/_mock/tasks"), api("GET", "/_mock/faults")];
       if (state.callbacks !== false) {
@@ -176,7 +229,7 @@
       try {
         answers = await Promise.all(wanted);
       } catch (error) {
-        if (seq === state.pollSeq) setConnected(false);
+        if (seq === state.pollSeq && error.status !== 401) setConnected(false);
         return;
       }
       if (seq !== state.pollSeq) return; // a newer poll is under way
@@ -190,7 +243,9 @@
     } catch (error) {
       console.error("dashboard: rendering failed", error);
     } finally {
-      if (seq === state.pollSeq && !document.hidden) state.timer = setTimeout(poll, POLL_MS);
+      if (seq === state.pollSeq && !document.hidden && !state.locked) {
+        state.timer = setTimeout(poll, POLL_MS);
+      }
     }
   }
 
@@ -234,9 +289,10 @@
     try {
       entries = (await api("GET", "/_mock/scenarios")).data;
     } catch (error) {
-      say(`Could not load the scenario catalogue: ${error.message}`, true);
+      if (error.status !== 401) say(`Could not load the scenario catalogue: ${error.message}`, true);
       return;
     }
+    state.scenariosLoaded = true;
     entries.forEach((entry, index) => {
       select.append(el("option", { value: String(index), text: entry.name }));
     });
@@ -618,6 +674,24 @@
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) poll();
     });
+    byId("login-form").addEventListener("submit", unlock);
+    begin();
+  }
+
+  async function begin() {
+    // the health check is open: it says whether a token is needed, so that a locked server is
+    // asked for one before any refused request
+    let needsToken = false;
+    try {
+      const { data } = await api("GET", "/_mock/health");
+      needsToken = Boolean(data && data.admin_token_required);
+    } catch {
+      needsToken = false; // unreachable: polling reports it
+    }
+    if (needsToken && !(storedToken() || state.memoryToken)) {
+      lock("This server's admin routes need its admin token.");
+      return;
+    }
     loadScenarios();
     poll();
   }
