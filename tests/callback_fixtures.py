@@ -92,11 +92,15 @@ async def api_for(sim: Simulator, key: str = KEY) -> AsyncIterator[httpx.AsyncCl
         await sim.aclose()
 
 
-async def create(api: httpx.AsyncClient, callback_url: str | None, **extra: Any) -> dict[str, Any]:
+async def create(
+    api: httpx.AsyncClient, callback_url: str | None, *, scenario: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A task made with `CREATE` (and `extra` fields), under `scenario` if given."""
     body = {**CREATE, **extra}
     if callback_url is not None:
         body["callback_url"] = callback_url
-    response = await api.post("/v1/videos/generations", json=body)
+    headers = {"X-Mock-Scenario": scenario} if scenario is not None else None
+    response = await api.post("/v1/videos/generations", json=body, headers=headers)
     assert response.status_code == 200, response.text
     task: dict[str, Any] = response.json()
     return task

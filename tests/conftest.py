@@ -12,6 +12,8 @@ from mockserver.delivery.ssrf import offline_resolver
 from mockserver.domain.timing import FAST
 from mockserver.storage.sqlite import SqliteStore
 
+from .callback_fixtures import TLS, make_tls
+
 START = 1_800_000_000.0  # a fixed simulated start, so timestamps in tests are exact
 KEY = "sk-test-owner"
 
@@ -25,6 +27,13 @@ STORES: dict[str, Callable[[Path], Store]] = {
 
 class MakeSimulator(Protocol):
     def __call__(self, settings: Settings | None = None, **kwargs: Any) -> Simulator: ...
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, shared by the
+    session's HTTPS receivers and image servers."""
+    return make_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

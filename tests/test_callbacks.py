@@ -40,7 +40,6 @@ from .callback_fixtures import (
     create,
     deliveries,
     https_receiver,
-    make_tls,
 )
 from .conftest import MakeSimulator
 
@@ -51,11 +50,6 @@ SECRET = "whsec_" + base64.b64encode(b"evolink-mock-callback-test-key!!").decode
 
 
 SimulatorFor = Callable[..., Simulator]
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
-    return make_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

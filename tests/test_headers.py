@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+from typing import Any
 
 import httpx
 import pytest
 
-from mockserver import Settings
+from mockserver import Settings, Simulator
 from mockserver.cli.logging import ACCESS_MESSAGE, AccessFormatter
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
@@ -22,6 +23,14 @@ from .conftest import KEY, START, MakeSimulator
 pytestmark = pytest.mark.anyio
 
 VALID = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+
+
+def with_profile(make_simulator: MakeSimulator, **profile: Any) -> Simulator:
+    """A simulator (fast timings, virtual clock) where KEY has this profile."""
+    profiles = Profiles(keys={KEY: KeyProfile(**profile)})
+    return make_simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
+    )
 
 
 async def test_every_vendor_answer_has_its_own_request_id_also_in_the_journal(
@@ -50,10 +59,7 @@ async def test_every_vendor_answer_has_its_own_request_id_also_in_the_journal(
 async def test_a_429_says_when_the_bucket_lets_the_next_request_in(
     make_simulator: MakeSimulator,
 ) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(rate=0.1, burst=1)})
-    sim = make_simulator(
-        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
-    )
+    sim = with_profile(make_simulator, rate=0.1, burst=1)
     async with api_for(sim, KEY) as api:
         first = await api.post("/v1/videos/generations", json=VALID)
         refused = await api.post("/v1/videos/generations", json=VALID)
@@ -73,10 +79,7 @@ async def test_a_429_says_when_the_bucket_lets_the_next_request_in(
 async def test_a_429_for_concurrency_says_when_the_first_running_task_ends(
     make_simulator: MakeSimulator,
 ) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(max_concurrent=1)})
-    sim = make_simulator(
-        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
-    )
+    sim = with_profile(make_simulator, max_concurrent=1)
     async with api_for(sim, KEY) as api:
         running = (await api.post("/v1/videos/generations", json=VALID)).json()
         await api.post("/_mock/clock/advance", json={"seconds": 12.5})
@@ -115,10 +118,7 @@ def test_the_access_line_of_a_vendor_call_ends_with_its_request_id() -> None:
 async def test_credits_show_the_keys_balance_in_the_vendors_shape_as_accounts_do(
     make_simulator: MakeSimulator,
 ) -> None:
-    profiles = Profiles(keys={KEY: KeyProfile(credits=1000)})
-    sim = make_simulator(
-        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
-    )
+    sim = with_profile(make_simulator, credits=1000)
     async with api_for(sim, KEY) as api:
         fresh = (await api.get("/v1/credits")).json()
         for _ in range(2):

@@ -16,7 +16,7 @@ from mockserver import Settings
 from mockserver.delivery.images import ImageInfo, sniff
 from mockserver.domain.timing import FAST
 
-from .callback_fixtures import START, TLS, FakeResolver, api_for, make_tls
+from .callback_fixtures import START, TLS, FakeResolver, api_for
 from .conftest import MakeSimulator
 
 pytestmark = pytest.mark.anyio
@@ -60,11 +60,6 @@ FILES: dict[str, bytes] = {
     "/named-like-a.png": GIF,  # the name says png, the content does not
     "/huge.png": png(160, 90) + b"\x00" * (10 * 1024 * 1024),  # over the vendor's 10 MB
 }
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
-    return make_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="module")

@@ -25,19 +25,14 @@ from .callback_fixtures import (
     advance,
     api_for,
     callback_settings,
+    create,
     deliveries,
     https_receiver,
-    make_tls,
 )
 from .conftest import MakeSimulator
 
 KEY = "sk-lost-answer"
 BODY = {"model": "sora-2-pro-preview", "prompt": "a cat"}
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
-    return make_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
@@ -155,13 +150,7 @@ async def test_callback_duplicate_sends_a_delivered_callback_again_with_the_same
     with https_receiver(tls, [200, 200]) as receiver:
         sim = make_simulator(callback_settings([receiver], tls), resolver=FakeResolver())
         async with api_for(sim) as api:
-            task = (
-                await api.post(
-                    "/v1/videos/generations",
-                    json={**BODY, "duration": 4, "callback_url": receiver.url()},
-                    headers={"X-Mock-Scenario": "callback:duplicate"},
-                )
-            ).json()
+            task = await create(api, receiver.url(), scenario="callback:duplicate")
             await advance(api, ENDS_AFTER + 10)
             (delivery,) = await deliveries(api, task["id"])
 
@@ -178,13 +167,7 @@ async def test_callback_delay_sends_the_first_attempt_late(
     with https_receiver(tls, [200]) as receiver:
         sim = make_simulator(callback_settings([receiver], tls), resolver=FakeResolver())
         async with api_for(sim) as api:
-            task = (
-                await api.post(
-                    "/v1/videos/generations",
-                    json={**BODY, "duration": 4, "callback_url": receiver.url()},
-                    headers={"X-Mock-Scenario": "callback:delay:30"},
-                )
-            ).json()
+            task = await create(api, receiver.url(), scenario="callback:delay:30")
             await advance(api, ENDS_AFTER + 29)
             early = len(receiver.requests)
             await advance(api, 1)

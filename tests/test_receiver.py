@@ -10,12 +10,7 @@ import pytest
 
 from mockserver.testing.receiver import Answer, Receiver
 
-from .callback_fixtures import TLS, https_receiver, make_tls
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
-    return make_tls(tmp_path_factory.mktemp("ca"))
+from .callback_fixtures import TLS, https_receiver
 
 
 def post(client: httpx.Client, url: str, n: int) -> int:
