@@ -62,6 +62,9 @@ class Settings:
     #: have accounts in, so that a restart (even after `kill -9`) continues where it stopped;
     #: None keeps everything in memory only. See `mockserver.storage.sqlite`.
     db_path: str | None = None
+    #: `redis://HOST:PORT/DB`: keep the state in Redis (`mockserver.storage.redis`), where
+    #: several processes can share it; None keeps it in this process (or `db_path`).
+    store_url: str | None = None
     #: Put every `/_mock/*` route but the health check, the result videos and the dashboard's
     #: static shell behind `Authorization: Bearer <admin_token>`; None leaves them open.
     admin_token: str | None = None
@@ -82,6 +85,10 @@ class Settings:
             not self.admin_token or any(c.isspace() for c in self.admin_token)
         ):
             raise ValueError("an admin token must be non-empty and contain no spaces")
+        if self.store_url is not None and self.db_path is not None:
+            raise ValueError("store_url and db_path are two stores: give one")
+        if self.store_url is not None and not self.store_url.startswith(("redis://", "rediss://")):
+            raise ValueError(f"store_url must be redis://HOST:PORT/DB, got {self.store_url!r}")
         if self.isolate_keys and self.db_path is not None:
             raise ValueError("isolate_keys keeps each key's world in memory: not with db_path")
         if not self.callback_timeout > 0:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,9 +11,11 @@ import pytest
 from mockserver import MemoryStore, Settings, Simulator, Store, create_app
 from mockserver.delivery.ssrf import offline_resolver
 from mockserver.domain.timing import FAST
+from mockserver.storage.redis import RedisStore
 from mockserver.storage.sqlite import SqliteStore
 
 from .callback_fixtures import TLS, make_tls
+from .redis_server import redis_url
 
 START = 1_800_000_000.0  # a fixed simulated start, so timestamps in tests are exact
 KEY = "sk-test-owner"
@@ -22,6 +25,8 @@ KEY = "sk-test-owner"
 STORES: dict[str, Callable[[Path], Store]] = {
     "memory": lambda directory: MemoryStore(),
     "sqlite": lambda directory: SqliteStore(str(directory / "state.db")),
+    # one redis-server per test process; each store its own prefix
+    "redis": lambda directory: RedisStore(redis_url(), prefix=f"test-{uuid.uuid4().hex}"),
 }
 
 

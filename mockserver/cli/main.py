@@ -70,6 +70,12 @@ def _secret(text: str) -> str:
     return text
 
 
+def _store_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://")):
+        raise argparse.ArgumentTypeError(f"expected redis://HOST:PORT/DB, got {text!r}")
+    return text
+
+
 def _api_key(text: str) -> str:
     if not text.strip() or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError("an API key must be non-empty and contain no spaces")
@@ -264,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--store",
+        type=_store_url,
+        metavar="redis://HOST:PORT/DB",
+        help=(
+            "keep the state in Redis, where several evolink-mock processes share it: tasks, "
+            "accounts and reservations, rate-limit buckets, faults, the journal, callback "
+            "deliveries and the clock; each check-and-change is atomic in Redis. Needs the "
+            "redis extra (pip install 'evolink-sora-mock[redis]'). Default: in this process"
+        ),
+    )
+    serve.add_argument(
         "--admin-token",
         type=_api_key,
         metavar="TOKEN",
@@ -395,6 +412,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_timeout=args.callback_timeout,
         fetch_images=args.fetch_images,
         db_path=args.db,
+        store_url=args.store,
         admin_token=admin_token(args),
         metrics=not args.no_metrics,
         chaos=args.chaos,
@@ -431,6 +449,7 @@ def serve(args: argparse.Namespace) -> None:
 
     from ..domain.clock import RealClock
     from ..service.simulator import Simulator
+    from ..storage.base import StoreUnavailable
     from ..storage.sqlite import DatabaseError
     from ..web.app import create_app
     from .logging import OrderedStreamHandler, log_config, quiet_log_records
@@ -447,6 +466,13 @@ def serve(args: argparse.Namespace) -> None:
         simulator = Simulator(settings)
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
+    except ImportError as exc:
+        raise SystemExit(
+            f"evolink-mock: error: --store needs the redis extra ({exc}): "
+            "pip install 'evolink-sora-mock[redis]'"
+        ) from None
+    except StoreUnavailable as exc:
+        raise SystemExit(f"evolink-mock: error: --store {exc}") from None
     if settings.api_keys is not None:
         keys = f"{len(settings.api_keys)} key(s)"
     else:

@@ -70,7 +70,14 @@ class Simulator:
         profiles = self.settings.profiles
         restored = self.store.restore(lambda key: profiles.for_key(key).credits)
         if restored.clock is not None:
-            self.clock = continued(restored.clock, self.settings, f"--db {self.settings.db_path}")
+            where = (
+                f"--store {self.settings.store_url}"
+                if self.settings.store_url is not None
+                else f"--db {self.settings.db_path}"
+                if self.settings.db_path is not None
+                else "the store"
+            )
+            self.clock = continued(restored.clock, self.settings, where)
         else:
             self.clock = clock or make_clock(self.settings)
         self.store.anchor_clock(self.clock)  # the real clock's anchor, from now

@@ -11,6 +11,7 @@ store by default; a store shared by processes would namespace each world by a ke
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +38,19 @@ T = TypeVar("T")
 
 def memory_store_for(key: str) -> Store:
     return MemoryStore()
+
+
+def store_factory(base: Store) -> StoreFactory:
+    """Each world's store: on a shared store (Redis), the same connection under a prefix of
+    the world's own; otherwise a memory store."""
+    with_prefix = getattr(base, "with_prefix", None)
+    prefix = getattr(base, "prefix", "")
+    if with_prefix is None:
+        return memory_store_for
+    # the key itself is not written into Redis's key names: a digest of it is
+    return lambda key: with_prefix(
+        f"{prefix}:world:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    )
 
 
 class Worlds:

@@ -7,8 +7,13 @@ from .base import Store
 from .memory import MemoryStore
 
 
-def open_store(settings: Settings) -> Store:
-    """The store the settings ask for: SQLite with `db_path`, else memory."""
+def open_store(settings: Settings, *, prefix: str = "evolink-mock") -> Store:
+    """The store the settings ask for: Redis with `store_url` (its keys under `prefix`),
+    SQLite with `db_path`, else memory."""
+    if settings.store_url is not None:
+        from .redis import RedisStore  # not imported unless asked for
+
+        return RedisStore(settings.store_url, prefix=prefix)
     if settings.db_path is not None:
         from .sqlite import SqliteStore  # not imported unless asked for
 

@@ -25,6 +25,10 @@ from ..domain.limits import AccountView
 from ..domain.tasks import Task
 
 
+class StoreUnavailable(Exception):
+    """A store that cannot be reached at startup (a Redis that is down, a wrong URL)."""
+
+
 class Refusal(enum.Enum):
     """Why a new task was not kept."""
 

@@ -44,8 +44,9 @@ from ..domain.clock import Clock, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account
-from ..domain.tasks import Failure, Plan, Task, VideoRequest
+from ..domain.tasks import Task
 from .base import ClockState, Restored
+from .codec import plan_values, task_from, task_values
 from .memory import MemoryStore
 
 log = logging.getLogger("mockserver.store")
@@ -146,93 +147,6 @@ _SAVE_CLOCK = (
 
 class DatabaseError(Exception):
     """The file cannot serve as the simulator's database (locked, another layout, not SQLite)."""
-
-
-def _plan_values(plan: Plan) -> tuple[Any, ...]:
-    failure = plan.failure
-    return (
-        plan.created,
-        plan.started,
-        plan.finished,
-        None if failure is None else failure.code,
-        None if failure is None else failure.message,
-        None if failure is None else failure.at_progress,
-        plan.stopped,
-        json.dumps(plan.curve) if plan.curve else None,
-    )
-
-
-def _task_values(task: Task) -> tuple[Any, ...]:
-    request = task.request
-    return (
-        task.id,
-        task.owner,
-        request.model,
-        request.prompt,
-        request.aspect_ratio,
-        request.duration,
-        request.quality,
-        json.dumps(list(request.image_urls)) if request.image_urls else None,
-        request.callback_url,
-        *_plan_values(task.plan),
-        task.credits,
-        task.base_url,
-        task.callback_scenario,
-    )
-
-
-def _task_from(row: tuple[Any, ...]) -> Task:
-    (
-        task_id,
-        owner,
-        model,
-        prompt,
-        aspect_ratio,
-        duration,
-        quality,
-        image_urls,
-        callback_url,
-        created,
-        started,
-        finished,
-        failure_code,
-        failure_message,
-        failure_progress,
-        stopped,
-        curve,
-        credits,
-        base_url,
-        callback_scenario,
-    ) = row
-    failure = (
-        None
-        if failure_code is None
-        else Failure(failure_code, failure_message, int(failure_progress))
-    )
-    return Task(
-        id=task_id,
-        owner=owner,
-        request=VideoRequest(
-            model=model,
-            prompt=prompt,
-            aspect_ratio=aspect_ratio,
-            duration=int(duration),
-            quality=quality,
-            image_urls=tuple(json.loads(image_urls)) if image_urls else (),
-            callback_url=callback_url,
-        ),
-        plan=Plan(
-            created,
-            started,
-            finished,
-            failure,
-            stopped,
-            tuple((float(t), float(p)) for t, p in json.loads(curve)) if curve else (),
-        ),
-        credits=float(credits),
-        base_url=base_url,
-        callback_scenario=callback_scenario,
-    )
 
 
 class Database:
@@ -347,10 +261,10 @@ class Database:
     # -- tasks and accounts ---------------------------------------------------------------------
 
     def insert_task(self, task: Task) -> None:
-        self._conn.execute(_INSERT_TASK, _task_values(task))
+        self._conn.execute(_INSERT_TASK, task_values(task))
 
     def update_plan(self, task: Task) -> None:
-        self._conn.execute(_UPDATE_PLAN, (*_plan_values(task.plan), task.id))
+        self._conn.execute(_UPDATE_PLAN, (*plan_values(task.plan), task.id))
 
     def load_tasks(self) -> Iterator[tuple[Task, bool]]:
         """Every task in creation order, and whether its end was handled (a delivery started)."""
@@ -358,7 +272,7 @@ class Database:
             f"SELECT {_TASK_COLUMNS}, end_handled FROM tasks ORDER BY rowid"
         )
         for row in cursor:
-            yield _task_from(row[:-1]), bool(row[-1])
+            yield task_from(row[:-1]), bool(row[-1])
 
     def add_account(self, api_key: str) -> None:
         self._conn.execute("INSERT OR IGNORE INTO accounts (api_key) VALUES (?)", (api_key,))

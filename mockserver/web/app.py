@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ..service.simulator import Simulator
-from ..service.worlds import Worlds
+from ..service.worlds import Worlds, store_factory
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
 from . import admin, metrics, vendor
@@ -35,7 +35,7 @@ class MockApp(Starlette):
         self.state.simulator = simulator
         #: the simulator, or with isolated keys one per key (`simulator` is then the world of
         #: refused keys)
-        self.worlds = Worlds(simulator)
+        self.worlds = Worlds(simulator, store_for=store_factory(simulator.store))
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()

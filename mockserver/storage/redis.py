@@ -1,0 +1,587 @@
+"""The state in Redis (`--store redis://HOST:PORT/DB`): the store several simulator processes
+can share.
+
+Every key starts with the store's prefix (`evolink-mock` by default), so that one Redis keeps
+several mocks apart. Each check-and-change that two processes could race on is one Lua script,
+run atomically by Redis: a task kept against its key's concurrency cap and credits (with the
+settlement of what has ended), a token taken from a bucket, a `times: N` fault used up.
+
+| key | what |
+|---|---|
+| `P:task:ID` | a task, as the row of `storage.codec` (JSON) |
+| `P:order` | task ids, oldest first |
+| `P:handled` | ids of tasks whose end was handled (their callback delivery started) |
+| `P:accounts` | keys with an account, in the order they were opened |
+| `P:acct:KEY` | an account: `credits` (empty: unlimited), `used` |
+| `P:run:KEY` | the key's reserved tasks, scored by when each ends |
+| `P:price`, `P:final` | each task's price, and how it ends (`c` completed, `f` failed) |
+| `P:bucket:KEY` | a token bucket: `tokens`, `at` |
+| `P:faults`, `P:fault_ids` | admin faults (JSON by id), and their id counter |
+| `P:journal` | the request journal (JSON entries), capped |
+| `P:delivery:WEBHOOK_ID`, `P:deliveries` | callback deliveries (JSON), and their ids in order |
+| `P:clock` | the clock: `kind`, `speed`, `wall`, `sim` |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..domain.clock import Clock, ClockKind, RealClock
+from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
+from ..domain.faults import Fault
+from ..domain.journal import MAX_ENTRIES, Entry
+from ..domain.limits import AccountView
+from ..domain.tasks import Task, TaskStatus
+from .base import ClockState, Refusal, Restored, StoreUnavailable
+from .codec import task_from, task_values
+
+#: Seconds to wait for Redis before an operation fails (and the request answers 500).
+SOCKET_TIMEOUT = 2.0
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_LUA_HELPERS = """
+local function settle(p, owner, now)
+  local run = p .. ':run:' .. owner
+  local ended = redis.call('ZRANGEBYSCORE', run, '-inf', now)
+  for _, id in ipairs(ended) do
+    redis.call('ZREM', run, id)
+    if redis.call('HGET', p .. ':final', id) == 'c' then
+      local price = redis.call('HGET', p .. ':price', id)
+      redis.call('HINCRBYFLOAT', p .. ':acct:' .. owner, 'used', price)
+    end
+  end
+end
+local function reserved(p, owner)
+  local total = 0
+  for _, id in ipairs(redis.call('ZRANGE', p .. ':run:' .. owner, 0, -1)) do
+    total = total + tonumber(redis.call('HGET', p .. ':price', id))
+  end
+  return total
+end
+"""
+
+# ARGV: prefix, id, owner, row, ends, price, final, credits ('' = unlimited), cap ('' = none), now
+_ADD_TASK = (
+    _LUA_HELPERS
+    + """
+local p, id, owner = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', p .. ':task:' .. id) == 1 then return 'duplicate' end
+local acct = p .. ':acct:' .. owner
+if redis.call('EXISTS', acct) == 0 then
+  redis.call('HSET', acct, 'credits', ARGV[8], 'used', '0')
+  redis.call('RPUSH', p .. ':accounts', owner)
+end
+settle(p, owner, ARGV[10])
+local credits = redis.call('HGET', acct, 'credits')
+if ARGV[9] ~= '' and redis.call('ZCARD', p .. ':run:' .. owner) >= tonumber(ARGV[9]) then
+  return 'concurrency'
+end
+if credits ~= '' then
+  local left = tonumber(credits) - tonumber(redis.call('HGET', acct, 'used')) - reserved(p, owner)
+  if tonumber(ARGV[6]) > left + 1e-9 then return 'credits' end
+end
+redis.call('SET', p .. ':task:' .. id, ARGV[4])
+redis.call('RPUSH', p .. ':order', id)
+redis.call('ZADD', p .. ':run:' .. owner, ARGV[5], id)
+redis.call('HSET', p .. ':price', id, ARGV[6])
+redis.call('HSET', p .. ':final', id, ARGV[7])
+return 'ok'
+"""
+)
+
+# ARGV: prefix, owner, now -> {credits, used, reserved, running, first end or ''}
+_ACCOUNT = (
+    _LUA_HELPERS
+    + """
+local p, owner = ARGV[1], ARGV[2]
+local acct = p .. ':acct:' .. owner
+if redis.call('EXISTS', acct) == 0 then return false end
+settle(p, owner, ARGV[3])
+local first = redis.call('ZRANGE', p .. ':run:' .. owner, 0, 0, 'WITHSCORES')
+return {
+  redis.call('HGET', acct, 'credits'),
+  redis.call('HGET', acct, 'used'),
+  tostring(reserved(p, owner)),
+  redis.call('ZCARD', p .. ':run:' .. owner),
+  first[2] or '',
+}
+"""
+)
+
+# ARGV: prefix, id, owner, row, ends, final
+_SAVE_PLAN = """
+local p, id, owner = ARGV[1], ARGV[2], ARGV[3]
+redis.call('SET', p .. ':task:' .. id, ARGV[4])
+redis.call('HSET', p .. ':final', id, ARGV[6])
+if redis.call('ZSCORE', p .. ':run:' .. owner, id) then
+  redis.call('ZADD', p .. ':run:' .. owner, ARGV[5], id)
+end
+"""
+
+# KEYS: the bucket; ARGV: rate, size, now -> seconds until a token ('0' if one was taken)
+_TAKE_TOKEN = """
+local rate, size, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens, at = size, now
+local kept = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+if kept[1] then tokens, at = tonumber(kept[1]), tonumber(kept[2]) end
+tokens = math.min(size, tokens + math.max(0, now - at) * rate)
+at = math.max(at, now)
+local wait = 0
+if tokens >= 1 - 1e-9 then tokens = tokens - 1
+elseif rate > 0 then wait = (1 - tokens) / rate
+else wait = -1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+return tostring(wait)
+"""
+
+# KEYS: the faults hash; ARGV: operation, api key -> the fault taken (JSON, as it was) or nil
+_TAKE_FAULT = """
+local best, best_rank, best_id = nil, -1, nil
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local fault = cjson.decode(all[i + 1])
+  local op_ok = fault.operation == cjson.null or fault.operation == ARGV[1]
+  local key_ok = fault.api_key == cjson.null or fault.api_key == ARGV[2]
+  if op_ok and key_ok then
+    local rank = (fault.operation ~= cjson.null and 1 or 0)
+    rank = rank + (fault.api_key ~= cjson.null and 1 or 0)
+    local id = tonumber(all[i])
+    if rank > best_rank or (rank == best_rank and id < best_id) then
+      best, best_rank, best_id = fault, rank, id
+    end
+  end
+end
+if best == nil then return false end
+local taken = cjson.encode(best)
+if best.remaining ~= cjson.null then
+  best.remaining = best.remaining - 1
+  if best.remaining <= 0 then
+    redis.call('HDEL', KEYS[1], tostring(best_id))
+  else
+    redis.call('HSET', KEYS[1], tostring(best_id), cjson.encode(best))
+  end
+end
+return taken
+"""
+
+
+def _fault_json(fault: Fault) -> str:
+    return json.dumps(
+        {
+            "id": fault.id,
+            "scenario": fault.scenario,
+            "operation": fault.operation,
+            "api_key": fault.api_key,
+            "remaining": fault.remaining,
+        }
+    )
+
+
+def _fault_from(text: str | bytes) -> Fault:
+    data = json.loads(text)
+    return Fault(
+        data["id"], data["scenario"], data["operation"], data["api_key"], data["remaining"]
+    )
+
+
+def _final(task: Task) -> str:
+    return "c" if task.plan.final_status is TaskStatus.COMPLETED else "f"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def _on_io(
+    method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
+    """Run a store method on the store's own loop, awaited from the caller's."""
+
+    async def handed_over(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        future = asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self._io)
+        return await asyncio.wrap_future(future)
+
+    functools.update_wrapper(handed_over, method)
+    return handed_over
+
+
+class RedisStore:
+    """A `Store` in Redis, shared by every process that opens the same URL and prefix."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "evolink-mock",
+        journal_limit: int = MAX_ENTRIES,
+        delivery_limit: int = MAX_DELIVERIES,
+        _shared: RedisStore | None = None,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.journal_limit = journal_limit
+        self.delivery_limit = delivery_limit
+        self._closed = False
+        # redis-py's own types say bytes-or-str everywhere; with decode_responses it is str
+        self._redis: Any
+        self._scripts: dict[str, Any]
+        self._io: asyncio.AbstractEventLoop
+        self._thread: threading.Thread
+        if _shared is not None:  # another prefix on the same connection (`with_prefix`)
+            self._owner = False
+            self._io, self._thread = _shared._io, _shared._thread
+            self._redis, self._scripts = _shared._redis, _shared._scripts
+            return
+        self._owner = True
+        # One client on one event loop of the store's own thread: callers on any loop or thread
+        # (the server's, a test's, startup's) hand their calls to it.
+        self._io = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._io.run_forever, name="redis-store", daemon=True
+        )
+        self._thread.start()
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            decode_responses=True,
+        )
+        self._scripts = {
+            name: self._redis.register_script(source)
+            for name, source in [
+                ("add_task", _ADD_TASK),
+                ("account", _ACCOUNT),
+                ("save_plan", _SAVE_PLAN),
+                ("take_token", _TAKE_TOKEN),
+                ("take_fault", _TAKE_FAULT),
+            ]
+        }
+        try:
+            self._wait(self._redis.ping())  # a wrong URL or a Redis that is down fails now
+        except RedisError as exc:
+            self.close()
+            raise StoreUnavailable(f"{url}: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def with_prefix(self, prefix: str) -> RedisStore:
+        """A store under another prefix on this one's connection (an isolated key's world);
+        closing it leaves the connection to this store."""
+        return RedisStore(
+            self.url,
+            prefix=prefix,
+            journal_limit=self.journal_limit,
+            delivery_limit=self.delivery_limit,
+            _shared=self,
+        )
+
+    def _wait(self, coroutine: Any) -> Any:
+        """Run on the store's loop, from a thread that is not it (blocks)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._io).result()
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _client(self) -> Any:
+        return self._redis
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[script](keys=keys, args=args)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
+        """What Redis holds: the clock, every task (and whether its end was handled), the
+        pending deliveries. Accounts, buckets and faults stay in Redis."""
+        restored: Restored = self._wait(self._restore())
+        return restored
+
+    async def _restore(self) -> Restored:
+        client = self._redis
+        handled = set(await client.smembers(self._key("handled")))
+        tasks = await self._tasks()
+        pending = [d for d in await self._deliveries(tasks) if d.outcome is Outcome.PENDING]
+        return Restored(await self._stored_clock(), [(t, t.id in handled) for t in tasks], pending)
+
+    async def _stored_clock(self) -> ClockState | None:
+        kept: dict[str, str] = await self._redis.hgetall(self._key("clock"))
+        if not kept:
+            return None
+        speed = kept.get("speed")
+        kind: ClockKind = "real" if kept["kind"] == "real" else "virtual"
+        return ClockState(
+            kind, float(speed) if speed else None, float(kept["wall"]), float(kept["sim"])
+        )
+
+    def anchor_clock(self, clock: Clock) -> None:
+        self._wait(self._save_clock(clock))
+
+    def _clock_fields(self, clock: Clock) -> dict[str, str]:
+        speed = clock.speed if isinstance(clock, RealClock) else None
+        return {
+            "kind": clock.kind,
+            "speed": "" if speed is None else _number(speed),
+            "wall": _number(time.time()),
+            "sim": _number(clock.now()),
+        }
+
+    async def _save_clock(self, clock: Clock) -> None:
+        await self._redis.hset(self._key("clock"), mapping=self._clock_fields(clock))
+
+    @_on_io
+    async def save_clock(self, clock: Clock) -> None:
+        await self._save_clock(clock)
+
+    @_on_io
+    async def clear(self) -> None:
+        client = self._client()
+        clock = self._key("clock")
+        doomed = [key async for key in client.scan_iter(match=self._key("*")) if key != clock]
+        for start in range(0, len(doomed), 500):
+            await client.delete(*doomed[start : start + 500])
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self._owner:
+            return
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._redis.aclose(), self._io).result(5)
+            self._io.call_soon_threadsafe(self._io.stop)
+            self._thread.join(5)
+        self._io.close()
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    @_on_io
+    async def add_task(
+        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
+    ) -> Refusal | None:
+        answer = await self._run(
+            "add_task",
+            [],
+            [
+                self.prefix,
+                task.id,
+                task.owner,
+                json.dumps(task_values(task)),
+                _number(task.plan.ended),
+                _number(task.credits),
+                _final(task),
+                "" if credits is None else _number(credits),
+                "" if max_concurrent is None else str(max_concurrent),
+                _number(now),
+            ],
+        )
+        return {
+            "ok": None,
+            "duplicate": Refusal.DUPLICATE_ID,
+            "concurrency": Refusal.CONCURRENCY,
+            "credits": Refusal.CREDITS,
+        }[answer]
+
+    @_on_io
+    async def get_task(self, task_id: str) -> Task | None:
+        row = await self._client().get(self._key("task", task_id))
+        return None if row is None else task_from(tuple(json.loads(row)))
+
+    @_on_io
+    async def next_end(self, owner: str, now: float) -> float | None:
+        kept = await self._run("account", [], [self.prefix, owner, _number(now)])
+        return float(kept[4]) if kept and kept[4] else None
+
+    @_on_io
+    async def save_plan(self, task: Task) -> None:
+        await self._run(
+            "save_plan",
+            [],
+            [
+                self.prefix,
+                task.id,
+                task.owner,
+                json.dumps(task_values(task)),
+                _number(task.plan.ended),
+                _final(task),
+            ],
+        )
+
+    @_on_io
+    async def tasks(self) -> list[Task]:
+        return await self._tasks()
+
+    async def _tasks(self) -> list[Task]:
+        client = self._client()
+        ids = await client.lrange(self._key("order"), 0, -1)
+        if not ids:
+            return []
+        rows = await client.mget([self._key("task", i) for i in ids])
+        return [task_from(tuple(json.loads(row))) for row in rows if row is not None]
+
+    @_on_io
+    async def count_tasks(self) -> int:
+        count: int = await self._client().llen(self._key("order"))
+        return count
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    @_on_io
+    async def accounts(self, now: float) -> list[tuple[str, AccountView]]:
+        listing = []
+        for owner in await self._client().lrange(self._key("accounts"), 0, -1):
+            kept = await self._run("account", [], [self.prefix, owner, _number(now)])
+            if not kept:
+                continue
+            credits = float(kept[0]) if kept[0] != "" else None
+            used, reserved, running = float(kept[1]), float(kept[2]), int(kept[3])
+            if running == 0:
+                reserved = 0.0  # no float dust once nothing is reserved
+            remaining = None if credits is None else round(credits - used - reserved, 6)
+            view = AccountView(credits, round(used, 6), round(reserved, 6), remaining, running)
+            listing.append((owner, view))
+        return listing
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    @_on_io
+    async def take_token(self, key: str, rate: float, size: float, now: float) -> float:
+        wait = float(
+            await self._run(
+                "take_token",
+                [self._key("bucket", key)],
+                [_number(rate), _number(size), _number(now)],
+            )
+        )
+        return float("inf") if wait < 0 else wait
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    @_on_io
+    async def add_fault(
+        self, scenario: str, operation: str | None, api_key: str | None, times: int | None
+    ) -> Fault:
+        client = self._client()
+        fault = Fault(
+            await client.incr(self._key("fault_ids")), scenario, operation, api_key, times
+        )
+        await client.hset(self._key("faults"), str(fault.id), _fault_json(fault))
+        return fault
+
+    @_on_io
+    async def take_fault(self, operation: str, api_key: str) -> Fault | None:
+        taken = await self._run("take_fault", [self._key("faults")], [operation, api_key])
+        if not taken:
+            return None
+        fault = _fault_from(taken)
+        if fault.remaining is not None:
+            fault.remaining -= 1  # as the memory store's: what is left after this one
+        return fault
+
+    @_on_io
+    async def faults(self) -> list[Fault]:
+        kept = await self._client().hgetall(self._key("faults"))
+        return sorted((_fault_from(text) for text in kept.values()), key=lambda f: f.id)
+
+    @_on_io
+    async def remove_fault(self, fault_id: int) -> bool:
+        removed: int = await self._client().hdel(self._key("faults"), str(fault_id))
+        return removed > 0
+
+    @_on_io
+    async def clear_faults(self) -> None:
+        await self._client().delete(self._key("faults"))
+
+    # -- the journal ----------------------------------------------------------------------------
+
+    @_on_io
+    async def record(self, entry: Entry) -> None:
+        client = self._client()
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._key("journal"), json.dumps(list(entry)))
+            pipe.ltrim(self._key("journal"), -self.journal_limit, -1)
+            await pipe.execute()
+
+    @_on_io
+    async def journal(self) -> list[Entry]:
+        rows = await self._client().lrange(self._key("journal"), 0, -1)
+        return [Entry(*json.loads(row)) for row in rows]
+
+    # -- callback deliveries --------------------------------------------------------------------
+
+    @_on_io
+    async def save_delivery(self, delivery: Delivery) -> None:
+        client = self._client()
+        key = self._key("delivery", delivery.webhook_id)
+        new = not await client.exists(key)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(self._delivery_fields(delivery)))
+            if new:
+                pipe.rpush(self._key("deliveries"), delivery.webhook_id)
+                if delivery.trigger == "end":
+                    pipe.sadd(self._key("handled"), delivery.task.id)
+            await pipe.execute()
+        if new and await client.llen(self._key("deliveries")) > self.delivery_limit:
+            dropped = await client.lpop(self._key("deliveries"))
+            if dropped:
+                await client.delete(self._key("delivery", dropped))
+
+    @staticmethod
+    def _delivery_fields(delivery: Delivery) -> dict[str, Any]:
+        return {
+            "webhook_id": delivery.webhook_id,
+            "task_id": delivery.task.id,
+            "url": delivery.url,
+            "trigger": delivery.trigger,
+            "outcome": delivery.outcome.value,
+            "attempts": [asdict(a) for a in delivery.attempts],
+        }
+
+    @staticmethod
+    def _decode_deliveries(
+        rows: list[str | None], task: Callable[[str], Task | None]
+    ) -> list[Delivery]:
+        deliveries = []
+        for row in rows:
+            if row is None:
+                continue
+            data = json.loads(row)
+            owner = task(data["task_id"])
+            if owner is None:
+                continue
+            deliveries.append(
+                Delivery(
+                    owner,
+                    data["url"],
+                    data["webhook_id"],
+                    data["trigger"],
+                    Outcome(data["outcome"]),
+                    [Attempt(**a) for a in data["attempts"]],
+                )
+            )
+        return deliveries
+
+    @_on_io
+    async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
+        every = await self._deliveries(await self._tasks())
+        return [d for d in every if task_id is None or d.task.id == task_id]
+
+    async def _deliveries(self, tasks: list[Task]) -> list[Delivery]:
+        client = self._client()
+        ids: list[str] = await client.lrange(self._key("deliveries"), 0, -1)
+        if not ids:
+            return []
+        rows = await client.mget([self._key("delivery", w) for w in ids])
+        return self._decode_deliveries(rows, {task.id: task for task in tasks}.get)
