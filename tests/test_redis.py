@@ -3,8 +3,12 @@ check-and-change is atomic across them. The behaviour suite runs on Redis too (`
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +21,7 @@ from mockserver.domain.timing import FAST
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
-from .redis_server import redis_url
+from .redis_server import RedisProcess, redis_url
 
 KEY = "sk-replicas"
 BURSTY = "sk-bursty"  # rate 0.001 a second, burst 2
@@ -110,3 +114,127 @@ def test_credits_are_never_reserved_twice_across_replicas() -> None:
 
     assert statuses == [200, 402, 402, 402]
     assert (account["reserved"], account["remaining"]) == (69.12, 30.88)
+
+
+def test_advancing_the_clock_on_one_replica_completes_the_task_for_the_other(
+    replicas: tuple[str, str],
+) -> None:
+    a, b = replicas
+    made = call(a, "POST", "/v1/videos/generations", json=BODY).json()
+
+    moved = httpx.post(f"{b}/_mock/clock/advance", json={"seconds": 60}, timeout=10).json()
+    on_a = call(a, "GET", f"/v1/tasks/{made['id']}").json()
+    clock_a = httpx.get(f"{a}/_mock/clock", timeout=10).json()
+
+    assert made["status"] == "pending"
+    assert on_a["status"] == "completed"  # the fast plan of a 4 s task ends 45 s after create
+    assert clock_a["now"] == moved["now"] == START + 60
+
+
+def test_two_replicas_advancing_keep_the_later_time(replicas: tuple[str, str]) -> None:
+    a, b = replicas
+    httpx.post(f"{a}/_mock/clock/advance", json={"seconds": 100}, timeout=10)
+    httpx.post(f"{b}/_mock/clock/advance", json={"seconds": 10}, timeout=10)  # from 100: 110
+
+    times = [httpx.get(f"{base}/_mock/clock", timeout=10).json()["now"] for base in (a, b)]
+
+    assert times == [START + 110, START + 110]
+
+
+def test_workers_need_a_shared_store() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mockserver.cli.main", "serve", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "evolink-mock: error: --workers 2 would split the state between 2 processes, each with "
+        "its own tasks and clock: keep it in Redis with --store redis://HOST:PORT/DB"
+    ]
+
+
+@pytest.mark.realclock
+def test_two_workers_on_redis_serve_one_state() -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver.cli.main",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--clock",
+            "virtual",
+            "--timings",
+            "fast",
+            "--store",
+            redis_url(),
+            "--log-level",
+            "warning",
+        ],
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        made = call(base, "POST", "/v1/videos/generations", json=BODY).json()
+        # new connections, spread over both workers: every one sees the task
+        reads = [call(base, "GET", f"/v1/tasks/{made['id']}").status_code for _ in range(20)]
+        httpx.post(f"{base}/_mock/clock/advance", json={"seconds": 60}, timeout=10)
+        done = {call(base, "GET", f"/v1/tasks/{made['id']}").json()["status"] for _ in range(10)}
+        httpx.post(f"{base}/_mock/reset", timeout=10)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+    assert reads == [200] * 20
+    assert done == {"completed"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.realclock
+def test_while_redis_is_down_the_api_answers_500_quickly_and_recovers_by_itself() -> None:
+    with RedisProcess() as server:
+        settings = Settings(timings=FAST, clock="virtual", start_time=START)
+        sim = Simulator(settings, store=RedisStore(server.url, prefix="outage"))
+        with serve_in_thread(create_app(simulator=sim)) as base:
+            acknowledged = [
+                call(base, "POST", "/v1/videos/generations", json=BODY).json()["id"]
+                for _ in range(3)
+            ]
+            server.stop()
+            started = time.monotonic()
+            down = [call(base, "POST", "/v1/videos/generations", json=BODY) for _ in range(3)]
+            health = httpx.get(f"{base}/_mock/health", timeout=10)
+            took = time.monotonic() - started
+            server.start()  # the same port; its append-only file kept what it acknowledged
+            reads = [call(base, "GET", f"/v1/tasks/{i}").status_code for i in acknowledged]
+            again = call(base, "POST", "/v1/videos/generations", json=BODY)
+        sim.close()
+
+    assert [r.status_code for r in down] == [500, 500, 500]
+    assert {r.json()["error"]["code"] for r in down} == {"internal_error"}
+    assert "Traceback" not in down[0].text
+    assert health.status_code == 503
+    assert took < 10  # no hang: each call fails within the store's timeouts
+    assert reads == [200, 200, 200]
+    assert again.status_code == 200

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
@@ -68,6 +69,12 @@ def _secret(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64: {text!r}")
+    return int(text)
 
 
 def _store_url(text: str) -> str:
@@ -281,6 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help=(
+            "serve from N processes on one socket; needs --store redis://... so that they "
+            "share one state (default: 1)"
+        ),
+    )
+    serve.add_argument(
         "--admin-token",
         type=_api_key,
         metavar="TOKEN",
@@ -455,6 +472,12 @@ def serve(args: argparse.Namespace) -> None:
     from .logging import OrderedStreamHandler, log_config, quiet_log_records
 
     settings = settings_from(args)
+    if args.workers > 1 and settings.store_url is None:
+        raise SystemExit(
+            f"evolink-mock: error: --workers {args.workers} would split the state between "
+            f"{args.workers} processes, each with its own tasks and clock: keep it in Redis "
+            "with --store redis://HOST:PORT/DB"
+        )
     freeze_garbage_collection()
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -500,6 +523,20 @@ def serve(args: argparse.Namespace) -> None:
     log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
     if settings.chaos is not None:
         log.info("evolink-mock: chaos %s", settings.chaos.describe())
+    if args.workers > 1:
+        simulator.close()  # each worker opens its own, on the same Redis
+        os.environ[WORKER_ARGV] = json.dumps(getattr(args, "argv", []))
+        log.info("evolink-mock: %d workers sharing %s", args.workers, settings.store_url)
+        uvicorn.run(
+            "mockserver.cli.main:worker_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_config=log_config(),
+            log_level=args.log_level,
+        )
+        return
     try:
         uvicorn.run(
             create_app(simulator=simulator),
@@ -510,6 +547,23 @@ def serve(args: argparse.Namespace) -> None:
         )
     finally:
         simulator.close()  # the lifespan closed it already, unless startup failed
+
+
+#: Where `serve --workers N` hands its command line to the worker processes.
+WORKER_ARGV = "EVOLINK_MOCK_WORKER_ARGV"
+
+
+def worker_app() -> Any:
+    """One worker of `serve --workers N` (an app factory uvicorn imports in each process):
+    the same settings, its own simulator on the shared store."""
+    from ..service.simulator import Simulator
+    from ..web.app import create_app
+    from .logging import quiet_log_records
+
+    args = build_parser().parse_args(json.loads(os.environ[WORKER_ARGV]))
+    quiet_log_records()
+    freeze_garbage_collection()
+    return create_app(simulator=Simulator(settings_from(args)))
 
 
 def print_scenarios() -> None:
@@ -524,7 +578,9 @@ def print_scenarios() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(given)
+    args.argv = given
     if args.command == "scenarios" and args.markdown:
         print(markdown_table(load_spec()))
     elif args.command == "scenarios":

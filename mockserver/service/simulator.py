@@ -81,6 +81,8 @@ class Simulator:
         else:
             self.clock = clock or make_clock(self.settings)
         self.store.anchor_clock(self.clock)  # the real clock's anchor, from now
+        #: another process may move this virtual clock (a shared store): read it on each call
+        self._shares_clock = self.store.shared and isinstance(self.clock, VirtualClock)
         self.scheduler = Scheduler(self.clock)
         #: every random choice of the simulator; `settings.seed` makes a run repeat exactly
         self.rng = random.Random(self.settings.seed)
@@ -166,9 +168,19 @@ class Simulator:
                 "The clock is real: start the server with --clock virtual to advance it",
                 param="seconds",
             )
+        await self.catch_up()
         now = await self.callbacks.advance(seconds)
         await self.store.save_clock(self.clock)
         return now
+
+    async def catch_up(self) -> None:
+        """On a store other processes share, move this virtual clock to where another process
+        moved it (running what falls due on the way), so that all read one time."""
+        if not self._shares_clock:
+            return
+        shared = await self.store.shared_time()
+        if shared is not None and shared > self.clock.now():
+            await self.callbacks.advance(shared - self.clock.now())
 
     async def settle(self) -> None:
         """Virtual clock: run what is due now and wait for the callbacks it sends. The real
@@ -182,6 +194,7 @@ class Simulator:
         """`POST /v1/videos/generations`: authenticate, apply a requested scenario, take a
         token, read and check the body, apply a fallback scenario, then make the task (model
         access, concurrency, credits, moderation)."""
+        await self.catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner)
         if scenario is not None and await self.admission.apply(call, scenario):
@@ -199,6 +212,7 @@ class Simulator:
     async def query(self, call: Call, task_id: str) -> Answer:
         """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
         the task, which must exist and belong to the caller."""
+        await self.catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner) or self.admission.fallback(
             QUERY, owner
@@ -219,6 +233,7 @@ class Simulator:
     async def credits(self, call: Call) -> AccountView | None:
         """`GET /v1/credits`: authenticate, apply a scenario, take a token, then the caller's
         balance, settled now (None: the scenario dropped the connection)."""
+        await self.catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner) or self.admission.fallback(
             CREDITS, owner
@@ -356,6 +371,7 @@ class Simulator:
 
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""
+        await self.catch_up()
         return await self.store.tasks()
 
     async def metrics(self) -> MetricsSnapshot:
@@ -376,6 +392,7 @@ class Simulator:
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
         """Each key's credits, settled now (`api_key`: that key's only)."""
+        await self.catch_up()
         listing = await self.store.accounts(self.now())
         return [(key, view) for key, view in listing if api_key is None or key == api_key]
 

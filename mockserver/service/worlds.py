@@ -149,8 +149,11 @@ class Worlds:
             body["worlds"] = len(self._worlds)
         return body
 
-    def clock_json(self, key: str | None) -> dict[str, Any]:
-        return self.chosen(key)[0].clock_json()
+    async def clock_json(self, key: str | None) -> dict[str, Any]:
+        """The chosen world's clock (caught up with other processes on a shared store)."""
+        sim = self.chosen(key)[0]
+        await sim.catch_up()
+        return sim.clock_json()
 
     async def advance(self, seconds: float, key: str | None) -> dict[str, Any]:
         """Move the chosen worlds' clocks; the first one's clock, after."""

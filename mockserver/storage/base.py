@@ -26,7 +26,8 @@ from ..domain.tasks import Task
 
 
 class StoreUnavailable(Exception):
-    """A store that cannot be reached at startup (a Redis that is down, a wrong URL)."""
+    """A store that cannot be reached (a Redis that is down, a wrong URL): at startup, or for
+    one operation (answered 500; the next one tries again)."""
 
 
 class Refusal(enum.Enum):
@@ -64,6 +65,9 @@ NOTHING_RESTORED = Restored(None, [], [])
 
 
 class Store(Protocol):
+    #: whether other processes share this store (and its clock) at the same time
+    shared: bool
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
@@ -76,7 +80,13 @@ class Store(Protocol):
         ...
 
     async def save_clock(self, clock: Clock) -> None:
-        """The clock moved (a virtual clock's advance)."""
+        """The clock moved (a virtual clock's advance); a shared store keeps the latest time
+        any process moved it to."""
+        ...
+
+    async def shared_time(self) -> float | None:
+        """A shared store: the virtual time another process may have moved the clock to
+        (None for a real clock, or a store no other process shares)."""
         ...
 
     async def clear(self) -> None:

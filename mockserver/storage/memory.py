@@ -21,6 +21,8 @@ SETTLE_PER_TASK = 8
 class MemoryStore:
     """Everything in memory: lost when the process ends."""
 
+    shared = False
+
     def __init__(
         self, *, journal_limit: int = MAX_ENTRIES, delivery_limit: int = MAX_DELIVERIES
     ) -> None:
@@ -44,6 +46,9 @@ class MemoryStore:
 
     async def save_clock(self, clock: Clock) -> None:
         pass
+
+    async def shared_time(self) -> float | None:
+        return None
 
     async def clear(self) -> None:
         self._tasks.clear()

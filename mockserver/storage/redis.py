@@ -130,6 +130,17 @@ if redis.call('ZSCORE', p .. ':run:' .. owner, id) then
 end
 """
 
+# KEYS: the clock; ARGV: kind, speed, wall, sim. A virtual clock's time only moves forward:
+# two processes advancing at once keep the later time.
+_SAVE_CLOCK = """
+local kind, sim = redis.call('HGET', KEYS[1], 'kind'), redis.call('HGET', KEYS[1], 'sim')
+if kind == 'virtual' and ARGV[1] == 'virtual' and sim and tonumber(sim) > tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'speed', ARGV[2], 'wall', ARGV[3], 'sim', ARGV[4])
+return 1
+"""
+
 # KEYS: the bucket; ARGV: rate, size, now -> seconds until a token ('0' if one was taken)
 _TAKE_TOKEN = """
 local rate, size, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -211,7 +222,10 @@ def _on_io(
 
     async def handed_over(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         future = asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self._io)
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except RedisError as exc:  # down, unreachable, too slow: the caller answers 500
+            raise StoreUnavailable(f"{self.url}: {exc}") from None
 
     functools.update_wrapper(handed_over, method)
     return handed_over
@@ -219,6 +233,8 @@ def _on_io(
 
 class RedisStore:
     """A `Store` in Redis, shared by every process that opens the same URL and prefix."""
+
+    shared = True
 
     def __init__(
         self,
@@ -266,6 +282,7 @@ class RedisStore:
                 ("save_plan", _SAVE_PLAN),
                 ("take_token", _TAKE_TOKEN),
                 ("take_fault", _TAKE_FAULT),
+                ("save_clock", _SAVE_CLOCK),
             ]
         }
         try:
@@ -339,7 +356,17 @@ class RedisStore:
         }
 
     async def _save_clock(self, clock: Clock) -> None:
-        await self._redis.hset(self._key("clock"), mapping=self._clock_fields(clock))
+        fields = self._clock_fields(clock)
+        await self._run(
+            "save_clock",
+            [self._key("clock")],
+            [fields["kind"], fields["speed"], fields["wall"], fields["sim"]],
+        )
+
+    @_on_io
+    async def shared_time(self) -> float | None:
+        kept = await self._redis.hmget(self._key("clock"), ["kind", "sim"])
+        return float(kept[1]) if kept[0] == "virtual" and kept[1] else None
 
     @_on_io
     async def save_clock(self, clock: Clock) -> None:

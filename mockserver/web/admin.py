@@ -13,16 +13,20 @@ from ..domain.errors import InvalidRequest, NotFound
 from ..domain.faults import OPERATIONS
 from ..domain.journal import EntryFilter, redact
 from ..domain.scenarios import catalogue
+from ..storage.base import StoreUnavailable
 from .requests import read_json, unless_disconnected, wait_seconds, world_key, worlds
 from .vendor import task_body
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse(await worlds(request).health())
+    try:
+        return JSONResponse(await worlds(request).health())
+    except StoreUnavailable as exc:
+        return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
 
 
 async def clock(request: Request) -> Response:
-    return JSONResponse(worlds(request).clock_json(world_key(request)))
+    return JSONResponse(await worlds(request).clock_json(world_key(request)))
 
 
 async def clock_advance(request: Request) -> Response:

@@ -17,6 +17,7 @@ from ..domain.errors import MockError
 from ..domain.gateway import GATEWAY_ERRORS
 from ..service.calls import Call
 from ..spec import CREATE, DocumentedError, Spec
+from ..storage.base import StoreUnavailable
 from .requests import CALL_KEY, bearer, simulator
 
 log = logging.getLogger("mockserver")
@@ -115,6 +116,17 @@ async def on_client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+    """The shared store is unreachable: the documented 500, one log line, no traceback."""
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    call: Call | None = request.scope.get(CALL_KEY)
+    error = documented(simulator(request).spec, call.operation if call else None, 500)
+    headers = {"X-Request-Id": call.request_id} if call is not None and call.request_id else None
+    return JSONResponse(
+        envelope(error), status_code=500, headers=headers
+    )  # not journaled: no store
+
+
 async def on_server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return await error_response(request, 500)
@@ -123,6 +135,7 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
     MockError: on_mock_error,
+    StoreUnavailable: on_store_unavailable,
     HTTPException: on_http_exception,
     ClientDisconnect: on_client_gone,
     Exception: on_server_error,
