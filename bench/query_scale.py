@@ -7,6 +7,7 @@ their ratio are printed. Memory is what tracemalloc sees allocated while the lar
 divided by its task count.
 
     python bench/query_scale.py            # 1,000 vs 100,000 tasks
+    python bench/query_scale.py --store redis://127.0.0.1:6379/0    # on Redis
 """
 
 from __future__ import annotations
@@ -83,18 +84,38 @@ async def query_round(app: Any, ids: list[str], queries: int, rng: random.Random
     return timings
 
 
-async def main(small: int, large: int, rounds: int, queries: int) -> None:
-    apps = {
-        n: create_app(simulator=Simulator(Settings(timings=FAST, clock="virtual")))
-        for n in (small, large)
-    }
+def simulator(store_url: str | None, name: str) -> Simulator:
+    settings = Settings(timings=FAST, clock="virtual")
+    if store_url is None:
+        return Simulator(settings)
+    from mockserver.storage.redis import RedisStore
+
+    return Simulator(settings, store=RedisStore(store_url, prefix=f"bench-{name}-{time.time_ns()}"))
+
+
+def redis_used_memory(store_url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(store_url)
+    used: int = client.info("memory")["used_memory"]
+    client.close()
+    return used
+
+
+async def main(small: int, large: int, rounds: int, queries: int, store_url: str | None) -> None:
+    apps = {n: create_app(simulator=simulator(store_url, str(n))) for n in (small, large)}
     ids = {small: await fill(apps[small], small)}
 
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    ids[large] = await fill(apps[large], large)
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    if store_url is None:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        ids[large] = await fill(apps[large], large)
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    else:  # what Redis itself holds for them: every key and entry a task adds
+        before = redis_used_memory(store_url)
+        ids[large] = await fill(apps[large], large)
+        after = redis_used_memory(store_url)
     per_task = (after - before) / large
 
     rng = random.Random(1)
@@ -111,7 +132,8 @@ async def main(small: int, large: int, rounds: int, queries: int) -> None:
         print(f"{n:>14,} {len(samples[n]):>8,} {medians[n]:>10.1f} {p99:>8.1f}")
     ratio = medians[large] / medians[small]
     print(f"median ratio {large:,} / {small:,} tasks: {ratio:.3f} (target <= 1.2)")
-    print(f"memory per stored task: {per_task:,.0f} bytes (target <= 2048)")
+    where = "in Redis (used_memory)" if store_url else "in the process (tracemalloc)"
+    print(f"memory per stored task {where}: {per_task:,.0f} bytes (target <= 2048)")
 
 
 if __name__ == "__main__":
@@ -122,5 +144,6 @@ if __name__ == "__main__":
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per store")
     parser.add_argument("--queries", type=int, default=2_000, help="queries per round")
+    parser.add_argument("--store", metavar="redis://HOST:PORT/DB", help="measure the Redis store")
     args = parser.parse_args()
-    asyncio.run(main(args.small, args.large, args.rounds, args.queries))
+    asyncio.run(main(args.small, args.large, args.rounds, args.queries, args.store))
