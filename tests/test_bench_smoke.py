@@ -29,4 +29,4 @@ def test_query_scale_runs_and_prints_its_figures() -> None:
         check=True,
     )
     assert "median ratio 200 / 20 tasks:" in result.stdout
-    assert "memory per stored task:" in result.stdout
+    assert "memory per stored task in the process (tracemalloc):" in result.stdout

@@ -21,6 +21,17 @@ from mockserver.domain.timing import FAST
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
+from .callback_fixtures import (
+    ENDS_AFTER,
+    TLS,
+    FakeResolver,
+    advance,
+    api_for,
+    callback_settings,
+    create,
+    deliveries,
+    https_receiver,
+)
 from .redis_server import RedisProcess, redis_url
 
 KEY = "sk-replicas"
@@ -238,3 +249,23 @@ def test_while_redis_is_down_the_api_answers_500_quickly_and_recovers_by_itself(
     assert took < 10  # no hang: each call fails within the store's timeouts
     assert reads == [200, 200, 200]
     assert again.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_each_callback_is_sent_by_one_replica_though_both_know_the_task(tls: TLS) -> None:
+    url, prefix = redis_url(), f"test-{uuid.uuid4().hex}"
+    with https_receiver(tls, [200]) as receiver:
+        settings = callback_settings([receiver], tls)
+        a = Simulator(settings, store=RedisStore(url, prefix=prefix), resolver=FakeResolver())
+        async with api_for(a) as api_a:
+            made = [await create(api_a, receiver.url()) for _ in range(40)]
+            # B starts after the tasks exist: it restores them and schedules their ends too
+            b = Simulator(settings, store=RedisStore(url, prefix=prefix), resolver=FakeResolver())
+            async with api_for(b) as api_b:
+                await advance(api_b, ENDS_AFTER + 5)
+                await advance(api_a, 0)  # A catches up with B's clock: its ends fall due too
+                listed = await deliveries(api_a)
+
+    sent = [request.json()["id"] for request in receiver.requests]
+    assert sorted(sent) == sorted(task["id"] for task in made)  # each once, none twice
+    assert len(listed) == 40

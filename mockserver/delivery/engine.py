@@ -222,6 +222,10 @@ class CallbackEngine:
     async def _run(self, delivery: Delivery, attempt: Attempt, generation: int) -> None:
         if generation != self._generation:
             return
+        first_of_end = delivery.trigger == "end" and attempt.attempt == 1
+        if first_of_end and self.store.shared and not await self.store.claim_end(delivery.task.id):
+            delivery.attempts.clear()  # another process on the shared store sends this one
+            return
         await self.store.save_delivery(delivery)  # written down before anything is sent
         client, slots = self._client_and_slots()
         async with slots:

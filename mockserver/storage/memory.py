@@ -50,6 +50,9 @@ class MemoryStore:
     async def shared_time(self) -> float | None:
         return None
 
+    async def claim_end(self, task_id: str) -> bool:
+        return True  # one process: its own
+
     async def clear(self) -> None:
         self._tasks.clear()
         self._accounts.clear()

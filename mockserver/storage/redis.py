@@ -11,6 +11,7 @@ settlement of what has ended), a token taken from a bucket, a `times: N` fault u
 | `P:task:ID` | a task, as the row of `storage.codec` (JSON) |
 | `P:order` | task ids, oldest first |
 | `P:handled` | ids of tasks whose end was handled (their callback delivery started) |
+| `P:claimed` | ids of tasks whose end callback a process has taken on (one process each) |
 | `P:accounts` | keys with an account, in the order they were opened |
 | `P:acct:KEY` | an account: `credits` (empty: unlimited), `used` |
 | `P:run:KEY` | the key's reserved tasks, scored by when each ends |
@@ -362,6 +363,11 @@ class RedisStore:
             [self._key("clock")],
             [fields["kind"], fields["speed"], fields["wall"], fields["sim"]],
         )
+
+    @_on_io
+    async def claim_end(self, task_id: str) -> bool:
+        claimed: int = await self._redis.sadd(self._key("claimed"), task_id)
+        return claimed == 1
 
     @_on_io
     async def shared_time(self) -> float | None:
