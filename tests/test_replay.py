@@ -251,3 +251,54 @@ def test_serve_refuses_a_recording_it_cannot_read(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "--replay" in done.stderr
     assert "bad.jsonl:1" in done.stderr
+
+
+@pytest.mark.realclock
+def test_a_recorded_lifecycle_replays_over_http_at_the_recorded_offsets(tmp_path: Path) -> None:
+    """The acceptance walk: a proxy recording a real-clock upstream at speed 50, then a replay
+    of the file on the virtual clock, the recorded task and a matching new create alike."""
+    from mockserver.service.proxy import Proxy
+    from mockserver.spec import load_spec
+    from mockserver.web.proxy import create_proxy_app
+
+    record = tmp_path / "rec.jsonl"
+    upstream_app = create_app(Settings(clock="real", speed=50, timings=FAST))
+    proxy_app = create_proxy_app(Proxy("", load_spec(), recorder=RecordingWriter(record)))
+    auth = {"Authorization": "Bearer sk-acceptance-key"}
+    with serve_in_thread(upstream_app) as upstream:
+        proxy_app.proxy.upstream = upstream
+        with serve_in_thread(proxy_app) as proxy, httpx.Client(base_url=proxy, headers=auth) as api:
+            task = api.post("/v1/videos/generations", json=BODY, timeout=10).json()
+            for _ in range(100):  # bounded: 45 simulated seconds are 0.9 real ones
+                if api.get(f"/v1/tasks/{task['id']}", timeout=10).json()["status"] == "completed":
+                    break
+                time.sleep(0.05)
+    assert "sk-acceptance-key" not in record.read_text()
+    recorded = [
+        (e.at or 0.0, e.response_body["status"], e.response_body["progress"])
+        for e in read_recording(record)
+    ]
+    assert recorded[-1][1] == "completed"
+    (replayed,) = recorded_tasks(read_recording(record))
+
+    with serve_in_thread(create_app(Settings(clock="virtual", replay=(replayed,)))) as mock:
+        reader = httpx.Client(base_url=mock, headers={"Authorization": "Bearer sk-anyone"})
+        first = reader.get(f"/v1/tasks/{task['id']}").json()  # the recorded clock starts here
+        new = reader.post("/v1/videos/generations", json=BODY).json()
+        seen_old: list[tuple[float, str, int]] = []
+        seen_new: list[tuple[float, str, int]] = []
+        now = 0.0
+        for at, _, _ in recorded:
+            # a microsecond on: sums of float steps may fall an ulp short of the offset
+            reader.post("/_mock/clock/advance", json={"seconds": at - now + 1e-6})
+            now = at + 1e-6
+            for task_id, seen in ((task["id"], seen_old), (new["id"], seen_new)):
+                body = reader.get(f"/v1/tasks/{task_id}").json()
+                seen.append((at, body["status"], body["progress"]))
+        video = reader.get(body["results"][0].removeprefix(mock))
+        reader.close()
+
+    assert first["status"] == "pending"
+    assert seen_old == recorded
+    assert seen_new == recorded
+    assert video.content[4:8] == b"ftyp"
