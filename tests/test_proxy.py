@@ -90,13 +90,22 @@ def test_errors_pass_through_unchanged_and_a_bad_request_is_a_violation(upstream
         direct = httpx.post(
             f"{upstream}/v1/videos/generations", json={**VALID, "duration": 5}, headers=AUTH
         )
+        text = httpx.post(
+            f"{proxy}/v1/videos/generations",
+            content=json.dumps(VALID),
+            headers={**AUTH, "Content-Type": "text/plain"},
+        )
         nokey = httpx.get(f"{proxy}/v1/tasks/task-unified-1-x")
         journal = httpx.get(f"{proxy}/_mock/requests").json()
 
     assert (bad.status_code, bad.json()) == (direct.status_code, direct.json())
     assert nokey.status_code == 401
     assert journal[0]["violations"] == ["request: duration: 5 is not one of 4, 8 or 12"]
-    assert journal[1]["violations"] == []
+    assert text.status_code == 400
+    assert journal[1]["violations"] == [
+        "request: Content-Type must be application/json, got text/plain"
+    ]
+    assert journal[2]["violations"] == []
 
 
 def prism_like() -> Starlette:

@@ -124,13 +124,19 @@ class Proxy:
 
     # -- the vendor's routes -------------------------------------------------------------------
 
-    def request_violations(self, operation: str | None, method: str, body: bytes) -> list[str]:
+    def request_violations(
+        self, operation: str | None, headers: list[tuple[str, str]], body: bytes
+    ) -> list[str]:
         if operation != CREATE:
             return []
+        found = []
+        media_type = next((v for k, v in headers if k.lower() == "content-type"), "none")
+        if media_type.split(";")[0].strip().lower() != "application/json":
+            found.append(f"request: Content-Type must be application/json, got {media_type}")
         parsed = _json(body)
         if not isinstance(parsed, dict | list | int | float | bool) and parsed is not None:
-            return ["request: the body is not JSON"]
-        return [f"request: {e}" for e in self.spec.request_errors(parsed)]
+            return [*found, "request: the body is not JSON"]
+        return found + [f"request: {e}" for e in self.spec.request_errors(parsed)]
 
     async def forward(
         self,
@@ -156,7 +162,7 @@ class Proxy:
             [(k, v) for k, v in response.headers.multi_items() if k.lower() not in HOP_BY_HOP],
             response.content,
         )
-        violations = self.request_violations(operation, method, body)
+        violations = self.request_violations(operation, headers, body)
         response_body = _json(forwarded.body)
         if operation is not None:
             violations += [
