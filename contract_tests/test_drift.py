@@ -15,7 +15,10 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evolink_contract import drift, runner
+from evolink_contract.lifecycle_drift import LifecycleRow, Waiter
 from mockserver import Settings, create_app, load_spec
+from mockserver.domain.pricing import Pricing
+from mockserver.domain.timing import FAST
 from mockserver.testing import serve_in_thread
 
 KEY = "sk-drift-test"
@@ -202,3 +205,51 @@ def test_a_missing_dependency_exits_2_naming_it_on_one_line(
     assert code == 2
     assert err.count("\n") == 1
     assert "pip install jsonschema-rs" in err
+
+
+def upstream_waiter(base_url: str) -> Waiter:
+    """The upstream is a simulator on the virtual clock: waiting is advancing it."""
+
+    async def wait(seconds: float) -> float:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            await client.post("/_mock/clock/advance", json={"seconds": seconds})
+        return seconds
+
+    return wait
+
+
+@pytest.mark.parametrize(
+    ("settings", "differing"),
+    [
+        (Settings(clock="virtual", seed=1), []),
+        (
+            Settings(clock="virtual", seed=1, pricing=Pricing(table={(4, "720p"): 80.0})),
+            ["usage"],
+        ),
+        (Settings(clock="virtual", seed=1, timings=FAST), ["seconds to the end"]),
+    ],
+    ids=["same", "another-price", "faster"],
+)
+def test_the_paid_lifecycle_is_compared_field_by_field(
+    settings: Settings, differing: list[str]
+) -> None:
+    with serve_in_thread(create_app(settings)) as base_url:
+        rows = asyncio.run(
+            drift.run(
+                base_url,
+                KEY,
+                paid=True,
+                poll=10,
+                timeout=900,
+                upstream_wait=upstream_waiter(base_url),
+            )
+        )
+        journal = httpx.get(f"{base_url}/_mock/requests", timeout=5).json()
+
+    lifecycle = rows[-1]
+    assert isinstance(lifecycle, LifecycleRow)
+    assert lifecycle.differences == differing, lifecycle.to_json()
+    assert lifecycle.upstream["statuses"] == "pending -> processing -> completed"
+    assert [e["status"] for e in journal if e["operation"] == "createVideoGeneration"].count(
+        200
+    ) == 1

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .lifecycle_drift import QUANTILES, LifecycleRow, Waiter, compare, follow, real_wait
+
 if TYPE_CHECKING:
     import httpx
 
@@ -85,6 +87,13 @@ class Row:
     upstream: Answer
     simulator: Answer
     differences: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[tuple[str, str, str, str]]:
+        up, sim = self.upstream, self.simulator
+        return [
+            (self.probe.name, f, str(getattr(up, f)), str(getattr(sim, f)))
+            for f in self.differences
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -189,17 +198,27 @@ async def _send(client: httpx.AsyncClient, probe: Probe, key: str) -> httpx.Resp
 
 
 async def run(
-    base_url: str, api_key: str, *, transport: httpx.AsyncBaseTransport | None = None
-) -> list[Row]:
-    """Every probe, to the server at `base_url` and to a fresh in-process simulator."""
+    base_url: str,
+    api_key: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    paid: bool = False,
+    poll: float = 10.0,
+    timeout: float = 900.0,
+    upstream_wait: Waiter = real_wait,
+) -> list[Row | LifecycleRow]:
+    """Every probe, to the server at `base_url` and to a fresh in-process simulator; with
+    `paid`, then one real task followed to its end on both (`poll`, `timeout`: seconds)."""
     import httpx
 
     from mockserver import Settings, create_app, load_spec
+    from mockserver.domain.tasks import VideoRequest
+    from mockserver.domain.timing import VENDOR
 
     spec = load_spec()
     checked = [(probe, refusal(probe, spec)) for probe in probes()]  # all, before sending any
     app = create_app(Settings(clock="virtual", seed=0))
-    rows = []
+    rows: list[Row | LifecycleRow] = []
     async with (
         httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30, transport=transport) as up,
         httpx.AsyncClient(
@@ -213,16 +232,23 @@ async def run(
             row = Row(probe, because, theirs, ours)
             row.differences = [f for f in FIELDS if getattr(theirs, f) != getattr(ours, f)]
             rows.append(row)
+        if paid:
+            body = json.dumps(VALID_CREATE).encode()
+
+            async def advance(seconds: float) -> float:
+                await sim.post("/_mock/clock/advance", json={"seconds": seconds})
+                return seconds
+
+            theirs_run = await follow(up, api_key, body, upstream_wait, poll=poll, timeout=timeout)
+            ours_run = await follow(sim, SIMULATOR_KEY, body, advance, poll=poll, timeout=timeout)
+            request = VideoRequest(**VALID_CREATE)
+            rows.append(compare(theirs_run, ours_run, VENDOR.quantiles(request, QUANTILES)))
     return rows
 
 
-def table(rows: Sequence[Row]) -> str:
+def table(rows: Sequence[Row | LifecycleRow]) -> str:
     """The differences, one line each: request, field, upstream's value, the simulator's."""
-    lines = [
-        (row.probe.name, name, str(getattr(row.upstream, name)), str(getattr(row.simulator, name)))
-        for row in rows
-        for name in row.differences
-    ]
+    lines = [line for row in rows for line in row.lines()]
     if not lines:
         return f"no differences: {len(rows)} requests, each refused alike"
     header = ("request", "field", "upstream", "simulator")
@@ -240,7 +266,7 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
-def report(base_url: str, rows: Sequence[Row]) -> dict[str, Any]:
+def report(base_url: str, rows: Sequence[Row | LifecycleRow]) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
         "base_url": base_url,
@@ -266,6 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer key (default: $EVOLINK_API_KEY); only refused requests carry it",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the report here")
+    parser.add_argument(
+        "--allow-paid-creates",
+        action="store_true",
+        help=(
+            "also create ONE real task (4 s, 720p: the cheapest; it is charged) and compare its "
+            "lifecycle with the simulator's"
+        ),
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=10.0, help="seconds between polls (default: 10)"
+    )
+    parser.add_argument(
+        "--lifecycle-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to follow the paid task before giving up (default: 900)",
+    )
     return parser
 
 
@@ -287,8 +330,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     import httpx
 
+    if not (args.poll_interval > 0 and args.lifecycle_timeout > 0):
+        print(
+            "evolink-contract drift: error: --poll-interval and --lifecycle-timeout must be "
+            "positive",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     try:
-        rows = asyncio.run(run(args.base_url, args.api_key))
+        rows = asyncio.run(
+            run(
+                args.base_url,
+                args.api_key,
+                paid=args.allow_paid_creates,
+                poll=args.poll_interval,
+                timeout=args.lifecycle_timeout,
+            )
+        )
     except UnsafeProbe as exc:
         print(f"evolink-contract drift: error: nothing sent: {exc}", file=sys.stderr)
         return EXIT_REFUSED
