@@ -257,13 +257,17 @@ def test_serve_refuses_a_recording_it_cannot_read(tmp_path: Path) -> None:
 def test_a_recorded_lifecycle_replays_over_http_at_the_recorded_offsets(tmp_path: Path) -> None:
     """The acceptance walk: a proxy recording a real-clock upstream at speed 50, then a replay
     of the file on the virtual clock, the recorded task and a matching new create alike."""
+    from mockserver.cli.main import recorded as replay_files
     from mockserver.service.proxy import Proxy
     from mockserver.spec import load_spec
     from mockserver.web.proxy import create_proxy_app
+    from mockserver.web.vendor import VIDEO_DIR
 
     record = tmp_path / "rec.jsonl"
     upstream_app = create_app(Settings(clock="real", speed=50, timings=FAST))
-    proxy_app = create_proxy_app(Proxy("", load_spec(), recorder=RecordingWriter(record)))
+    proxy_app = create_proxy_app(
+        Proxy("", load_spec(), recorder=RecordingWriter(record), record_media=True)
+    )
     auth = {"Authorization": "Bearer sk-acceptance-key"}
     with serve_in_thread(upstream_app) as upstream:
         proxy_app.proxy.upstream = upstream
@@ -279,7 +283,10 @@ def test_a_recorded_lifecycle_replays_over_http_at_the_recorded_offsets(tmp_path
         for e in read_recording(record)
     ]
     assert recorded[-1][1] == "completed"
-    (replayed,) = recorded_tasks(read_recording(record))
+    (saved,) = record.with_name("rec.jsonl.media").iterdir()
+    # another playable MP4 in its place, to tell the recorded video from the bundled one
+    saved.write_bytes((VIDEO_DIR / "1280x720-8s.mp4").read_bytes())
+    (replayed,) = replay_files([record])
 
     with serve_in_thread(create_app(Settings(clock="virtual", replay=(replayed,)))) as mock:
         reader = httpx.Client(base_url=mock, headers={"Authorization": "Bearer sk-anyone"})
@@ -296,9 +303,11 @@ def test_a_recorded_lifecycle_replays_over_http_at_the_recorded_offsets(tmp_path
                 body = reader.get(f"/v1/tasks/{task_id}").json()
                 seen.append((at, body["status"], body["progress"]))
         video = reader.get(body["results"][0].removeprefix(mock))
+        recorded_video = reader.get(f"/_mock/videos/{task['id']}.mp4")
         reader.close()
 
     assert first["status"] == "pending"
     assert seen_old == recorded
     assert seen_new == recorded
-    assert video.content[4:8] == b"ftyp"
+    assert recorded_video.content == saved.read_bytes()
+    assert video.content == saved.read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import ipaddress
 import json
@@ -451,12 +452,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def recorded(files: Sequence[Path]) -> tuple[RecordedTask, ...]:
     """The recorded tasks of `--replay` files, in order; a file that cannot be read stops."""
-    from ..storage.recording import read_recording
+    from ..storage.recording import media_paths, read_recording
 
     found: list[RecordedTask] = []
     for path in files:
         try:
-            found += recorded_tasks(read_recording(path))
+            found += [
+                dataclasses.replace(task, media=media_paths(path, task.media))
+                for task in recorded_tasks(read_recording(path))
+            ]
         except (OSError, ValueError) as exc:
             raise SystemExit(f"evolink-mock: error: --replay {exc}") from None
     return tuple(found)

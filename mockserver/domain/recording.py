@@ -117,6 +117,8 @@ class RecordedTask:
     task_id: str
     create_body: Mapping[str, Any]
     observations: tuple[Observation, ...]
+    #: the result videos saved with the recording (`--record-media`): their paths
+    media: tuple[str, ...] = ()
 
     def plan(self, created: float) -> Plan:
         """A plan that shows, `t` seconds after `created`, what the recording saw at `t`: the
@@ -157,7 +159,10 @@ def recorded_tasks(exchanges: Iterable[Exchange]) -> list[RecordedTask]:
     """Each task a recording created and answered for, in the order of their creates."""
     creates: dict[str, Mapping[str, Any]] = {}
     seen: dict[str, list[Observation]] = {}
+    media: dict[str, tuple[str, ...]] = {}
     for ex in exchanges:
+        if ex.media and ex.task_id is not None:
+            media[ex.task_id] = ex.media
         body = ex.response_body
         if ex.status != 200 or not isinstance(body, dict) or not isinstance(body.get("id"), str):
             continue
@@ -170,6 +175,6 @@ def recorded_tasks(exchanges: Iterable[Exchange]) -> list[RecordedTask]:
         except (KeyError, ValueError, TypeError):
             continue  # a status this version does not know: the task is replayed without it
     return [
-        RecordedTask(task_id, body, tuple(seen.get(task_id, ())))
+        RecordedTask(task_id, body, tuple(seen.get(task_id, ())), media.get(task_id, ()))
         for task_id, body in creates.items()
     ]

@@ -30,6 +30,8 @@ class Replays:
                 raise ValueError(f"recorded task {task.task_id}: {exc}") from exc
             self.tasks.append((task, request))
             self._by_request.setdefault(_key(request), task)  # the first recording of it wins
+        #: task id -> the recorded result video it serves (a recorded task's, a replaying one's)
+        self.media: dict[str, str] = {t.task_id: t.media[0] for t in tasks if t.media}
         #: the recorded tasks are still to be put in the store (at the first call, and again
         #: after a reset: from then on, on the simulator's clock)
         self.due = bool(self.tasks)

@@ -290,6 +290,8 @@ class Simulator:
             )
         if refusal is Refusal.CREDITS:
             raise InsufficientQuota()
+        if recorded is not None and recorded.media:
+            self.replays.media[task.id] = recorded.media[0]
         self._schedule_end(task)
         return task
 
@@ -331,6 +333,10 @@ class Simulator:
         if task is None or task.plan.failure is not None or now < task.plan.ended:
             return None
         return task if now < task.result_expires() else None
+
+    def recorded_video(self, task_id: str) -> str | None:
+        """The recorded result video a replayed task serves, if the recording saved one."""
+        return self.replays.media.get(task_id)
 
     # -- the end of a task ---------------------------------------------------------------------
 

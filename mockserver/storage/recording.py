@@ -44,6 +44,12 @@ class RecordingWriter:
             self._file = None
 
 
+def media_paths(path: str | os.PathLike[str], names: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a recording's media files are (`FILE.media/NAME`), those that exist."""
+    folder = Path(path).with_name(Path(path).name + ".media")
+    return tuple(str(folder / name) for name in names if (folder / name).is_file())
+
+
 def read_recording(path: str | os.PathLike[str]) -> list[Exchange]:
     """The exchanges of a recording. A last line cut short (the writer was killed mid-line) is
     left out; any other line that is not an exchange is a ValueError naming its line."""
