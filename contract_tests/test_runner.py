@@ -131,3 +131,27 @@ def test_the_readme_default_server_passes_with_a_vendor_shaped_key(tmp_path: Pat
         code = runner.main([*argv, "--max-examples", "8"])
 
     assert code == 0, runner.failing_checks(junit)
+
+
+def test_a_local_proxy_in_front_of_a_remote_api_is_refused_before_any_create(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mockserver import load_spec
+    from mockserver.service.proxy import Proxy
+    from mockserver.web.proxy import create_proxy_app
+
+    ran: list[object] = []
+
+    def main(*args: object, **kwargs: object) -> int:
+        ran.append(args)
+        return 0
+
+    monkeypatch.setattr("pytest.main", main)
+    # never contacted: the proxy only names it in its health answer
+    app = create_proxy_app(Proxy("https://api.evolink.ai", load_spec()))
+    with serve_in_thread(app) as base_url:
+        code = runner.main(["--base-url", base_url, "--api-key", "sk-real"])
+
+    assert code == 2
+    assert ran == []
+    assert "proxy in front of https://api.evolink.ai" in capsys.readouterr().err

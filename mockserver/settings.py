@@ -11,6 +11,7 @@ from .domain.chaos import Chaos
 from .domain.clock import ClockKind
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
+from .domain.recording import RecordedTask
 from .domain.timing import VENDOR, Timings
 
 #: A create body is a prompt of at most 5000 characters and two URLs; this leaves ample room
@@ -73,6 +74,9 @@ class Settings:
     #: Each API key its own world: its own clock, faults, journal, callbacks, accounts and
     #: reset (`mockserver.service.worlds`). In memory only: not with `db_path`.
     isolate_keys: bool = False
+    #: Recorded tasks (`serve --replay`): they come back on the simulator's clock, readable with
+    #: any accepted key, and a create whose request matches one replays its lifecycle.
+    replay: tuple[RecordedTask, ...] = ()
     #: Count answers, their latency and callback attempts for `GET /_mock/metrics`.
     metrics: bool = True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,7 @@ class Spec:
             "components": {"schemas": schemas},
         }
         self._request_validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+        self._response_validators: dict[tuple[str, int], Any] = {}
         self.errors: dict[str, dict[int, DocumentedError]] = {
             op_id: self._documented_errors(op) for op_id, op in self._operations.items()
         }
@@ -131,6 +133,34 @@ class Spec:
         if self._request_validator.is_valid(body):  # the common case, without building errors
             return []
         return [_field_error(err) for err in self._request_validator.iter_errors(body)]
+
+    def response_problems(self, operation_id: str, status: int, body: object) -> list[str]:
+        """How an answer breaks the spec: a status the operation does not document, or a body
+        outside that status's schema. Empty when it conforms."""
+        operation = self._operations.get(operation_id)
+        if operation is None:
+            return [f"{operation_id} is not an operation of the spec"]
+        response = operation["responses"].get(str(status))
+        if response is None:
+            return [f"status {status} is not documented for {operation_id}"]
+        schema = response.get("content", {}).get("application/json", {}).get("schema")
+        if schema is None:
+            return []
+        key = (operation_id, status)
+        validator = self._response_validators.get(key)
+        if validator is None:
+            root = {**schema, "components": self.document["components"]}
+            validator = self._response_validators[key] = jsonschema_rs.Draft202012Validator(root)
+        return [str(_field_error(err)) for err in validator.iter_errors(body)]
+
+    def operation_of(self, method: str, path: str) -> str | None:
+        """The operationId a request is for, by the spec's paths (`{name}` matches a segment)."""
+        for template, item in self.document["paths"].items():
+            pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+            op = item.get(method.lower())
+            if isinstance(op, dict) and re.match(pattern, path):
+                return str(op["operationId"])
+        return None
 
 
 @functools.cache

@@ -44,13 +44,28 @@ def is_loopback(base_url: str) -> bool:
         return False
 
 
-def is_simulator(base_url: str) -> bool:
-    """True when the server answers the simulator's health route (a GET: costs nothing)."""
+def _health(base_url: str) -> dict[str, object]:
+    """The server's `/_mock/health` (a GET: costs nothing); {} when it has none."""
     try:
         response = httpx.get(f"{base_url.rstrip('/')}/_mock/health", timeout=5)
-        return response.status_code == 200 and response.json().get("status") == "ok"
+        found = response.json() if response.status_code == 200 else {}
     except (httpx.HTTPError, ValueError):
-        return False
+        return {}
+    return found if isinstance(found, dict) and found.get("status") == "ok" else {}
+
+
+def is_simulator(base_url: str) -> bool:
+    """True when the server answers the simulator's health route, and is not a proxy."""
+    health = _health(base_url)
+    return bool(health) and health.get("mode") != "proxy"
+
+
+def paid_behind(base_url: str) -> str | None:
+    """The upstream of an `evolink-mock proxy` at `base_url`, if it is not loopback: a proxy on
+    this machine in front of the live API still creates paid tasks."""
+    health = _health(base_url)
+    upstream = health.get("upstream") if health.get("mode") == "proxy" else None
+    return upstream if isinstance(upstream, str) and not is_loopback(upstream) else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the Evolink Sora-2-Pro contract suite (schemathesis per operation, the "
             "create->query stateful run, and the async-job state machine) against a server."
         ),
-        epilog="Exit status: 0 all passed, 1 a check failed, 2 refused or bad usage.",
+        epilog=(
+            "Exit status: 0 all passed, 1 a check failed, 2 refused or bad usage. "
+            "`evolink-contract drift --help`: the free canary against the live API."
+        ),
     )
     parser.add_argument("--base-url", required=True, help="the server, e.g. http://127.0.0.1:8000")
     parser.add_argument(
@@ -106,6 +124,11 @@ def failing_checks(junit: Path) -> list[tuple[str, list[str]]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["drift"]:  # the canary needs none of the suite's extras
+        from . import drift
+
+        return drift.main(argv[1:])
     args = build_parser().parse_args(argv)
     missing = missing_modules()
     if missing:
@@ -125,6 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("evolink-contract: error: --max-examples must be at least 1", file=sys.stderr)
         return EXIT_REFUSED
     base_url = args.base_url.rstrip("/")
+    behind = paid_behind(base_url)
+    if behind is not None and not args.allow_paid_creates:
+        print(
+            f"evolink-contract: {base_url} is a proxy in front of {behind}, where each task "
+            "created is charged. No task was created. Re-run with --allow-paid-creates to go "
+            "ahead.",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     if not (is_loopback(base_url) or is_simulator(base_url)) and not args.allow_paid_creates:
         print(
             f"evolink-contract: {base_url} is not the simulator (it did not answer "

@@ -1,9 +1,10 @@
-"""`evolink-mock`: serve the simulator, or print its merged OpenAPI document."""
+"""`evolink-mock`: serve the simulator, proxy the live API, or print the merged OpenAPI document."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import ipaddress
 import json
@@ -20,6 +21,7 @@ from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
 from ..domain.chaos import Chaos, ChaosError, parse_chaos
 from ..domain.profiles import ConfigError
+from ..domain.recording import RecordedTask, recorded_tasks
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
 from ..domain.timing import VENDOR
 from ..settings import VENDOR_KEY_SHAPE, Settings
@@ -336,6 +338,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="server log level (default: info)",
     )
 
+    serve.add_argument(
+        "--replay",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help=(
+            "a recording of `proxy --record` (repeatable): its tasks come back on this clock, "
+            "readable with any accepted key, and a create with a recorded create's request "
+            "replays that lifecycle under a new id"
+        ),
+    )
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward the API to an upstream, validating and recording",
+        description=(
+            "Forward the vendor's routes (and result videos) to --upstream with the caller's "
+            "own key; check each request and answer against the merged spec (violations are "
+            "logged and journaled at /_mock/requests); record the exchanges with --record."
+        ),
+    )
+    proxy.add_argument(
+        "--upstream", required=True, metavar="URL", help="e.g. https://api.evolink.ai"
+    )
+    proxy.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="append each exchange to FILE (JSON lines, openapi/recording.schema.json; no key)",
+    )
+    proxy.add_argument(
+        "--record-media",
+        action="store_true",
+        help="with --record: save result videos beside FILE, in FILE.media/",
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    proxy.add_argument("--port", type=_port, default=8000, help="port; 0 picks a free one")
+    proxy.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default="info",
+        help="server log level (default: info)",
+    )
+
     scenarios = commands.add_parser(
         "scenarios",
         help="list every scenario: name, effect, and how to trigger it",
@@ -434,6 +481,48 @@ def settings_from(args: argparse.Namespace) -> Settings:
         metrics=not args.no_metrics,
         chaos=args.chaos,
         isolate_keys=args.isolate_keys,
+        replay=recorded(args.replay),
+    )
+
+
+def recorded(files: Sequence[Path]) -> tuple[RecordedTask, ...]:
+    """The recorded tasks of `--replay` files, in order; a file that cannot be read stops."""
+    from ..storage.recording import media_paths, read_recording
+
+    found: list[RecordedTask] = []
+    for path in files:
+        try:
+            found += [
+                dataclasses.replace(task, media=media_paths(path, task.media))
+                for task in recorded_tasks(read_recording(path))
+            ]
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"evolink-mock: error: --replay {exc}") from None
+    return tuple(found)
+
+
+def proxy(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from ..service.proxy import Proxy
+    from ..storage.recording import RecordingWriter
+    from ..web.proxy import create_proxy_app
+    from .logging import log_config
+
+    if args.record_media and args.record is None:
+        raise SystemExit("evolink-mock: error: --record-media needs --record FILE")
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    recorder = RecordingWriter(args.record) if args.record is not None else None
+    app = create_proxy_app(
+        Proxy(args.upstream, load_spec(), recorder=recorder, record_media=args.record_media)
+    )
+    log.info(
+        "evolink-mock: proxy to %s%s",
+        args.upstream,
+        f", recording to {args.record}" if recorder else "",
+    )
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_config=log_config(), log_level=args.log_level
     )
 
 
@@ -585,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(markdown_table(load_spec()))
     elif args.command == "scenarios":
         print_scenarios()
+    elif args.command == "proxy":
+        proxy(args)
     elif args.command == "spec":
         json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

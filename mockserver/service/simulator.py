@@ -35,6 +35,7 @@ from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
+from .replay import REPLAYED, Replays
 from .requests import RequestParser
 from .waiting import Changes
 
@@ -103,6 +104,7 @@ class Simulator:
             else None
         )
         self.moderator = Moderator(profiles.moderation)
+        self.replays = Replays(self.settings.replay, self.parser)
         seeded = self.rng if self.settings.seed is not None else None
         self._ids = TaskIds(seeded)
         #: draws each vendor answer's `X-Request-Id`
@@ -200,6 +202,8 @@ class Simulator:
         if scenario is not None and await self.admission.apply(call, scenario):
             return Answer(None, self.now(), dropped=True)
         await self.admission.admit(owner)
+        if self.replays.due:
+            await self._bring_back_recorded()
         request = self.parser.parse(await read_body())
         if scenario is None:
             scenario = self.admission.fallback(CREATE, owner, request.prompt)
@@ -222,12 +226,17 @@ class Simulator:
         await self.admission.admit(owner)
         if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest(param="task_id")
+        if self.replays.due:
+            await self._bring_back_recorded()
         task = await self.store.get_task(task_id)
         now = self.now()
         if task is None or now >= task.result_expires():  # gone 24 h after it ended
             raise NotFound()
         if task.owner != owner:
-            raise Forbidden()
+            if task.owner != REPLAYED:
+                raise Forbidden()
+            if not task.base_url:  # where its result links point: where it is first read
+                task.base_url = call.base_url
         return Answer(task, now)
 
     async def credits(self, call: Call) -> AccountView | None:
@@ -274,9 +283,13 @@ class Simulator:
         failure = scenario.failure if scenario is not None else None
         if failure is None and self.images is not None:
             failure = await self.images.check(request)  # fails the task as it leaves pending
-        plan = self.settings.timings.plan(
-            request, now, self.rng, failure or self.moderator.moderate(request)
-        )
+        recorded = None if failure is not None else self.replays.match(request)
+        if recorded is not None:
+            plan = recorded.plan(now)  # the recorded lifecycle, from now
+        else:
+            plan = self.settings.timings.plan(
+                request, now, self.rng, failure or self.moderator.moderate(request)
+            )
         price = self.settings.pricing.credits(request)
         on_callback = (
             scenario.name.removeprefix("callback:")
@@ -299,8 +312,20 @@ class Simulator:
             )
         if refusal is Refusal.CREDITS:
             raise InsufficientQuota()
+        if recorded is not None and recorded.media:
+            self.replays.media[task.id] = recorded.media[0]
         self._schedule_end(task)
         return task
+
+    async def _bring_back_recorded(self) -> None:
+        """Keep the recorded tasks, created now: a read `t` seconds from now sees what the
+        recording saw `t` seconds after their create."""
+        self.replays.due = False
+        now = self.now()
+        for recorded, request in self.replays.tasks:
+            price = self.settings.pricing.credits(request)
+            task = Task(recorded.task_id, REPLAYED, request, recorded.plan(now), price, "")
+            await self.store.add_task(task, credits=None, max_concurrent=None, now=now)
 
     async def record(
         self,
@@ -323,11 +348,17 @@ class Simulator:
 
     async def video(self, task_id: str) -> Task | None:
         """The completed task whose result link is still live, if any (links need no key)."""
+        if self.replays.due:
+            await self._bring_back_recorded()
         task = await self.store.get_task(task_id)
         now = self.now()
         if task is None or task.plan.failure is not None or now < task.plan.ended:
             return None
         return task if now < task.result_expires() else None
+
+    def recorded_video(self, task_id: str) -> str | None:
+        """The recorded result video a replayed task serves, if the recording saved one."""
+        return self.replays.media.get(task_id)
 
     # -- the end of a task ---------------------------------------------------------------------
 
@@ -496,6 +527,7 @@ class Simulator:
         """Forget every task, fault, journal entry, balance, bucket and delivery: a fresh start
         (the clock stays where it is)."""
         await self.store.clear()
+        self.replays.due = bool(self.replays.tasks)  # the recorded tasks start again
         self.admission.chaos.reset()  # the same seed draws the same failures again
         self.scheduler.clear()
         self._end_timers.clear()

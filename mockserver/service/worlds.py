@@ -246,6 +246,9 @@ class Worlds:
                 return found
         return None
 
+    def recorded_video(self, task_id: str) -> str | None:
+        return next(filter(None, (sim.recorded_video(task_id) for sim in self.all())), None)
+
     async def reset(self, key: str | None) -> None:
         for sim in self.chosen(key):
             await sim.reset()

@@ -113,7 +113,7 @@ async def create_video_generation(request: Request) -> Response:
 
 
 async def get_task_detail(request: Request) -> Response:
-    call = vendor_call(request, QUERY)
+    call = vendor_call(request, QUERY, links=True)  # a recorded task's links point here
     answer = await simulator(request).query(call, request.path_params["task_id"])
     return await render(request, call, answer)
 
@@ -139,6 +139,9 @@ async def result_video(request: Request) -> Response:
     task = await worlds(request).video(request.path_params["task_id"])
     if task is None:
         raise NotFound("No such video, or its link expired 24 hours after generation")
+    recorded = worlds(request).recorded_video(task.id)  # `serve --replay` of recorded media
+    if recorded is not None:
+        return FileResponse(recorded, media_type="video/mp4")
     req = task.request
     return FileResponse(
         video_path(req.aspect_ratio, req.quality, req.duration), media_type="video/mp4"
