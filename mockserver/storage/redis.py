@@ -48,6 +48,8 @@ from .codec import task_from, task_values
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
 SOCKET_TIMEOUT = 2.0
+#: Connections one store opens at most; more calls at once wait for one.
+MAX_CONNECTIONS = 32
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -269,12 +271,17 @@ class RedisStore:
             target=self._io.run_forever, name="redis-store", daemon=True
         )
         self._thread.start()
-        self._redis = aioredis.Redis.from_url(
+        # a burst (a thousand callbacks due at once) waits for one of a bounded set of
+        # connections, rather than opening one each
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=SOCKET_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             decode_responses=True,
         )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._scripts = {
             name: self._redis.register_script(source)
             for name, source in [
@@ -393,7 +400,8 @@ class RedisStore:
         if not self._owner:
             return
         if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._redis.aclose(), self._io).result(5)
+            closing = self._redis.aclose(close_connection_pool=True)
+            asyncio.run_coroutine_threadsafe(closing, self._io).result(5)
             self._io.call_soon_threadsafe(self._io.stop)
             self._thread.join(5)
         self._io.close()
