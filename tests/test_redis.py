@@ -266,12 +266,13 @@ async def test_each_callback_is_sent_by_one_replica_though_both_know_the_task(
             # B starts after the tasks exist: it restores them and schedules their ends too
             b = Simulator(settings, store=RedisStore(url, prefix=prefix), resolver=FakeResolver())
             async with api_for(b) as api_b:
-                await advance(api_b, ENDS_AFTER + 5)
+                # the ends, and room for the retries of any attempt a loaded machine drops
+                await advance(api_b, ENDS_AFTER + 60)
                 await advance(api_a, 0)  # A catches up with B's clock: its ends fall due too
                 listed = await deliveries(api_a)
 
-    sent = [request.json()["id"] for request in receiver.requests]
-    assert len(sent) == len(set(sent)) == count  # each once: none twice, none lost
-    assert set(sent) == {task["id"] for task in made}
-    assert len(listed) == count
+    sent = {request.json()["id"] for request in receiver.requests}
+    assert sent == {task["id"] for task in made}  # none lost
+    # one delivery per task across both replicas (a retry resends the same delivery)
+    assert sorted(d["task_id"] for d in listed) == sorted(task["id"] for task in made)
     assert {d["outcome"] for d in listed} == {"delivered"}
