@@ -41,7 +41,7 @@ from ..domain.scheduler import Scheduler
 from ..domain.tasks import Task
 from ..domain.types import JSONObject
 from ..settings import Settings
-from ..storage.base import Store
+from ..storage.base import Store, StoreUnavailable
 from .signing import decode_secret, signature_headers
 from .ssrf import (
     CallbackPolicy,
@@ -222,14 +222,19 @@ class CallbackEngine:
     async def _run(self, delivery: Delivery, attempt: Attempt, generation: int) -> None:
         if generation != self._generation:
             return
-        first_of_end = delivery.trigger == "end" and attempt.attempt == 1
-        if first_of_end and self.store.shared and not await self.store.claim_end(delivery.task.id):
-            delivery.attempts.clear()  # another process on the shared store sends this one
-            return
-        await self.store.save_delivery(delivery)  # written down before anything is sent
         client, slots = self._client_and_slots()
-        async with slots:
+        async with slots:  # at most MAX_CONCURRENCY attempts talk to the store and the network
             if generation != self._generation:
+                return
+            try:
+                if not await self._claim_and_write_down(delivery, attempt):
+                    return
+            except StoreUnavailable as exc:  # the shared store is down: try again in a second
+                log.warning("callback %s: %s; the attempt waits", delivery.task.id, exc)
+                delivery.attempts.remove(attempt)
+                self.scheduler.call_at(
+                    self.clock.now() + 1.0, lambda when: self._launch(delivery, when, generation)
+                )
                 return
             sent = self.clock.now()
             attempt.sent_at = sent
@@ -247,6 +252,16 @@ class CallbackEngine:
             await self.store.save_delivery(delivery)
             if self.on_attempt is not None:
                 self.on_attempt()
+
+    async def _claim_and_write_down(self, delivery: Delivery, attempt: Attempt) -> bool:
+        """Write the delivery down before anything is sent; on a shared store, the first
+        attempt of an end delivery first claims the task (False: another process sends it)."""
+        first_of_end = delivery.trigger == "end" and attempt.attempt == 1
+        if first_of_end and self.store.shared and not await self.store.claim_end(delivery.task.id):
+            delivery.attempts.clear()
+            return False
+        await self.store.save_delivery(delivery)
+        return True
 
     async def _exchange(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]

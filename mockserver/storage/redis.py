@@ -48,8 +48,9 @@ from .codec import task_from, task_values
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
 SOCKET_TIMEOUT = 2.0
-#: Connections one store opens at most; more calls at once wait for one.
+#: Connections one store opens at most; more calls at once wait for one, up to POOL_WAIT s.
 MAX_CONNECTIONS = 32
+POOL_WAIT = 10.0
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -276,7 +277,7 @@ class RedisStore:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT,
+            timeout=POOL_WAIT,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             decode_responses=True,
