@@ -30,56 +30,12 @@ def redis_url() -> str:
     """The URL of this process's Redis, started on first use (skips the test if there is no
     `redis-server` and the run does not require one)."""
     global _url
-    if _url is not None:
-        return _url
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if REQUIRED:
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    folder = tempfile.mkdtemp(prefix="evolink-redis-")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            folder,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    atexit.register(_stop, process, folder)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    _url = f"redis://127.0.0.1:{port}/0"
-                    return _url
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    pytest.fail(f"redis-server did not answer on 127.0.0.1:{port} within 10 s")
-
-
-def _stop(process: subprocess.Popen[bytes], folder: str) -> None:
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(folder, ignore_errors=True)
+    if _url is None:
+        server = RedisProcess(appendonly=False)
+        server.start()
+        atexit.register(server.__exit__)
+        _url = server.url
+    return _url
 
 
 class RedisProcess:

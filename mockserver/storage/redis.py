@@ -321,9 +321,6 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def _client(self) -> Any:
-        return self._redis
-
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
         return await self._scripts[script](keys=keys, args=args)
 
@@ -388,7 +385,7 @@ class RedisStore:
 
     @_on_io
     async def clear(self) -> None:
-        client = self._client()
+        client = self._redis
         clock = self._key("clock")
         doomed = [key async for key in client.scan_iter(match=self._key("*")) if key != clock]
         for start in range(0, len(doomed), 500):
@@ -438,7 +435,7 @@ class RedisStore:
 
     @_on_io
     async def get_task(self, task_id: str) -> Task | None:
-        row = await self._client().get(self._key("task", task_id))
+        row = await self._redis.get(self._key("task", task_id))
         return None if row is None else task_from(tuple(json.loads(row)))
 
     @_on_io
@@ -466,7 +463,7 @@ class RedisStore:
         return await self._tasks()
 
     async def _tasks(self) -> list[Task]:
-        client = self._client()
+        client = self._redis
         ids = await client.lrange(self._key("order"), 0, -1)
         if not ids:
             return []
@@ -475,7 +472,7 @@ class RedisStore:
 
     @_on_io
     async def count_tasks(self) -> int:
-        count: int = await self._client().llen(self._key("order"))
+        count: int = await self._redis.llen(self._key("order"))
         return count
 
     # -- accounts -------------------------------------------------------------------------------
@@ -483,7 +480,7 @@ class RedisStore:
     @_on_io
     async def accounts(self, now: float) -> list[tuple[str, AccountView]]:
         listing = []
-        for owner in await self._client().lrange(self._key("accounts"), 0, -1):
+        for owner in await self._redis.lrange(self._key("accounts"), 0, -1):
             kept = await self._run("account", [], [self.prefix, owner, _number(now)])
             if not kept:
                 continue
@@ -515,7 +512,7 @@ class RedisStore:
     async def add_fault(
         self, scenario: str, operation: str | None, api_key: str | None, times: int | None
     ) -> Fault:
-        client = self._client()
+        client = self._redis
         fault = Fault(
             await client.incr(self._key("fault_ids")), scenario, operation, api_key, times
         )
@@ -534,23 +531,23 @@ class RedisStore:
 
     @_on_io
     async def faults(self) -> list[Fault]:
-        kept = await self._client().hgetall(self._key("faults"))
+        kept = await self._redis.hgetall(self._key("faults"))
         return sorted((_fault_from(text) for text in kept.values()), key=lambda f: f.id)
 
     @_on_io
     async def remove_fault(self, fault_id: int) -> bool:
-        removed: int = await self._client().hdel(self._key("faults"), str(fault_id))
+        removed: int = await self._redis.hdel(self._key("faults"), str(fault_id))
         return removed > 0
 
     @_on_io
     async def clear_faults(self) -> None:
-        await self._client().delete(self._key("faults"))
+        await self._redis.delete(self._key("faults"))
 
     # -- the journal ----------------------------------------------------------------------------
 
     @_on_io
     async def record(self, entry: Entry) -> None:
-        client = self._client()
+        client = self._redis
         async with client.pipeline(transaction=False) as pipe:
             pipe.rpush(self._key("journal"), json.dumps(list(entry)))
             pipe.ltrim(self._key("journal"), -self.journal_limit, -1)
@@ -558,14 +555,14 @@ class RedisStore:
 
     @_on_io
     async def journal(self) -> list[Entry]:
-        rows = await self._client().lrange(self._key("journal"), 0, -1)
+        rows = await self._redis.lrange(self._key("journal"), 0, -1)
         return [Entry(*json.loads(row)) for row in rows]
 
     # -- callback deliveries --------------------------------------------------------------------
 
     @_on_io
     async def save_delivery(self, delivery: Delivery) -> None:
-        client = self._client()
+        client = self._redis
         key = self._key("delivery", delivery.webhook_id)
         new = not await client.exists(key)
         async with client.pipeline(transaction=True) as pipe:
@@ -621,7 +618,7 @@ class RedisStore:
         return [d for d in every if task_id is None or d.task.id == task_id]
 
     async def _deliveries(self, tasks: list[Task]) -> list[Delivery]:
-        client = self._client()
+        client = self._redis
         ids: list[str] = await client.lrange(self._key("deliveries"), 0, -1)
         if not ids:
             return []
