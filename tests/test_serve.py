@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,60 +10,23 @@ import httpx
 import pytest
 
 from .mp4probe import probe
+from .served import Served
 
 pytestmark = pytest.mark.realclock
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver.cli.main",
-            "serve",
-            "--port",
-            "0",
-            "--speed",
-            "50",
-            "--api-key",
-            "sk-real",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 20
-    base_url = None
-    lines = []
-    while base_url is None and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        lines.append(line)
-        if found := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
-            base_url = found.group(1)
-        elif process.poll() is not None:
-            break
-    if base_url is None:
-        process.kill()
-        process.wait()
-        process.stderr.close()
-        pytest.fail("the server did not start:\n" + "".join(lines))
-    # keep reading the log so that a full pipe never blocks the server
-    rest: list[str] = []
-    stderr = process.stderr
-    assert stderr is not None
-    drain = threading.Thread(target=lambda: rest.append(stderr.read()), daemon=True)
-    drain.start()
+    served = Served("--speed", "50", "--api-key", "sk-real", timings="vendor")
     try:
-        yield base_url
+        served.wait_started()
+        yield served.url
+        code = served.terminate()
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=10)
-        drain.join(timeout=5)
-        process.stderr.close()
-        # uvicorn shuts down gracefully, then re-raises the signal: the conventional exit
-        assert code == -signal.SIGTERM
-        assert "Finished server process" in "".join(rest)
+        served.close()
+    # uvicorn shuts down gracefully, then re-raises the signal: the conventional exit
+    assert code == -signal.SIGTERM
+    assert "Finished server process" in served.log()
 
 
 def test_a_task_runs_its_life_on_the_real_clock_and_its_video_downloads(server: str) -> None:

@@ -147,6 +147,8 @@ class CallbackEngine:
         self._slots: asyncio.Semaphore | None = None
         #: outcome of each attempt so far (success, http_error, timeout, error), for metrics
         self.attempt_outcomes: Counter[str] = Counter()
+        #: deliveries taken over from processes that died (a shared store), for metrics
+        self.taken_over = 0
         #: called after an attempt's outcome is written down (long-polls wait on it)
         self.on_attempt: Callable[[], None] | None = None
 
@@ -247,21 +249,39 @@ class CallbackEngine:
                     result = await self._exchange(client, delivery.url, body, headers)
             except TimeoutError:
                 result = _Result(error=f"timed out after {ATTEMPT_TIMEOUT:g} s", timed_out=True)
-        if generation == self._generation:
-            self._settle(delivery, attempt, sent, result)
-            await self.store.save_delivery(delivery)
-            if self.on_attempt is not None:
-                self.on_attempt()
+        if generation != self._generation:
+            return
+        again = self._settle(delivery, attempt, sent, result)
+        try:
+            ours = await self.store.save_delivery(delivery)
+        except StoreUnavailable as exc:  # Redis kept the attempt as sent: resent if we die
+            log.warning("callback %s: %s; the outcome was not written down", delivery.task.id, exc)
+            ours = True
+        if again is not None and ours:
+            self.scheduler.call_at(again, lambda when: self._launch(delivery, when, generation))
+        if self.on_attempt is not None:
+            self.on_attempt()
 
     async def _claim_and_write_down(self, delivery: Delivery, attempt: Attempt) -> bool:
-        """Write the delivery down before anything is sent; on a shared store, the first
-        attempt of an end delivery first claims the task (False: another process sends it)."""
-        first_of_end = delivery.trigger == "end" and attempt.attempt == 1
-        if first_of_end and self.store.shared and not await self.store.claim_end(delivery.task.id):
-            delivery.attempts.clear()
-            return False
-        await self.store.save_delivery(delivery)
-        return True
+        """Write the delivery down before anything is sent. False, and nothing is sent, if it
+        is another process's (a shared store): that process saved the task's end delivery
+        first, or took this one over when this process's lease lapsed."""
+        if await self.store.save_delivery(delivery):
+            return True
+        delivery.attempts.remove(attempt)
+        return False
+
+    def take_over(self, deliveries: Sequence[Delivery]) -> None:
+        """Carry on deliveries a process that died had under way (`Store.take_over`): each
+        from where its log stops, as after a restart."""
+        for delivery in deliveries:
+            self.taken_over += 1
+            log.warning(
+                "callback %s: taken over from a process whose lease lapsed (webhook-id %s)",
+                delivery.task.id,
+                delivery.webhook_id,
+            )
+            self.restore(delivery)
 
     async def _exchange(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
@@ -293,7 +313,11 @@ class CallbackEngine:
             return min(self.settings.callback_timeout, ATTEMPT_TIMEOUT / self.clock.speed)
         return self.settings.callback_timeout
 
-    def _settle(self, delivery: Delivery, attempt: Attempt, sent: float, result: _Result) -> None:
+    def _settle(
+        self, delivery: Delivery, attempt: Attempt, sent: float, result: _Result
+    ) -> float | None:
+        """Write the attempt's outcome into the delivery; returns when the next attempt is due
+        (None: no more)."""
         if isinstance(self.clock, VirtualClock):
             duration = ATTEMPT_TIMEOUT if result.timed_out else 0.0
             ended = sent + duration
@@ -311,10 +335,7 @@ class CallbackEngine:
             if delivery.task.callback_scenario == "duplicate" and delivery.trigger == "end":
                 delivered = [a for a in delivery.attempts if 200 <= (a.status_code or 0) < 300]
                 if len(delivered) == 1:  # `callback:duplicate`: once more, same webhook-id
-                    generation = self._generation
-                    self.scheduler.call_at(
-                        ended, lambda when: self._launch(delivery, when, generation)
-                    )
+                    return ended
         elif attempt.attempt > len(self.retry_delays):
             delivery.outcome = Outcome.EXHAUSTED
             log.warning(
@@ -328,8 +349,8 @@ class CallbackEngine:
             log.info("callback %s attempt %d: %s", delivery.task.id, attempt.attempt, answer)
             retry_at = ended + self.retry_delays[attempt.attempt - 1]
             attempt.next_retry_at = retry_at
-            generation = self._generation
-            self.scheduler.call_at(retry_at, lambda when: self._launch(delivery, when, generation))
+            return retry_at
+        return None
 
     def _client_and_slots(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """One client and one semaphore per event loop, made on first use."""

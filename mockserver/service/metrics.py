@@ -55,3 +55,5 @@ class MetricsSnapshot(NamedTuple):
     tasks: dict[str, int]
     #: outcome -> callback attempts
     callback_attempts: dict[str, int]
+    #: deliveries this process took over from one that died (a shared store)
+    callback_takeovers: int = 0

@@ -171,6 +171,9 @@ class Simulator:
                 param="seconds",
             )
         await self.catch_up()
+        if self._shares_clock and 0 < seconds < float("inf"):
+            # the new time first: the other processes follow it while this one runs through
+            await self.store.save_clock(VirtualClock(self.clock.now() + seconds))
         now = await self.callbacks.advance(seconds)
         await self.store.save_clock(self.clock)
         return now
@@ -183,6 +186,20 @@ class Simulator:
         shared = await self.store.shared_time()
         if shared is not None and shared > self.clock.now():
             await self.callbacks.advance(shared - self.clock.now())
+
+    async def take_over(self) -> int:
+        """A shared store: renew this process's lease, and carry on what processes whose lease
+        lapsed left: the ends of their tasks, their callback deliveries (the app runs it every
+        second; it never waits for a callback). Returns how many."""
+        taken = await self.store.take_over()
+        if not (taken.deliveries or taken.ends):
+            return 0
+        for task in taken.ends:
+            self._schedule_end(task)
+        self.callbacks.take_over(taken.deliveries)
+        if isinstance(self.clock, VirtualClock):
+            self.scheduler.run_due()  # what is due now: ends, the attempts they had in flight
+        return len(taken.deliveries) + len(taken.ends)
 
     async def settle(self) -> None:
         """Virtual clock: run what is due now and wait for the callbacks it sends. The real
@@ -419,6 +436,7 @@ class Simulator:
             {op: (list(h.counts), h.total) for op, h in counted.latency.items()},
             statuses,
             dict(self.callbacks.attempt_outcomes),
+            self.callbacks.taken_over,
         )
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:

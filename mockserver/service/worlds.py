@@ -11,26 +11,34 @@ store by default; a store shared by processes would namespace each world by a ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
+import logging
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from ..domain.clock import VirtualClock
 from ..domain.deliveries import Delivery
 from ..domain.errors import InvalidRequest, NotFound, Unauthorized
 from ..domain.faults import Fault
 from ..domain.journal import Entry, EntryFilter
 from ..domain.limits import AccountView
 from ..domain.tasks import Task
-from ..storage.base import Store
+from ..storage.base import Store, StoreUnavailable
 from ..storage.memory import MemoryStore
 from .metrics import MetricsSnapshot
 from .simulator import Simulator
 
+log = logging.getLogger("mockserver.worlds")
+
 #: The most worlds one server keeps: each holds a clock, a scheduler and a store; past it the
 #: least recently used is forgotten.
 MAX_WORLDS = 10_000
+#: Seconds between renewals of this process's lease on a shared store (which lasts
+#: `RedisStore.lease`, 5 s by default: several renewals may be missed before it lapses).
+LEASE_EVERY = 1.0
 
 StoreFactory = Callable[[str], Store]
 T = TypeVar("T")
@@ -70,6 +78,8 @@ class Worlds:
         self._started = False
         self.max_worlds = max_worlds
         self._closing: set[asyncio.Task[None]] = set()
+        #: on a shared store: the lease's renewal, and following the shared virtual clock
+        self._background: list[asyncio.Task[None]] = []
 
     # -- finding a world ------------------------------------------------------------------------
 
@@ -130,11 +140,50 @@ class Worlds:
     # -- running --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Run what fell due while the server was down; on a shared store, from now on hold
+        this process's lease and take over what processes that died left (`keep_leases`), and
+        follow the shared virtual clock (`follow_clock`)."""
         self._started = True
         for sim in self.all():
             sim.start()
+        if self.default.store.shared:
+            loop = asyncio.get_running_loop()
+            self._background = [loop.create_task(self.keep_leases())]
+            if isinstance(self.default.clock, VirtualClock):
+                self._background.append(loop.create_task(self.follow_clock()))
+
+    async def keep_leases(self) -> None:
+        """Every LEASE_EVERY seconds: each world renews the lease and takes over what a dead
+        process left (a Redis outage only delays it)."""
+        while True:
+            for sim in self.all():
+                try:
+                    await sim.take_over()
+                except StoreUnavailable:
+                    break  # logged by the calls that fail: try again on the next round
+                except Exception:  # a bug must not end the lease: say so and go on
+                    log.exception("taking over callback deliveries failed")
+            await asyncio.sleep(LEASE_EVERY)
+
+    async def follow_clock(self) -> None:
+        """Every LEASE_EVERY seconds: each world's virtual clock moves to where another process
+        moved the shared one, so that what falls due here (its tasks' ends, their callbacks)
+        runs though no request comes."""
+        while True:
+            for sim in self.all():
+                try:
+                    await sim.catch_up()
+                except StoreUnavailable:
+                    break
+                except Exception:  # pragma: no cover - a bug must not stop the clock
+                    log.exception("following the shared clock failed")
+            await asyncio.sleep(LEASE_EVERY)
 
     async def aclose(self) -> None:
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for sim in self.all():
             await sim.aclose()
         for closing in list(self._closing):  # worlds evicted a moment ago
@@ -284,11 +333,13 @@ def merge_snapshots(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
     requests: Counter[tuple[str, int]] = Counter()
     tasks: Counter[str] = Counter()
     attempts: Counter[str] = Counter()
+    takeovers = 0
     latency: dict[str, tuple[list[int], float]] = {}
     for snap in snapshots:
         requests.update(snap.requests)
         tasks.update(snap.tasks)
         attempts.update(snap.callback_attempts)
+        takeovers += snap.callback_takeovers
         for operation, (counts, total) in snap.latency.items():
             mine = latency.get(operation)
             if mine is None:
@@ -298,4 +349,4 @@ def merge_snapshots(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
                     [a + b for a, b in zip(mine[0], counts, strict=True)],
                     mine[1] + total,
                 )
-    return MetricsSnapshot(dict(requests), latency, dict(tasks), dict(attempts))
+    return MetricsSnapshot(dict(requests), latency, dict(tasks), dict(attempts), takeovers)

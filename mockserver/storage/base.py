@@ -64,6 +64,18 @@ class Restored(NamedTuple):
 NOTHING_RESTORED = Restored(None, [], [])
 
 
+class TakenOver(NamedTuple):
+    """What a process took over from processes that died (a shared store)."""
+
+    #: Callback deliveries they had pending: carried on from where their log stops.
+    deliveries: list[Delivery]
+    #: Tasks with a callback URL they created and had not ended yet: their end is scheduled.
+    ends: list[Task]
+
+
+NOTHING_TAKEN = TakenOver([], [])
+
+
 class Store(Protocol):
     #: whether other processes share this store (and its clock) at the same time
     shared: bool
@@ -164,14 +176,19 @@ class Store(Protocol):
 
     # -- callback deliveries --------------------------------------------------------------------
 
-    async def save_delivery(self, delivery: Delivery) -> None:
+    async def save_delivery(self, delivery: Delivery) -> bool:
         """A delivery started or changed: keep it (the first save of a task's end delivery also
-        marks that end handled)."""
+        marks that end handled). False, and nothing kept, when the delivery is not this
+        process's to send, on a shared store: another process saved the task's end delivery
+        first (every process that knows the task starts one when it ends), or took this one
+        over after this process's lease lapsed (`take_over`)."""
         ...
 
     async def deliveries(self, task_id: str | None = None) -> list[Delivery]: ...
 
-    async def claim_end(self, task_id: str) -> bool:
-        """A shared store: whether this process is the one to send the task's end callback
-        (the first to ask is; every process that knows the task asks when it ends)."""
+    async def take_over(self) -> TakenOver:
+        """A shared store: renew this process's lease, and take over from any process whose
+        lease lapsed (killed, or hung longer than the lease) the ends of the tasks it created
+        and its pending deliveries, to carry on here with the same webhook-ids. Nothing for a
+        store no other process shares."""
         ...

@@ -11,7 +11,7 @@ from ..domain.faults import Fault, Faults
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account, AccountView, TokenBucket
 from ..domain.tasks import Task
-from .base import NOTHING_RESTORED, Refusal, Restored
+from .base import NOTHING_RESTORED, NOTHING_TAKEN, Refusal, Restored, TakenOver
 
 #: Reservations a key without limits settles per new task: a backlog of tasks that ended while
 #: nobody asked drains several times as fast as tasks are created, a few at a time.
@@ -49,9 +49,6 @@ class MemoryStore:
 
     async def shared_time(self) -> float | None:
         return None
-
-    async def claim_end(self, task_id: str) -> bool:
-        return True  # one process: its own
 
     async def clear(self) -> None:
         self._tasks.clear()
@@ -162,8 +159,9 @@ class MemoryStore:
 
     # -- callback deliveries --------------------------------------------------------------------
 
-    async def save_delivery(self, delivery: Delivery) -> None:
+    async def save_delivery(self, delivery: Delivery) -> bool:
         self._log_delivery(delivery)
+        return True  # one process: every delivery is its own
 
     def _log_delivery(self, delivery: Delivery) -> None:
         deliveries = self._deliveries
@@ -175,3 +173,6 @@ class MemoryStore:
 
     async def deliveries(self, task_id: str | None = None) -> list[Delivery]:
         return [d for d in self._deliveries.values() if task_id is None or d.task.id == task_id]
+
+    async def take_over(self) -> TakenOver:
+        return NOTHING_TAKEN  # no other process

@@ -4,14 +4,22 @@ can share.
 Every key starts with the store's prefix (`evolink-mock` by default), so that one Redis keeps
 several mocks apart. Each check-and-change that two processes could race on is one Lua script,
 run atomically by Redis: a task kept against its key's concurrency cap and credits (with the
-settlement of what has ended), a token taken from a bucket, a `times: N` fault used up.
+settlement of what has ended), a token taken from a bucket, a `times: N` fault used up, a
+callback delivery claimed or taken over.
+
+Callbacks: the process that creates a task with a callback URL schedules its end (so does every
+process that starts while it runs); the first to save the end delivery sends it, and its retries,
+as the delivery's owner. Each process holds a lease, renewed while it runs (`take_over`, every
+second, and with each save); when a process dies (`kill -9`) or hangs past the lease, another
+takes over the ends it was to handle and its pending deliveries, and carries them on with the
+same webhook-ids, resending an attempt that was in flight: at least once, never lost. A save by
+a process whose delivery was taken over is refused, so it stops sending.
 
 | key | what |
 |---|---|
 | `P:task:ID` | a task, as the row of `storage.codec` (JSON) |
 | `P:order` | task ids, oldest first |
-| `P:handled` | ids of tasks whose end was handled (their callback delivery started) |
-| `P:claimed` | ids of tasks whose end callback a process has taken on (one process each) |
+| `P:handled` | ids of tasks whose end delivery a process has saved (the one that sends it) |
 | `P:accounts` | keys with an account, in the order they were opened |
 | `P:acct:KEY` | an account: `credits` (empty: unlimited), `used` |
 | `P:run:KEY` | the key's reserved tasks, scored by when each ends |
@@ -20,6 +28,10 @@ settlement of what has ended), a token taken from a bucket, a `times: N` fault u
 | `P:faults`, `P:fault_ids` | admin faults (JSON by id), and their id counter |
 | `P:journal` | the request journal (JSON entries), capped |
 | `P:delivery:WEBHOOK_ID`, `P:deliveries` | callback deliveries (JSON), and their ids in order |
+| `P:owner`, `P:pending:TOKEN` | the process sending each delivery, and each one's pending ones |
+| `P:end_owner`, `P:ends:TOKEN` | the process to end each task with a callback URL (its creator) |
+| `P:procs` | the processes that own something here: looked at for a lapsed lease |
+| `R:alive:TOKEN` | a process's lease (`R`: the root prefix), lapsing `lease` s after renewal |
 | `P:clock` | the clock: `kind`, `speed`, `wall`, `sim` |
 """
 
@@ -28,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -43,7 +56,7 @@ from ..domain.faults import Fault
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import AccountView
 from ..domain.tasks import Task, TaskStatus
-from .base import ClockState, Refusal, Restored, StoreUnavailable
+from .base import NOTHING_TAKEN, ClockState, Refusal, Restored, StoreUnavailable, TakenOver
 from .codec import task_from, task_values
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
@@ -51,6 +64,9 @@ SOCKET_TIMEOUT = 2.0
 #: Connections one store opens at most; more calls at once wait for one, up to POOL_WAIT s.
 MAX_CONNECTIONS = 32
 POOL_WAIT = 10.0
+#: Seconds a process's lease on its callback deliveries lasts unless renewed (every second
+#: while it runs): how long the deliveries of a killed process wait to be taken over.
+LEASE = 5.0
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -76,7 +92,8 @@ local function reserved(p, owner)
 end
 """
 
-# ARGV: prefix, id, owner, row, ends, price, final, credits ('' = unlimited), cap ('' = none), now
+# ARGV: prefix, id, owner, row, ends, price, final, credits ('' = unlimited), cap ('' = none), now,
+# and for a task with a callback URL: root, token, lease (ms) (this process handles its end)
 _ADD_TASK = (
     _LUA_HELPERS
     + """
@@ -101,6 +118,12 @@ redis.call('RPUSH', p .. ':order', id)
 redis.call('ZADD', p .. ':run:' .. owner, ARGV[5], id)
 redis.call('HSET', p .. ':price', id, ARGV[6])
 redis.call('HSET', p .. ':final', id, ARGV[7])
+if ARGV[12] then
+  redis.call('SADD', p .. ':ends:' .. ARGV[12], id)
+  redis.call('HSET', p .. ':end_owner', id, ARGV[12])
+  redis.call('SADD', p .. ':procs', ARGV[12])
+  redis.call('SET', ARGV[11] .. ':alive:' .. ARGV[12], '1', 'PX', ARGV[13])
+end
 return 'ok'
 """
 )
@@ -192,6 +215,75 @@ return taken
 """
 
 
+# ARGV: prefix, root, token, lease (ms), webhook id, row, pending ('1' or ''), the task's id if
+# this is an end delivery ('' if not), limit -> 1 saved, 0 not this process's delivery
+_SAVE_DELIVERY = """
+local p, root, token, wid = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local owner = redis.call('HGET', p .. ':owner', wid)
+if owner and owner ~= token then return 0 end
+if not owner then
+  local task = ARGV[8]
+  if task ~= '' then
+    if redis.call('SADD', p .. ':handled', task) == 0 then return 0 end
+    local ender = redis.call('HGET', p .. ':end_owner', task)
+    if ender then
+      redis.call('SREM', p .. ':ends:' .. ender, task)
+      redis.call('HDEL', p .. ':end_owner', task)
+    end
+  end
+  redis.call('HSET', p .. ':owner', wid, token)
+  redis.call('SADD', p .. ':procs', token)
+  redis.call('RPUSH', p .. ':deliveries', wid)
+  if redis.call('LLEN', p .. ':deliveries') > tonumber(ARGV[9]) then
+    local dropped = redis.call('LPOP', p .. ':deliveries')
+    local was = redis.call('HGET', p .. ':owner', dropped)
+    if was then redis.call('SREM', p .. ':pending:' .. was, dropped) end
+    redis.call('DEL', p .. ':delivery:' .. dropped)
+    redis.call('HDEL', p .. ':owner', dropped)
+  end
+end
+redis.call('SET', p .. ':delivery:' .. wid, ARGV[6])
+if ARGV[7] == '1' then
+  redis.call('SADD', p .. ':pending:' .. token, wid)
+else
+  redis.call('SREM', p .. ':pending:' .. token, wid)
+end
+redis.call('SET', root .. ':alive:' .. token, '1', 'PX', ARGV[4])
+return 1
+"""
+
+# ARGV: prefix, root, token, lease (ms) -> {rows of the deliveries taken over, ids of the tasks
+# whose end is taken over}, from every process with something here whose lease lapsed
+_TAKE_OVER = """
+local p, root, token = ARGV[1], ARGV[2], ARGV[3]
+redis.call('SET', root .. ':alive:' .. token, '1', 'PX', ARGV[4])
+local rows, ends = {}, {}
+for _, dead in ipairs(redis.call('SMEMBERS', p .. ':procs')) do
+  if dead ~= token and redis.call('EXISTS', root .. ':alive:' .. dead) == 0 then
+    for _, wid in ipairs(redis.call('SMEMBERS', p .. ':pending:' .. dead)) do
+      local row = redis.call('GET', p .. ':delivery:' .. wid)
+      if row then
+        redis.call('HSET', p .. ':owner', wid, token)
+        redis.call('SADD', p .. ':pending:' .. token, wid)
+        table.insert(rows, row)
+      end
+    end
+    for _, id in ipairs(redis.call('SMEMBERS', p .. ':ends:' .. dead)) do
+      if redis.call('SISMEMBER', p .. ':handled', id) == 0 then
+        redis.call('HSET', p .. ':end_owner', id, token)
+        redis.call('SADD', p .. ':ends:' .. token, id)
+        table.insert(ends, id)
+      end
+    end
+    redis.call('DEL', p .. ':pending:' .. dead, p .. ':ends:' .. dead)
+    redis.call('SREM', p .. ':procs', dead)
+    redis.call('SADD', p .. ':procs', token)
+  end
+end
+return {rows, ends}
+"""
+
+
 def _fault_json(fault: Fault) -> str:
     return json.dumps(
         {
@@ -247,24 +339,32 @@ class RedisStore:
         prefix: str = "evolink-mock",
         journal_limit: int = MAX_ENTRIES,
         delivery_limit: int = MAX_DELIVERIES,
+        lease: float = LEASE,
         _shared: RedisStore | None = None,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.journal_limit = journal_limit
         self.delivery_limit = delivery_limit
+        self.lease = lease
         self._closed = False
         # redis-py's own types say bytes-or-str everywhere; with decode_responses it is str
         self._redis: Any
         self._scripts: dict[str, Any]
         self._io: asyncio.AbstractEventLoop
         self._thread: threading.Thread
+        #: where this process's lease lives (the prefix the worlds' prefixes extend), and the
+        #: token that names this process in it and as the owner of its deliveries
+        self.root: str
+        self.token: str
         if _shared is not None:  # another prefix on the same connection (`with_prefix`)
             self._owner = False
             self._io, self._thread = _shared._io, _shared._thread
             self._redis, self._scripts = _shared._redis, _shared._scripts
+            self.root, self.token = _shared.root, _shared.token
             return
         self._owner = True
+        self.root, self.token = prefix, secrets.token_hex(8)
         # One client on one event loop of the store's own thread: callers on any loop or thread
         # (the server's, a test's, startup's) hand their calls to it.
         self._io = asyncio.new_event_loop()
@@ -292,6 +392,8 @@ class RedisStore:
                 ("take_token", _TAKE_TOKEN),
                 ("take_fault", _TAKE_FAULT),
                 ("save_clock", _SAVE_CLOCK),
+                ("save_delivery", _SAVE_DELIVERY),
+                ("take_over", _TAKE_OVER),
             ]
         }
         try:
@@ -311,6 +413,7 @@ class RedisStore:
             prefix=prefix,
             journal_limit=self.journal_limit,
             delivery_limit=self.delivery_limit,
+            lease=self.lease,
             _shared=self,
         )
 
@@ -327,8 +430,9 @@ class RedisStore:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
-        """What Redis holds: the clock, every task (and whether its end was handled), the
-        pending deliveries. Accounts, buckets and faults stay in Redis."""
+        """What Redis holds: the clock, and every task (and whether its end was handled).
+        Accounts, buckets and faults stay in Redis; pending deliveries are another process's
+        while its lease lasts, and `take_over` carries them on after."""
         restored: Restored = self._wait(self._restore())
         return restored
 
@@ -336,8 +440,7 @@ class RedisStore:
         client = self._redis
         handled = set(await client.smembers(self._key("handled")))
         tasks = await self._tasks()
-        pending = [d for d in await self._deliveries(tasks) if d.outcome is Outcome.PENDING]
-        return Restored(await self._stored_clock(), [(t, t.id in handled) for t in tasks], pending)
+        return Restored(await self._stored_clock(), [(t, t.id in handled) for t in tasks], [])
 
     async def _stored_clock(self) -> ClockState | None:
         kept: dict[str, str] = await self._redis.hgetall(self._key("clock"))
@@ -368,11 +471,6 @@ class RedisStore:
             [self._key("clock")],
             [fields["kind"], fields["speed"], fields["wall"], fields["sim"]],
         )
-
-    @_on_io
-    async def claim_end(self, task_id: str) -> bool:
-        claimed: int = await self._redis.sadd(self._key("claimed"), task_id)
-        return claimed == 1
 
     @_on_io
     async def shared_time(self) -> float | None:
@@ -424,6 +522,7 @@ class RedisStore:
                 "" if credits is None else _number(credits),
                 "" if max_concurrent is None else str(max_concurrent),
                 _number(now),
+                *self._end_owner(task),
             ],
         )
         return {
@@ -432,6 +531,12 @@ class RedisStore:
             "concurrency": Refusal.CONCURRENCY,
             "credits": Refusal.CREDITS,
         }[answer]
+
+    def _end_owner(self, task: Task) -> list[str]:
+        """add_task's last arguments: a task with a callback URL is this process's to end."""
+        if task.request.callback_url is None:
+            return []
+        return [self.root, self.token, str(int(self.lease * 1000))]
 
     @_on_io
     async def get_task(self, task_id: str) -> Task | None:
@@ -561,21 +666,38 @@ class RedisStore:
     # -- callback deliveries --------------------------------------------------------------------
 
     @_on_io
-    async def save_delivery(self, delivery: Delivery) -> None:
-        client = self._redis
-        key = self._key("delivery", delivery.webhook_id)
-        new = not await client.exists(key)
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps(self._delivery_fields(delivery)))
-            if new:
-                pipe.rpush(self._key("deliveries"), delivery.webhook_id)
-                if delivery.trigger == "end":
-                    pipe.sadd(self._key("handled"), delivery.task.id)
-            await pipe.execute()
-        if new and await client.llen(self._key("deliveries")) > self.delivery_limit:
-            dropped = await client.lpop(self._key("deliveries"))
-            if dropped:
-                await client.delete(self._key("delivery", dropped))
+    async def save_delivery(self, delivery: Delivery) -> bool:
+        end = delivery.trigger == "end"
+        saved = await self._run(
+            "save_delivery",
+            [],
+            [
+                self.prefix,
+                self.root,
+                self.token,
+                int(self.lease * 1000),
+                delivery.webhook_id,
+                json.dumps(self._delivery_fields(delivery)),
+                "1" if delivery.outcome is Outcome.PENDING else "",
+                delivery.task.id if end else "",
+                self.delivery_limit,
+            ],
+        )
+        return bool(saved)
+
+    @_on_io
+    async def take_over(self) -> TakenOver:
+        rows, ends = await self._run(
+            "take_over", [], [self.prefix, self.root, self.token, int(self.lease * 1000)]
+        )
+        if not rows and not ends:
+            return NOTHING_TAKEN
+        ids = list({json.loads(row)["task_id"] for row in rows} | set(ends))
+        kept = await self._redis.mget([self._key("task", i) for i in ids])
+        known = {i: task_from(tuple(json.loads(t))) for i, t in zip(ids, kept, strict=True) if t}
+        return TakenOver(
+            self._decode_deliveries(rows, known.get), [known[i] for i in ends if i in known]
+        )
 
     @staticmethod
     def _delivery_fields(delivery: Delivery) -> dict[str, Any]:

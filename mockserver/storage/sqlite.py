@@ -434,6 +434,7 @@ class SqliteStore(MemoryStore):
         self.db.append_entry(entry)
         self._journal.append(entry)
 
-    async def save_delivery(self, delivery: Delivery) -> None:
+    async def save_delivery(self, delivery: Delivery) -> bool:
         self.db.save_delivery(delivery)
         self._log_delivery(delivery)
+        return True

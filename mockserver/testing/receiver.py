@@ -7,7 +7,8 @@ that answers a script and records every request.
 
 The script is consumed one request at a time, its last answer repeating: `[500]` always answers
 500. An answer is a status code (3xx come with a `Location`), "timeout" (never answer; wait until
-the client gives up), "close" (close the connection without answering) or "reset" (abort it).
+the client gives up), "close" (close the connection without answering) or "reset" (abort it);
+`delay` seconds pass before each answer.
 Plain asyncio rather than an ASGI server, because an ASGI app cannot drop a connection. With an
 `ssl_context` it speaks HTTPS (tests make one with `trustme`).
 """
@@ -69,9 +70,12 @@ class Receiver:
         *,
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
+        delay: float = 0.0,
     ) -> None:
         self.script = _checked(script)
         self.host = host
+        #: seconds to take before answering each request (a slow receiver)
+        self.delay = delay
         self._ssl = ssl_context
         self._received: list[Received] = []
         self._arrived = threading.Condition()
@@ -193,6 +197,8 @@ class Receiver:
                 return
             method, path, headers, body = request
             answer = self._record(method, path, headers, body)
+            if self.delay > 0:
+                await asyncio.sleep(self.delay)
             if answer == "reset":
                 return
             if answer == "timeout":

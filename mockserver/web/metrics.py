@@ -65,6 +65,13 @@ class SnapshotCollector:
         for outcome, count in sorted(snap.callback_attempts.items()):
             attempts.add_metric([outcome], count)
         yield attempts
+        takeovers = CounterMetricFamily(
+            "evolink_mock_callback_takeovers",
+            "Callback deliveries this process took over from one whose lease lapsed (a shared "
+            "store): their attempt in flight is sent again, so the receiver may see it twice.",
+        )
+        takeovers.add_metric([], snap.callback_takeovers)
+        yield takeovers
 
 
 class AppMetrics:
