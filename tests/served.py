@@ -30,6 +30,7 @@ class Served:
                 timings,
                 *args,
             ],
+            stdout=subprocess.DEVNULL,  # the access log
             stderr=subprocess.PIPE,
             text=True,
         )

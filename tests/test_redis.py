@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -33,6 +35,7 @@ from .callback_fixtures import (
     https_receiver,
 )
 from .redis_server import RedisProcess, redis_url
+from .served import serving
 
 KEY = "sk-replicas"
 BURSTY = "sk-bursty"  # rate 0.001 a second, burst 2
@@ -276,3 +279,77 @@ async def test_each_callback_is_sent_by_one_replica_though_both_know_the_task(
     # one delivery per task across both replicas (a retry resends the same delivery)
     assert sorted(d["task_id"] for d in listed) == sorted(task["id"] for task in made)
     assert {d["outcome"] for d in listed} == {"delivered"}
+
+
+@pytest.mark.realclock
+def test_redis_stopped_for_5_s_under_load() -> None:
+    """Four clients create and read without pause; Redis is killed for 5 s in the middle. While
+    it is down every answer is the documented 500 envelope or a 503 health, none slow; once it
+    is back every acknowledged task reads 200 and creates pass, the mock never restarted."""
+    answers: list[tuple[float, str, int, float, str]] = []  # at, what, status, seconds, code
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    auth = {"Authorization": f"Bearer {KEY}"}
+
+    def load(base: str) -> None:
+        with httpx.Client(base_url=base, headers=auth, timeout=30) as client:
+            for _ in range(100_000):  # bounded; `stop` ends it after a few seconds
+                if stop.is_set():
+                    return
+                for what in ("create", "read", "health"):
+                    started = time.monotonic()
+                    if what == "create":
+                        response = client.post("/v1/videos/generations", json=BODY)
+                    elif what == "read" and acknowledged:
+                        response = client.get(f"/v1/tasks/{acknowledged[-1]}")
+                    else:
+                        response = client.get("/_mock/health")
+                    took = time.monotonic() - started
+                    body = response.json()
+                    failed = response.status_code >= 400
+                    code = body.get("error", {}).get("code", "") if failed else ""
+                    answers.append((started, what, response.status_code, took, code))
+                    if what == "create" and response.status_code == 200:
+                        acknowledged.append(body["id"])
+
+    with RedisProcess() as server:  # append-only, fsync always: what it acknowledged it keeps
+        options = ["--store", server.url, "--clock", "virtual"]
+        with serving(*options) as served:
+            clients = [threading.Thread(target=load, args=(served.url,)) for _ in range(4)]
+            for client in clients:
+                client.start()
+            time.sleep(1.5)
+            server.stop()
+            down_from = time.monotonic()
+            time.sleep(5)
+            down_until = time.monotonic()
+            server.start()  # the same port and folder
+            time.sleep(3)
+            stop.set()
+            for client in clients:
+                client.join(60)
+            with httpx.Client(base_url=served.url, headers=auth, timeout=10) as client:
+                reads = Counter(client.get(f"/v1/tasks/{i}").status_code for i in acknowledged)
+                again = client.post("/v1/videos/generations", json=BODY).status_code
+            still_running = served.process.poll() is None
+
+    # an answer that began while Redis was down (a moment's grace for the kill to show)
+    during = [a for a in answers if down_from + 0.1 <= a[0] <= down_until - 0.1]
+    after = [a for a in answers if a[0] >= down_until + 1.0]
+    print(
+        f"\n{len(answers)} answers, {len(acknowledged)} tasks acknowledged; while down: "
+        f"{Counter((a[1], a[2]) for a in during)}, slowest {max(a[3] for a in during):.3f} s; "
+        f"after: {Counter((a[1], a[2]) for a in after)}; reads of the acknowledged: {reads}"
+    )
+    assert during, "no request ran while Redis was down"
+    assert {(a[1], a[2], a[4]) for a in during} <= {
+        ("create", 500, "internal_error"),
+        ("read", 500, "internal_error"),
+        ("health", 503, ""),
+    }
+    assert {a[1] for a in during} == {"create", "read", "health"}
+    assert max(a[3] for a in during) < 3.0  # no hang: each fails within the store's timeouts
+    assert {(a[1], a[2]) for a in after} == {("create", 200), ("read", 200), ("health", 200)}
+    assert reads == {200: len(acknowledged)}
+    assert again == 200
+    assert still_running
