@@ -83,7 +83,10 @@ def median(runs: Sequence[Run], attr: str) -> float:
 def report(runs: list[Run], names: tuple[str, str], min_ratio: float) -> bool:
     base, head = names
     passed = True
-    print(f"\n{'op':<8}{'server':<8}{'req/s':>9}{'p99 ms':>9}{'CPU us/req':>12}   req/s per round")
+    print(
+        f"\n{'op':<8}{'server':<8}{'req/s':>9}{'p99 ms':>9}{'CPU us/req':>12}{'wrk cores':>11}"
+        "   req/s per round"
+    )
     for op in (CREATE, QUERY):
         medians = {}
         for name in names:
@@ -92,7 +95,11 @@ def report(runs: list[Run], names: tuple[str, str], min_ratio: float) -> bool:
             medians[name] = (median(mine, "rps"), median(mine, "p99_ms"), statistics.median(cpu))
             per_round = " ".join(f"{r.rps:.0f}" for r in mine)
             rps, p99, cpu_us = medians[name]
-            print(f"{op:<8}{name:<8}{rps:>9.0f}{p99:>9.2f}{cpu_us:>12.0f}   {per_round}")
+            # wrk's CPU seconds per wall second: what the load generator took of the 2 cores
+            wrk = statistics.median((r.wrk_cpu_seconds or 0.0) / r.seconds for r in mine)
+            print(
+                f"{op:<8}{name:<8}{rps:>9.0f}{p99:>9.2f}{cpu_us:>12.0f}{wrk:>11.2f}   {per_round}"
+            )
         (b_rps, b_p99, b_cpu), (h_rps, h_p99, h_cpu) = medians[base], medians[head]
         ratio = h_rps / b_rps
         verdict = ""

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -234,6 +235,7 @@ class Run:
     non_2xx: int  # wrk counts responses with a status above 399
     socket_errors: dict[str, int] = field(default_factory=dict)
     cpu_seconds: float | None = None  # the server's CPU time during the run
+    wrk_cpu_seconds: float | None = None  # wrk's own CPU time (user + system)
 
     @property
     def cpu_us_per_request(self) -> float | None:
@@ -250,14 +252,24 @@ class Run:
         return self.requests > 0 and self.non_2xx == 0 and not any(self.socket_errors.values())
 
 
+def _cpu(usage: resource.struct_rusage) -> tuple[float, float]:
+    return usage.ru_utime, usage.ru_stime
+
+
 def run_wrk(opts: WrkOptions, server: Server, op: str, url: str, seconds: float, rnd: int) -> Run:
     script = BENCH / ("post.lua" if op == CREATE else "get.lua")
     argv = opts.argv(seconds, script, url)
     assert server.proc is not None
     cpu_before = session_cpu_seconds(server.proc.pid)
+    # the servers are not waited for during the run: what waited-for children used is wrk's
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # bounded: wrk stops by itself after `seconds`; the timeout is a backstop
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     cpu_after = session_cpu_seconds(server.proc.pid)
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = sum(
+        after - before for after, before in zip(_cpu(wrk_after), _cpu(wrk_before), strict=True)
+    )
     with (LOGS / "wrk.log").open("a", encoding="utf-8") as log:
         log.write(f"== {server.name} {op} round {rnd}: {' '.join(argv)}\n{done.stdout}")
         log.write(done.stderr)
@@ -276,6 +288,7 @@ def run_wrk(opts: WrkOptions, server: Server, op: str, url: str, seconds: float,
         non_2xx=data["status"],
         socket_errors={k: data[k] for k in ("connect", "read", "write", "timeout")},
         cpu_seconds=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+        wrk_cpu_seconds=wrk_cpu,
     )
 
 
