@@ -3,6 +3,7 @@ check-and-change is atomic across them. The behaviour suite runs on Redis too (`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,10 +17,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from mockserver import Settings, Simulator, create_app
+from mockserver.domain.journal import Entry
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
+from mockserver.storage.base import StoreUnavailable
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
@@ -353,3 +357,56 @@ def test_redis_stopped_for_5_s_under_load() -> None:
     assert reads == {200: len(acknowledged)}
     assert again == 200
     assert still_running
+
+
+ENTRY = Entry(START, "GET", "/v1/credits", None, 200, None)
+
+
+def _connections(name: str) -> int:
+    """How many connections named `name` Redis holds open."""
+    with redis.Redis.from_url(redis_url()) as client:
+        return sum(1 for c in client.client_list() if c["name"] == name)
+
+
+def test_each_loop_calling_the_store_has_its_own_connections_and_close_closes_them() -> None:
+    name = f"loops-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+    other = asyncio.new_event_loop()  # a server's loop, in a thread of its own
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run(store.record(ENTRY))  # a loop that ends first: it closes its connections
+        after_run = _connections(name)
+        asyncio.run_coroutine_threadsafe(store.record(ENTRY), other).result(10)
+        in_thread = _connections(name)
+        kept = asyncio.run(store.journal())
+        store.close()  # from no loop: the thread's loop closes its own
+        closed = _connections(name)
+        with pytest.raises(StoreUnavailable, match="closed"):
+            asyncio.run(store.journal())
+    finally:
+        store.close()
+        other.call_soon_threadsafe(other.stop)
+        thread.join(10)
+        other.close()
+
+    assert kept == [ENTRY, ENTRY]
+    assert after_run == 1  # the store's own loop's: startup's calls
+    assert in_thread == 2
+    assert closed == 0
+
+
+def test_a_store_closed_on_the_loop_that_calls_it_closes_that_loops_connections() -> None:
+    name = f"inside-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+
+    async def serve_then_close() -> int:
+        await store.record(ENTRY)
+        store.close()  # as the app's shutdown does, on the server's loop
+        for _ in range(100):  # the connections close a moment later, on this loop
+            await asyncio.sleep(0.01)
+            if _connections(name) == 0:
+                break
+        return _connections(name)
+
+    assert asyncio.run(serve_then_close()) == 0

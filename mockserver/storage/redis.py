@@ -38,17 +38,19 @@ a process whose delivery was taken over is refused, so it stops sending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from ..domain.clock import Clock, ClockKind, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
@@ -311,20 +313,112 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+class _Script:
+    """A Lua script, run by its SHA1 (loaded again if Redis lost it, as after a restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class _Clients:
+    """A store's Redis clients: one for each event loop that calls the store, with a pool of
+    its own (a connection belongs to the loop that opened it), made on the loop's first call.
+
+    A call runs on the caller's loop, with no hand-over to another thread. A loop that ends
+    first (`asyncio.run` returning, a test's runner closing) closes its client as it shuts
+    down its async generators: each client is held open by one (`_hold`). `close` closes the
+    others."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.closed = False
+        self._lock = threading.Lock()
+        self._by_loop: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def here(self) -> Any:
+        """The running loop's client (`open_here` made it)."""
+        return self._by_loop[asyncio.get_running_loop()][0]
+
+    async def open_here(self) -> None:
+        """Make the running loop's client, unless it has one."""
+        if self.closed:
+            raise StoreUnavailable(f"{self.url}: the store is closed")
+        loop = asyncio.get_running_loop()
+        if loop in self._by_loop:
+            return
+        # a burst (a thousand callbacks due at once) waits for one of a bounded set of
+        # connections, rather than opening one each
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            decode_responses=True,
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        holder = self._hold(loop, client)
+        with self._lock:
+            self._by_loop[loop] = (client, holder)
+        # started on this loop, the loop knows it: its shutdown closes it, and the client
+        await anext(holder)
+
+    async def _hold(
+        self, loop: asyncio.AbstractEventLoop, client: Any
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._by_loop.pop(loop, None)
+            await client.aclose(close_connection_pool=True)
+
+    def close(self) -> None:
+        """Close the clients of the loops still running (a loop that ended closed its own)."""
+        self.closed = True
+        with self._lock:
+            held = list(self._by_loop.items())
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, (client, holder) in held:
+            if loop is running:
+                # called from this loop, which cannot wait here: the pool closes a moment
+                # later (or, if the loop ends first, as it shuts down, by the holder)
+                closing = loop.create_task(client.aclose(close_connection_pool=True))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            elif loop.is_running():  # another thread's
+                done = asyncio.run_coroutine_threadsafe(holder.aclose(), loop)
+                with contextlib.suppress(Exception):  # a loop ending meanwhile closes it itself
+                    done.result(5)
+
+
 def _on_io(
     method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
 ) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
-    """Run a store method on the store's own loop, awaited from the caller's."""
+    """Run a store method on the caller's loop, with that loop's client; a Redis that fails
+    (down, unreachable, too slow) raises StoreUnavailable, which the caller answers with 500."""
 
-    async def handed_over(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        future = asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self._io)
+    async def guarded(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
-            return await asyncio.wrap_future(future)
-        except RedisError as exc:  # down, unreachable, too slow: the caller answers 500
+            await self._clients.open_here()
+            return await method(self, *args, **kwargs)
+        except RedisError as exc:
             raise StoreUnavailable(f"{self.url}: {exc}") from None
 
-    functools.update_wrapper(handed_over, method)
-    return handed_over
+    functools.update_wrapper(guarded, method)
+    return guarded
 
 
 class RedisStore:
@@ -348,9 +442,8 @@ class RedisStore:
         self.delivery_limit = delivery_limit
         self.lease = lease
         self._closed = False
-        # redis-py's own types say bytes-or-str everywhere; with decode_responses it is str
-        self._redis: Any
-        self._scripts: dict[str, Any]
+        self._clients: _Clients
+        self._scripts: dict[str, _Script]
         self._io: asyncio.AbstractEventLoop
         self._thread: threading.Thread
         #: where this process's lease lives (the prefix the worlds' prefixes extend), and the
@@ -360,31 +453,21 @@ class RedisStore:
         if _shared is not None:  # another prefix on the same connection (`with_prefix`)
             self._owner = False
             self._io, self._thread = _shared._io, _shared._thread
-            self._redis, self._scripts = _shared._redis, _shared._scripts
+            self._clients, self._scripts = _shared._clients, _shared._scripts
             self.root, self.token = _shared.root, _shared.token
             return
         self._owner = True
         self.root, self.token = prefix, secrets.token_hex(8)
-        # One client on one event loop of the store's own thread: callers on any loop or thread
-        # (the server's, a test's, startup's) hand their calls to it.
+        # Each caller's loop has a client of its own (`_clients`); the store's own thread runs
+        # a loop for the calls made outside any loop, which block (startup's `restore`).
+        self._clients = _Clients(url)
         self._io = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._io.run_forever, name="redis-store", daemon=True
         )
         self._thread.start()
-        # a burst (a thousand callbacks due at once) waits for one of a bounded set of
-        # connections, rather than opening one each
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            decode_responses=True,
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
         self._scripts = {
-            name: self._redis.register_script(source)
+            name: _Script(source)
             for name, source in [
                 ("add_task", _ADD_TASK),
                 ("account", _ACCOUNT),
@@ -397,7 +480,7 @@ class RedisStore:
             ]
         }
         try:
-            self._wait(self._redis.ping())  # a wrong URL or a Redis that is down fails now
+            self._wait(self._ping())  # a wrong URL or a Redis that is down fails now
         except RedisError as exc:
             self.close()
             raise StoreUnavailable(f"{url}: {exc}") from None
@@ -417,15 +500,29 @@ class RedisStore:
             _shared=self,
         )
 
-    def _wait(self, coroutine: Any) -> Any:
-        """Run on the store's loop, from a thread that is not it (blocks)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._io).result()
+    def _wait(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run on the store's own loop, from a thread that is not it (blocks)."""
+
+        async def opened() -> _T:
+            await self._clients.open_here()
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(opened(), self._io).result()
+
+    @property
+    def _redis(self) -> Any:
+        """The running loop's client. (redis-py's own types say bytes-or-str everywhere; with
+        decode_responses it is str.)"""
+        return self._clients.here()
+
+    async def _ping(self) -> None:
+        await self._redis.ping()
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[script](keys=keys, args=args)
+        return await self._scripts[script](self._redis, keys, args)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -495,9 +592,8 @@ class RedisStore:
         self._closed = True
         if not self._owner:
             return
+        self._clients.close()  # the store's own loop's too
         if self._thread.is_alive():
-            closing = self._redis.aclose(close_connection_pool=True)
-            asyncio.run_coroutine_threadsafe(closing, self._io).result(5)
             self._io.call_soon_threadsafe(self._io.stop)
             self._thread.join(5)
         self._io.close()
