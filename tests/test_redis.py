@@ -320,8 +320,8 @@ def test_redis_stopped_for_5_s_under_load() -> None:
         options = ["--store", server.url, "--clock", "virtual"]
         with serving(*options) as served:
             clients = [threading.Thread(target=load, args=(served.url,)) for _ in range(4)]
-            for client in clients:
-                client.start()
+            for loader in clients:
+                loader.start()
             time.sleep(1.5)
             server.stop()
             down_from = time.monotonic()
@@ -330,8 +330,8 @@ def test_redis_stopped_for_5_s_under_load() -> None:
             server.start()  # the same port and folder
             time.sleep(3)
             stop.set()
-            for client in clients:
-                client.join(60)
+            for loader in clients:
+                loader.join(60)
             with httpx.Client(base_url=served.url, headers=auth, timeout=10) as client:
                 reads = Counter(client.get(f"/v1/tasks/{i}").status_code for i in acknowledged)
                 again = client.post("/v1/videos/generations", json=BODY).status_code
