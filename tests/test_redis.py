@@ -22,8 +22,9 @@ import redis
 from mockserver import Settings, Simulator, create_app
 from mockserver.domain.journal import Entry
 from mockserver.domain.profiles import KeyProfile, Profiles
+from mockserver.domain.tasks import Plan, Task, VideoRequest
 from mockserver.domain.timing import FAST
-from mockserver.storage.base import StoreUnavailable
+from mockserver.storage.base import Refusal, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
@@ -410,3 +411,41 @@ def test_a_store_closed_on_the_loop_that_calls_it_closes_that_loops_connections(
         return _connections(name)
 
     assert asyncio.run(serve_then_close()) == 0
+
+
+@pytest.mark.anyio
+async def test_calls_made_at_once_share_round_trips_and_each_gets_its_own_answer() -> None:
+    name = f"batches-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+    request = VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p")
+    plan = Plan(START, START + 5, START + 45, None)
+    made = [Task(f"task-unified-1-{n:08d}", "sk-a", request, plan, 7.0, "") for n in range(100)]
+    try:
+        refusals = await asyncio.gather(
+            *(store.add_task(t, credits=None, max_concurrent=None, now=START) for t in made),
+            store.add_task(made[0], credits=None, max_concurrent=None, now=START),
+        )
+        read = await asyncio.gather(*(store.get_task(t.id) for t in made))
+        connections = _connections(name)
+    finally:
+        store.close()
+
+    assert refusals == [None] * 100 + [Refusal.DUPLICATE_ID]
+    assert [t.id if t else None for t in read] == [t.id for t in made]
+    # the store's own loop's, and one for this loop's batches, each sent after the one before
+    assert connections == 2
+
+
+@pytest.mark.anyio
+async def test_scripts_redis_forgot_are_loaded_again() -> None:
+    store = RedisStore(redis_url(), prefix=f"test-{uuid.uuid4().hex}")
+    try:
+        await store.record(ENTRY)
+        with redis.Redis.from_url(redis_url()) as client:
+            client.script_flush()  # as a restarted Redis without persistence
+        await asyncio.gather(*(store.record(ENTRY) for _ in range(20)))
+        kept = await store.journal()
+    finally:
+        store.close()
+
+    assert kept == [ENTRY] * 21

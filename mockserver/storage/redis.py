@@ -66,6 +66,8 @@ SOCKET_TIMEOUT = 2.0
 #: Connections one store opens at most; more calls at once wait for one, up to POOL_WAIT s.
 MAX_CONNECTIONS = 32
 POOL_WAIT = 10.0
+#: Commands one round trip carries at most (`_Link`).
+MAX_BATCH = 256
 #: Seconds a process's lease on its callback deliveries lasts unless renewed (every second
 #: while it runs): how long the deliveries of a killed process wait to be taken over.
 LEASE = 5.0
@@ -320,36 +322,90 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, link: _Link, keys: list[str], args: list[Any]) -> Any:
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await link.send("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            await link.send("SCRIPT", "LOAD", self.source)
+            return await link.send("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+class _Link:
+    """One event loop's way to Redis: a client with a pool of its own (a connection belongs to
+    the loop that opened it), and the batches `send` makes.
+
+    Batches: the commands that calls on this loop send while a batch is on its way to Redis
+    go together in the next one, one round trip for all of them (a pipeline, not a
+    transaction: each command on its own, a script as atomic as ever). Under load, the few
+    commands of each request cost a share of one round trip instead of one each."""
+
+    def __init__(self, client: Any, holder: AsyncGenerator[None, None]) -> None:
+        self.client = client
+        #: an async generator started on the loop, which closes the client when the loop
+        #: shuts down (`_Clients`)
+        self.holder = holder
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def send(self, *command: Any) -> Any:
+        """Send one command in the next batch, and wait for its answer."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self._queue.append((command, answer))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send_batches())
+        return await answer
+
+    async def _send_batches(self) -> None:
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        try:
+            while self._queue:  # one batch at a time: what comes meanwhile waits for the next
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                pipe = self.client.pipeline(transaction=False)
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                try:
+                    answers = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # Redis down, unreachable, too slow: each call fails
+                    answers = [exc] * len(batch)
+                for (_, answer), result in zip(batch, answers, strict=True):
+                    if answer.done():  # its caller stopped waiting
+                        continue
+                    if isinstance(result, Exception):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
+                batch = []
+        finally:
+            self._sender = None
+            for _, answer in [*batch, *self._queue]:  # cancelled (the loop's shutdown)
+                answer.cancel()
+            self._queue.clear()
 
 
 class _Clients:
-    """A store's Redis clients: one for each event loop that calls the store, with a pool of
-    its own (a connection belongs to the loop that opened it), made on the loop's first call.
+    """A store's ways to Redis: one `_Link` for each event loop that calls the store, made on
+    the loop's first call. A call runs on the caller's loop, with no hand-over to another
+    thread.
 
-    A call runs on the caller's loop, with no hand-over to another thread. A loop that ends
-    first (`asyncio.run` returning, a test's runner closing) closes its client as it shuts
-    down its async generators: each client is held open by one (`_hold`). `close` closes the
-    others."""
+    A loop that ends first (`asyncio.run` returning, a test's runner closing) closes its
+    client as it shuts down its async generators: each client is held open by one (`_hold`).
+    `close` closes the others."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.closed = False
         self._lock = threading.Lock()
-        self._by_loop: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]] = {}
+        self._by_loop: dict[asyncio.AbstractEventLoop, _Link] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
-    def here(self) -> Any:
-        """The running loop's client (`open_here` made it)."""
-        return self._by_loop[asyncio.get_running_loop()][0]
+    def here(self) -> _Link:
+        """The running loop's link (`open_here` made it)."""
+        return self._by_loop[asyncio.get_running_loop()]
 
     async def open_here(self) -> None:
-        """Make the running loop's client, unless it has one."""
+        """Make the running loop's link, unless it has one."""
         if self.closed:
             raise StoreUnavailable(f"{self.url}: the store is closed")
         loop = asyncio.get_running_loop()
@@ -366,11 +422,11 @@ class _Clients:
             decode_responses=True,
         )
         client = aioredis.Redis(connection_pool=pool)
-        holder = self._hold(loop, client)
+        link = _Link(client, self._hold(loop, client))
         with self._lock:
-            self._by_loop[loop] = (client, holder)
+            self._by_loop[loop] = link
         # started on this loop, the loop knows it: its shutdown closes it, and the client
-        await anext(holder)
+        await anext(link.holder)
 
     async def _hold(
         self, loop: asyncio.AbstractEventLoop, client: Any
@@ -391,15 +447,15 @@ class _Clients:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        for loop, (client, holder) in held:
+        for loop, link in held:
             if loop is running:
                 # called from this loop, which cannot wait here: the pool closes a moment
                 # later (or, if the loop ends first, as it shuts down, by the holder)
-                closing = loop.create_task(client.aclose(close_connection_pool=True))
+                closing = loop.create_task(link.client.aclose(close_connection_pool=True))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
             elif loop.is_running():  # another thread's
-                done = asyncio.run_coroutine_threadsafe(holder.aclose(), loop)
+                done = asyncio.run_coroutine_threadsafe(link.holder.aclose(), loop)
                 with contextlib.suppress(Exception):  # a loop ending meanwhile closes it itself
                     done.result(5)
 
@@ -513,7 +569,7 @@ class RedisStore:
     def _redis(self) -> Any:
         """The running loop's client. (redis-py's own types say bytes-or-str everywhere; with
         decode_responses it is str.)"""
-        return self._clients.here()
+        return self._clients.here().client
 
     async def _ping(self) -> None:
         await self._redis.ping()
@@ -522,7 +578,11 @@ class RedisStore:
         return ":".join((self.prefix, *parts))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[script](self._redis, keys, args)
+        return await self._scripts[script](self._clients.here(), keys, args)
+
+    async def _send(self, *command: Any) -> Any:
+        """One command, in the running loop's next batch."""
+        return await self._clients.here().send(*command)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -571,7 +631,7 @@ class RedisStore:
 
     @_on_io
     async def shared_time(self) -> float | None:
-        kept = await self._redis.hmget(self._key("clock"), ["kind", "sim"])
+        kept = await self._send("HMGET", self._key("clock"), "kind", "sim")
         return float(kept[1]) if kept[0] == "virtual" and kept[1] else None
 
     @_on_io
@@ -636,7 +696,7 @@ class RedisStore:
 
     @_on_io
     async def get_task(self, task_id: str) -> Task | None:
-        row = await self._redis.get(self._key("task", task_id))
+        row = await self._send("GET", self._key("task", task_id))
         return None if row is None else task_from(tuple(json.loads(row)))
 
     @_on_io
