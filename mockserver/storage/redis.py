@@ -218,6 +218,12 @@ end
 return taken
 """
 
+# KEYS: the journal; ARGV: the entry (JSON), how many entries it keeps
+_RECORD = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+"""
+
 
 # ARGV: prefix, root, token, lease (ms), webhook id, row, pending ('1' or ''), the task's id if
 # this is an end delivery ('' if not), limit -> 1 saved, 0 not this process's delivery
@@ -530,6 +536,7 @@ class RedisStore:
                 ("save_plan", _SAVE_PLAN),
                 ("take_token", _TAKE_TOKEN),
                 ("take_fault", _TAKE_FAULT),
+                ("record", _RECORD),
                 ("save_clock", _SAVE_CLOCK),
                 ("save_delivery", _SAVE_DELIVERY),
                 ("take_over", _TAKE_OVER),
@@ -808,11 +815,9 @@ class RedisStore:
 
     @_on_io
     async def record(self, entry: Entry) -> None:
-        client = self._redis
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key("journal"), json.dumps(list(entry)))
-            pipe.ltrim(self._key("journal"), -self.journal_limit, -1)
-            await pipe.execute()
+        await self._run(
+            "record", [self._key("journal")], [json.dumps(list(entry)), self.journal_limit]
+        )
 
     @_on_io
     async def journal(self) -> list[Entry]:
