@@ -7,6 +7,11 @@ run atomically by Redis: a task kept against its key's concurrency cap and credi
 settlement of what has ended), a token taken from a bucket, a `times: N` fault used up, a
 callback delivery claimed or taken over.
 
+Connections: each event loop that calls the store (the server's, a test's) has a client and a
+pool of its own, and the call runs there. The commands that calls on one loop send while a
+batch is on its way to Redis go together in the next: one round trip for many requests' steps,
+each command still on its own (`_Link`).
+
 Callbacks: the process that creates a task with a callback URL schedules its end (so does every
 process that starts while it runs); the first to save the end delivery sends it, and its retries,
 as the delivery's owner. Each process holds a lease, renewed while it runs (`take_over`, every
@@ -63,7 +68,8 @@ from .codec import task_from, task_values
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
 SOCKET_TIMEOUT = 2.0
-#: Connections one store opens at most; more calls at once wait for one, up to POOL_WAIT s.
+#: Connections one store opens at most on one event loop; more calls at once wait for one, up
+#: to POOL_WAIT s.
 MAX_CONNECTIONS = 32
 POOL_WAIT = 10.0
 #: Commands one round trip carries at most (`_Link`).
@@ -368,6 +374,8 @@ class _Link:
             while self._queue:  # one batch at a time: what comes meanwhile waits for the next
                 batch = self._queue[:MAX_BATCH]
                 del self._queue[:MAX_BATCH]
+                # a caller that stopped waiting before its command left has it not sent
+                batch = [item for item in batch if not item[1].done()]
                 pipe = self.client.pipeline(transaction=False)
                 for command, _ in batch:
                     pipe.execute_command(*command)
