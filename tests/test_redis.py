@@ -3,6 +3,7 @@ check-and-change is atomic across them. The behaviour suite runs on Redis too (`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,10 +17,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from mockserver import Settings, Simulator, create_app
+from mockserver.domain.journal import Entry
 from mockserver.domain.profiles import KeyProfile, Profiles
+from mockserver.domain.tasks import Plan, Task, VideoRequest
 from mockserver.domain.timing import FAST
+from mockserver.storage.base import Refusal, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
@@ -316,8 +321,8 @@ def test_redis_stopped_for_5_s_under_load() -> None:
         options = ["--store", server.url, "--clock", "virtual"]
         with serving(*options) as served:
             clients = [threading.Thread(target=load, args=(served.url,)) for _ in range(4)]
-            for client in clients:
-                client.start()
+            for loader in clients:
+                loader.start()
             time.sleep(1.5)
             server.stop()
             down_from = time.monotonic()
@@ -326,8 +331,8 @@ def test_redis_stopped_for_5_s_under_load() -> None:
             server.start()  # the same port and folder
             time.sleep(3)
             stop.set()
-            for client in clients:
-                client.join(60)
+            for loader in clients:
+                loader.join(60)
             with httpx.Client(base_url=served.url, headers=auth, timeout=10) as client:
                 reads = Counter(client.get(f"/v1/tasks/{i}").status_code for i in acknowledged)
                 again = client.post("/v1/videos/generations", json=BODY).status_code
@@ -353,3 +358,94 @@ def test_redis_stopped_for_5_s_under_load() -> None:
     assert reads == {200: len(acknowledged)}
     assert again == 200
     assert still_running
+
+
+ENTRY = Entry(START, "GET", "/v1/credits", None, 200, None)
+
+
+def _connections(name: str) -> int:
+    """How many connections named `name` Redis holds open."""
+    with redis.Redis.from_url(redis_url()) as client:
+        return sum(1 for c in client.client_list() if c["name"] == name)
+
+
+def test_each_loop_calling_the_store_has_its_own_connections_and_close_closes_them() -> None:
+    name = f"loops-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+    other = asyncio.new_event_loop()  # a server's loop, in a thread of its own
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run(store.record(ENTRY))  # a loop that ends first: it closes its connections
+        after_run = _connections(name)
+        asyncio.run_coroutine_threadsafe(store.record(ENTRY), other).result(10)
+        in_thread = _connections(name)
+        kept = asyncio.run(store.journal())
+        store.close()  # from no loop: the thread's loop closes its own
+        closed = _connections(name)
+        with pytest.raises(StoreUnavailable, match="closed"):
+            asyncio.run(store.journal())
+    finally:
+        store.close()
+        other.call_soon_threadsafe(other.stop)
+        thread.join(10)
+        other.close()
+
+    assert kept == [ENTRY, ENTRY]
+    assert after_run == 1  # the store's own loop's: startup's calls
+    assert in_thread == 2
+    assert closed == 0
+
+
+def test_a_store_closed_on_the_loop_that_calls_it_closes_that_loops_connections() -> None:
+    name = f"inside-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+
+    async def serve_then_close() -> int:
+        await store.record(ENTRY)
+        store.close()  # as the app's shutdown does, on the server's loop
+        for _ in range(100):  # the connections close a moment later, on this loop
+            await asyncio.sleep(0.01)
+            if _connections(name) == 0:
+                break
+        return _connections(name)
+
+    assert asyncio.run(serve_then_close()) == 0
+
+
+@pytest.mark.anyio
+async def test_calls_made_at_once_share_round_trips_and_each_gets_its_own_answer() -> None:
+    name = f"batches-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
+    request = VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p")
+    plan = Plan(START, START + 5, START + 45, None)
+    made = [Task(f"task-unified-1-{n:08d}", "sk-a", request, plan, 7.0, "") for n in range(100)]
+    try:
+        refusals = await asyncio.gather(
+            *(store.add_task(t, credits=None, max_concurrent=None, now=START) for t in made),
+            store.add_task(made[0], credits=None, max_concurrent=None, now=START),
+        )
+        read = await asyncio.gather(*(store.get_task(t.id) for t in made))
+        connections = _connections(name)
+    finally:
+        store.close()
+
+    assert refusals == [None] * 100 + [Refusal.DUPLICATE_ID]
+    assert [t.id if t else None for t in read] == [t.id for t in made]
+    # the store's own loop's, and one for this loop's batches, each sent after the one before
+    assert connections == 2
+
+
+@pytest.mark.anyio
+async def test_scripts_redis_forgot_are_loaded_again() -> None:
+    store = RedisStore(redis_url(), prefix=f"test-{uuid.uuid4().hex}")
+    try:
+        await store.record(ENTRY)
+        with redis.Redis.from_url(redis_url()) as client:
+            client.script_flush()  # as a restarted Redis without persistence
+        await asyncio.gather(*(store.record(ENTRY) for _ in range(20)))
+        kept = await store.journal()
+    finally:
+        store.close()
+
+    assert kept == [ENTRY] * 21

@@ -7,6 +7,11 @@ run atomically by Redis: a task kept against its key's concurrency cap and credi
 settlement of what has ended), a token taken from a bucket, a `times: N` fault used up, a
 callback delivery claimed or taken over.
 
+Connections: each event loop that calls the store (the server's, a test's) has a client and a
+pool of its own, and the call runs there. The commands that calls on one loop send while a
+batch is on its way to Redis go together in the next: one round trip for many requests' steps,
+each command still on its own (`_Link`).
+
 Callbacks: the process that creates a task with a callback URL schedules its end (so does every
 process that starts while it runs); the first to save the end delivery sends it, and its retries,
 as the delivery's owner. Each process holds a lease, renewed while it runs (`take_over`, every
@@ -38,17 +43,19 @@ a process whose delivery was taken over is refused, so it stops sending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from ..domain.clock import Clock, ClockKind, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
@@ -61,9 +68,12 @@ from .codec import task_from, task_values
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
 SOCKET_TIMEOUT = 2.0
-#: Connections one store opens at most; more calls at once wait for one, up to POOL_WAIT s.
+#: Connections one store opens at most on one event loop; more calls at once wait for one, up
+#: to POOL_WAIT s.
 MAX_CONNECTIONS = 32
 POOL_WAIT = 10.0
+#: Commands one round trip carries at most (`_Link`).
+MAX_BATCH = 256
 #: Seconds a process's lease on its callback deliveries lasts unless renewed (every second
 #: while it runs): how long the deliveries of a killed process wait to be taken over.
 LEASE = 5.0
@@ -214,6 +224,12 @@ end
 return taken
 """
 
+# KEYS: the journal; ARGV: the entry (JSON), how many entries it keeps
+_RECORD = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+"""
+
 
 # ARGV: prefix, root, token, lease (ms), webhook id, row, pending ('1' or ''), the task's id if
 # this is an end delivery ('' if not), limit -> 1 saved, 0 not this process's delivery
@@ -311,20 +327,168 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+class _Script:
+    """A Lua script, run by its SHA1 (loaded again if Redis lost it, as after a restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, link: _Link, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await link.send("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await link.send("SCRIPT", "LOAD", self.source)
+            return await link.send("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+class _Link:
+    """One event loop's way to Redis: a client with a pool of its own (a connection belongs to
+    the loop that opened it), and the batches `send` makes.
+
+    Batches: the commands that calls on this loop send while a batch is on its way to Redis
+    go together in the next one, one round trip for all of them (a pipeline, not a
+    transaction: each command on its own, a script as atomic as ever). Under load, the few
+    commands of each request cost a share of one round trip instead of one each."""
+
+    def __init__(self, client: Any, holder: AsyncGenerator[None, None]) -> None:
+        self.client = client
+        #: an async generator started on the loop, which closes the client when the loop
+        #: shuts down (`_Clients`)
+        self.holder = holder
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def send(self, *command: Any) -> Any:
+        """Send one command in the next batch, and wait for its answer."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self._queue.append((command, answer))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send_batches())
+        return await answer
+
+    async def _send_batches(self) -> None:
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        try:
+            while self._queue:  # one batch at a time: what comes meanwhile waits for the next
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                # a caller that stopped waiting before its command left has it not sent
+                batch = [item for item in batch if not item[1].done()]
+                pipe = self.client.pipeline(transaction=False)
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                try:
+                    answers = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # Redis down, unreachable, too slow: each call fails
+                    answers = [exc] * len(batch)
+                for (_, answer), result in zip(batch, answers, strict=True):
+                    if answer.done():  # its caller stopped waiting
+                        continue
+                    if isinstance(result, Exception):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
+                batch = []
+        finally:
+            self._sender = None
+            for _, answer in [*batch, *self._queue]:  # cancelled (the loop's shutdown)
+                answer.cancel()
+            self._queue.clear()
+
+
+class _Clients:
+    """A store's ways to Redis: one `_Link` for each event loop that calls the store, made on
+    the loop's first call. A call runs on the caller's loop, with no hand-over to another
+    thread.
+
+    A loop that ends first (`asyncio.run` returning, a test's runner closing) closes its
+    client as it shuts down its async generators: each client is held open by one (`_hold`).
+    `close` closes the others."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.closed = False
+        self._lock = threading.Lock()
+        self._by_loop: dict[asyncio.AbstractEventLoop, _Link] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def here(self) -> _Link:
+        """The running loop's link (`open_here` made it)."""
+        return self._by_loop[asyncio.get_running_loop()]
+
+    async def open_here(self) -> None:
+        """Make the running loop's link, unless it has one."""
+        if self.closed:
+            raise StoreUnavailable(f"{self.url}: the store is closed")
+        loop = asyncio.get_running_loop()
+        if loop in self._by_loop:
+            return
+        # a burst (a thousand callbacks due at once) waits for one of a bounded set of
+        # connections, rather than opening one each
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            decode_responses=True,
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        link = _Link(client, self._hold(loop, client))
+        with self._lock:
+            self._by_loop[loop] = link
+        # started on this loop, the loop knows it: its shutdown closes it, and the client
+        await anext(link.holder)
+
+    async def _hold(
+        self, loop: asyncio.AbstractEventLoop, client: Any
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._by_loop.pop(loop, None)
+            await client.aclose(close_connection_pool=True)
+
+    def close(self) -> None:
+        """Close the clients of the loops still running (a loop that ended closed its own)."""
+        self.closed = True
+        with self._lock:
+            held = list(self._by_loop.items())
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, link in held:
+            if loop is running:
+                # called from this loop, which cannot wait here: the pool closes a moment
+                # later (or, if the loop ends first, as it shuts down, by the holder)
+                closing = loop.create_task(link.client.aclose(close_connection_pool=True))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            elif loop.is_running():  # another thread's
+                done = asyncio.run_coroutine_threadsafe(link.holder.aclose(), loop)
+                with contextlib.suppress(Exception):  # a loop ending meanwhile closes it itself
+                    done.result(5)
+
+
 def _on_io(
     method: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
 ) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
-    """Run a store method on the store's own loop, awaited from the caller's."""
+    """Run a store method on the caller's loop, with that loop's client; a Redis that fails
+    (down, unreachable, too slow) raises StoreUnavailable, which the caller answers with 500."""
 
-    async def handed_over(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        future = asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self._io)
+    async def guarded(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
-            return await asyncio.wrap_future(future)
-        except RedisError as exc:  # down, unreachable, too slow: the caller answers 500
+            await self._clients.open_here()
+            return await method(self, *args, **kwargs)
+        except RedisError as exc:
             raise StoreUnavailable(f"{self.url}: {exc}") from None
 
-    functools.update_wrapper(handed_over, method)
-    return handed_over
+    functools.update_wrapper(guarded, method)
+    return guarded
 
 
 class RedisStore:
@@ -348,9 +512,8 @@ class RedisStore:
         self.delivery_limit = delivery_limit
         self.lease = lease
         self._closed = False
-        # redis-py's own types say bytes-or-str everywhere; with decode_responses it is str
-        self._redis: Any
-        self._scripts: dict[str, Any]
+        self._clients: _Clients
+        self._scripts: dict[str, _Script]
         self._io: asyncio.AbstractEventLoop
         self._thread: threading.Thread
         #: where this process's lease lives (the prefix the worlds' prefixes extend), and the
@@ -360,44 +523,35 @@ class RedisStore:
         if _shared is not None:  # another prefix on the same connection (`with_prefix`)
             self._owner = False
             self._io, self._thread = _shared._io, _shared._thread
-            self._redis, self._scripts = _shared._redis, _shared._scripts
+            self._clients, self._scripts = _shared._clients, _shared._scripts
             self.root, self.token = _shared.root, _shared.token
             return
         self._owner = True
         self.root, self.token = prefix, secrets.token_hex(8)
-        # One client on one event loop of the store's own thread: callers on any loop or thread
-        # (the server's, a test's, startup's) hand their calls to it.
+        # Each caller's loop has a client of its own (`_clients`); the store's own thread runs
+        # a loop for the calls made outside any loop, which block (startup's `restore`).
+        self._clients = _Clients(url)
         self._io = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._io.run_forever, name="redis-store", daemon=True
         )
         self._thread.start()
-        # a burst (a thousand callbacks due at once) waits for one of a bounded set of
-        # connections, rather than opening one each
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            decode_responses=True,
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
         self._scripts = {
-            name: self._redis.register_script(source)
+            name: _Script(source)
             for name, source in [
                 ("add_task", _ADD_TASK),
                 ("account", _ACCOUNT),
                 ("save_plan", _SAVE_PLAN),
                 ("take_token", _TAKE_TOKEN),
                 ("take_fault", _TAKE_FAULT),
+                ("record", _RECORD),
                 ("save_clock", _SAVE_CLOCK),
                 ("save_delivery", _SAVE_DELIVERY),
                 ("take_over", _TAKE_OVER),
             ]
         }
         try:
-            self._wait(self._redis.ping())  # a wrong URL or a Redis that is down fails now
+            self._wait(self._ping())  # a wrong URL or a Redis that is down fails now
         except RedisError as exc:
             self.close()
             raise StoreUnavailable(f"{url}: {exc}") from None
@@ -417,15 +571,33 @@ class RedisStore:
             _shared=self,
         )
 
-    def _wait(self, coroutine: Any) -> Any:
-        """Run on the store's loop, from a thread that is not it (blocks)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._io).result()
+    def _wait(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run on the store's own loop, from a thread that is not it (blocks)."""
+
+        async def opened() -> _T:
+            await self._clients.open_here()
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(opened(), self._io).result()
+
+    @property
+    def _redis(self) -> Any:
+        """The running loop's client. (redis-py's own types say bytes-or-str everywhere; with
+        decode_responses it is str.)"""
+        return self._clients.here().client
+
+    async def _ping(self) -> None:
+        await self._redis.ping()
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[script](keys=keys, args=args)
+        return await self._scripts[script](self._clients.here(), keys, args)
+
+    async def _send(self, *command: Any) -> Any:
+        """One command, in the running loop's next batch."""
+        return await self._clients.here().send(*command)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -474,7 +646,7 @@ class RedisStore:
 
     @_on_io
     async def shared_time(self) -> float | None:
-        kept = await self._redis.hmget(self._key("clock"), ["kind", "sim"])
+        kept = await self._send("HMGET", self._key("clock"), "kind", "sim")
         return float(kept[1]) if kept[0] == "virtual" and kept[1] else None
 
     @_on_io
@@ -495,9 +667,8 @@ class RedisStore:
         self._closed = True
         if not self._owner:
             return
+        self._clients.close()  # the store's own loop's too
         if self._thread.is_alive():
-            closing = self._redis.aclose(close_connection_pool=True)
-            asyncio.run_coroutine_threadsafe(closing, self._io).result(5)
             self._io.call_soon_threadsafe(self._io.stop)
             self._thread.join(5)
         self._io.close()
@@ -540,7 +711,7 @@ class RedisStore:
 
     @_on_io
     async def get_task(self, task_id: str) -> Task | None:
-        row = await self._redis.get(self._key("task", task_id))
+        row = await self._send("GET", self._key("task", task_id))
         return None if row is None else task_from(tuple(json.loads(row)))
 
     @_on_io
@@ -652,11 +823,9 @@ class RedisStore:
 
     @_on_io
     async def record(self, entry: Entry) -> None:
-        client = self._redis
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key("journal"), json.dumps(list(entry)))
-            pipe.ltrim(self._key("journal"), -self.journal_limit, -1)
-            await pipe.execute()
+        await self._run(
+            "record", [self._key("journal")], [json.dumps(list(entry)), self.journal_limit]
+        )
 
     @_on_io
     async def journal(self) -> list[Entry]:
