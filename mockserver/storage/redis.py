@@ -55,7 +55,7 @@ from dataclasses import asdict
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..domain.clock import Clock, ClockKind, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
@@ -358,6 +358,8 @@ class _Link:
         self.holder = holder
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
+        #: the connection the batches go over, taken from the pool on the first one
+        self._connection: Any = None
 
     async def send(self, *command: Any) -> Any:
         """Send one command in the next batch, and wait for its answer."""
@@ -376,13 +378,7 @@ class _Link:
                 del self._queue[:MAX_BATCH]
                 # a caller that stopped waiting before its command left has it not sent
                 batch = [item for item in batch if not item[1].done()]
-                pipe = self.client.pipeline(transaction=False)
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                try:
-                    answers = await pipe.execute(raise_on_error=False)
-                except Exception as exc:  # Redis down, unreachable, too slow: each call fails
-                    answers = [exc] * len(batch)
+                answers = await self._exchange([command for command, _ in batch])
                 for (_, answer), result in zip(batch, answers, strict=True):
                     if answer.done():  # its caller stopped waiting
                         continue
@@ -396,6 +392,39 @@ class _Link:
             for _, answer in [*batch, *self._queue]:  # cancelled (the loop's shutdown)
                 answer.cancel()
             self._queue.clear()
+
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One round trip on the link's own connection: every command written at once, then
+        each answer read in turn (an error answer is its command's; the others read on). A
+        failed connection fails every command of the batch, and is made again for the next."""
+        try:
+            if self._connection is None:
+                self._connection = await self.client.connection_pool.get_connection()
+            connection = self._connection
+            await connection.send_packed_command(
+                connection.pack_commands(commands), check_health=False
+            )
+            answers: list[Any] = []
+            for _ in commands:
+                try:
+                    answers.append(await connection.read_response())
+                except ResponseError as exc:  # this command's error (NOSCRIPT, a script's)
+                    answers.append(exc)
+            return answers
+        except Exception as exc:  # Redis down, unreachable, too slow: each call fails
+            await self._drop_connection()
+            return [exc] * len(commands)
+        except BaseException:  # cancelled mid-exchange: the connection is out of step
+            self._connection = None  # (closing the client disconnects it)
+            raise
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+            with contextlib.suppress(Exception):
+                await self.client.connection_pool.release(connection)
 
 
 class _Clients:
