@@ -21,6 +21,8 @@ import pytest
 import redis
 
 from mockserver import Simulator
+from mockserver.domain.deliveries import Attempt, Delivery
+from mockserver.storage.base import NOTHING_TAKEN, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 
 from .callback_fixtures import (
@@ -32,12 +34,14 @@ from .callback_fixtures import (
     create,
     https_receiver,
 )
-from .redis_server import redis_url
+from .redis_server import RedisProcess, redis_url
 from .served import serving
+from .test_store import add, task
 
 SECRET = "whsec_" + base64.b64encode(b"evolink-mock-failover-test-key!!").decode()
 KEY = "sk-failover"
 START = 1_800_000_000.0
+SHORT = 0.5  # seconds: a lease for the in-process tests
 TAKEOVERS = "evolink_mock_callback_takeovers_total"
 ATTEMPTS = "evolink_mock_callback_attempts_total"
 
@@ -51,7 +55,8 @@ async def test_a_delivery_whose_process_died_mid_attempt_is_sent_again_by_anothe
         settings = callback_settings([receiver], tls, callback_timeout=30.0, callback_secret=SECRET)
         a_store = RedisStore(url, prefix=prefix)
         a = Simulator(settings, store=a_store, resolver=FakeResolver())
-        b = Simulator(settings, store=RedisStore(url, prefix=prefix), resolver=FakeResolver())
+        b_store = RedisStore(url, prefix=prefix, lease=SHORT)
+        b = Simulator(settings, store=b_store, resolver=FakeResolver())
         async with api_for(a) as api_a, api_for(b):
             made = await create(api_a, receiver.url())
             moving = asyncio.create_task(a.advance(ENDS_AFTER))
@@ -60,6 +65,7 @@ async def test_a_delivery_whose_process_died_mid_attempt_is_sent_again_by_anothe
             await moving
             (stale,) = await a_store.deliveries()
 
+            await asyncio.sleep(SHORT)  # B takes nothing over in its first lease's length
             while_a_lives = await b.take_over()  # A's lease still holds
             # the lease lapses (5 s after A's last renewal; here at once)
             with redis.Redis.from_url(url) as direct:
@@ -79,6 +85,39 @@ async def test_a_delivery_whose_process_died_mid_attempt_is_sent_again_by_anothe
     assert delivered.outcome.value == "delivered"
     assert [(x.attempt, x.status_code) for x in delivered.attempts] == [(1, 200)]
     assert refused is False
+
+
+@pytest.mark.anyio
+@pytest.mark.realclock
+async def test_after_redis_was_away_a_process_waits_a_lease_before_taking_anything_over() -> None:
+    """While Redis is away no lease is renewed: when it is back, every live process's may have
+    lapsed. Each process then only renews its own for a lease's length, so that none takes
+    over the deliveries of another that is alive."""
+    with RedisProcess() as server:
+        prefix = f"test-{uuid.uuid4().hex}"
+        a = RedisStore(server.url, prefix=prefix)
+        b = RedisStore(server.url, prefix=prefix, lease=SHORT)
+        one = task(1)
+        await add(a, one)
+        delivery = Delivery(one, "https://example.com/hook", "msg_1", "end")
+        delivery.attempts.append(Attempt(1, one.plan.ended))
+        assert await a.save_delivery(delivery)  # A sends it (its attempt in flight)
+        await asyncio.sleep(SHORT)
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            await b.take_over()
+        server.start()  # A's lease is gone with the outage (here: deleted)
+        with redis.Redis.from_url(server.url) as direct:
+            direct.delete(f"{prefix}:alive:{a.token}")
+        at_once = await b.take_over()
+        await asyncio.sleep(SHORT)
+        later = await b.take_over()  # A did not renew in time: it is taken to be dead
+        a.close()
+        b.close()
+
+    assert at_once == NOTHING_TAKEN
+    assert [d.webhook_id for d in later.deliveries] == ["msg_1"]
+    assert later.ends == []  # its end was handled: the delivery was saved
 
 
 # -- two `serve` processes on one Redis, one of them killed ---------------------------------------

@@ -189,6 +189,7 @@ class Store(Protocol):
     async def take_over(self) -> TakenOver:
         """A shared store: renew this process's lease, and take over from any process whose
         lease lapsed (killed, or hung longer than the lease) the ends of the tasks it created
-        and its pending deliveries, to carry on here with the same webhook-ids. Nothing for a
-        store no other process shares."""
+        and its pending deliveries, to carry on here with the same webhook-ids; nothing in a
+        lease's length after the store opened or last failed (others' leases may have lapsed
+        while it was away). Nothing for a store no other process shares."""
         ...

@@ -268,12 +268,14 @@ redis.call('SET', root .. ':alive:' .. token, '1', 'PX', ARGV[4])
 return 1
 """
 
-# ARGV: prefix, root, token, lease (ms) -> {rows of the deliveries taken over, ids of the tasks
-# whose end is taken over}, from every process with something here whose lease lapsed
+# ARGV: prefix, root, token, lease (ms), adopt ('1' or '': renew only) -> {rows of the
+# deliveries taken over, ids of the tasks whose end is taken over}, from every process with
+# something here whose lease lapsed
 _TAKE_OVER = """
 local p, root, token = ARGV[1], ARGV[2], ARGV[3]
 redis.call('SET', root .. ':alive:' .. token, '1', 'PX', ARGV[4])
 local rows, ends = {}, {}
+if ARGV[5] ~= '1' then return {rows, ends} end
 for _, dead in ipairs(redis.call('SMEMBERS', p .. ':procs')) do
   if dead ~= token and redis.call('EXISTS', root .. ':alive:' .. dead) == 0 then
     for _, wid in ipairs(redis.call('SMEMBERS', p .. ':pending:' .. dead)) do
@@ -439,6 +441,9 @@ class _Clients:
     def __init__(self, url: str) -> None:
         self.url = url
         self.closed = False
+        #: when Redis last failed a call (or the store opened): leases seen lapsed before a
+        #: lease's length has passed since may have lapsed while Redis was away, not their owner
+        self.calm_since = time.monotonic()
         self._lock = threading.Lock()
         self._by_loop: dict[asyncio.AbstractEventLoop, _Link] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -514,6 +519,7 @@ def _on_io(
             await self._clients.open_here()
             return await method(self, *args, **kwargs)
         except RedisError as exc:
+            self._clients.calm_since = time.monotonic()
             raise StoreUnavailable(f"{self.url}: {exc}") from None
 
     functools.update_wrapper(guarded, method)
@@ -885,8 +891,13 @@ class RedisStore:
 
     @_on_io
     async def take_over(self) -> TakenOver:
+        # only once every live process has had a lease's length to renew its own: after this
+        # store opened, and after Redis came back (its leases may have lapsed meanwhile)
+        adopt = time.monotonic() - self._clients.calm_since >= self.lease
         rows, ends = await self._run(
-            "take_over", [], [self.prefix, self.root, self.token, int(self.lease * 1000)]
+            "take_over",
+            [],
+            [self.prefix, self.root, self.token, int(self.lease * 1000), "1" if adopt else ""],
         )
         if not rows and not ends:
             return NOTHING_TAKEN
