@@ -155,28 +155,24 @@ class Worlds:
     async def keep_leases(self) -> None:
         """Every LEASE_EVERY seconds: each world renews the lease and takes over what a dead
         process left (a Redis outage only delays it)."""
-        while True:
-            for sim in self.all():
-                try:
-                    await sim.take_over()
-                except StoreUnavailable:
-                    break  # logged by the calls that fail: try again on the next round
-                except Exception:  # a bug must not end the lease: say so and go on
-                    log.exception("taking over callback deliveries failed")
-            await asyncio.sleep(LEASE_EVERY)
+        await self._every_round(Simulator.take_over, "taking over callback deliveries")
 
     async def follow_clock(self) -> None:
         """Every LEASE_EVERY seconds: each world's virtual clock moves to where another process
         moved the shared one, so that what falls due here (its tasks' ends, their callbacks)
-        runs though no request comes."""
+        runs though no request comes. A task of its own: catching up waits for the callbacks
+        it sends, which must not hold up the lease's renewal."""
+        await self._every_round(Simulator.catch_up, "following the shared clock")
+
+    async def _every_round(self, step: Callable[[Simulator], Awaitable[object]], what: str) -> None:
         while True:
             for sim in self.all():
                 try:
-                    await sim.catch_up()
+                    await step(sim)
                 except StoreUnavailable:
-                    break
-                except Exception:  # pragma: no cover - a bug must not stop the clock
-                    log.exception("following the shared clock failed")
+                    break  # logged by the calls that fail: try again on the next round
+                except Exception:  # a bug must not stop the rounds: say so and go on
+                    log.exception("%s failed", what)
             await asyncio.sleep(LEASE_EVERY)
 
     async def aclose(self) -> None:
