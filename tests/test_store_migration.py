@@ -1,0 +1,118 @@
+"""What release 497264d's stores wrote opens with this code, and reads back the same.
+
+The fixtures (tests/fixtures/release_497264d/, made by its `make.py` at that release): a SQLite
+file, every key its Redis store wrote, and what that release read back from each."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from mockserver.domain.tasks import Task
+from mockserver.storage.redis import RedisStore
+from mockserver.storage.sqlite import SqliteStore
+
+from .redis_server import redis_url
+
+pytestmark = pytest.mark.anyio
+
+FIXTURES = Path(__file__).parent / "fixtures" / "release_497264d"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
+NOW: float = EXPECTED["now"]
+
+
+def legacy_row(task: Task) -> list[Any]:
+    """A task as that release's codec laid it out, the form `expected.json` holds."""
+    request, plan, failure = task.request, task.plan, task.plan.failure
+    return [
+        task.id,
+        task.owner,
+        request.model,
+        request.prompt,
+        request.aspect_ratio,
+        request.duration,
+        request.quality,
+        json.dumps(list(request.image_urls)) if request.image_urls else None,
+        request.callback_url,
+        plan.created,
+        plan.started,
+        plan.finished,
+        None if failure is None else failure.code,
+        None if failure is None else failure.message,
+        None if failure is None else failure.at_progress,
+        plan.stopped,
+        json.dumps(plan.curve) if plan.curve else None,
+        task.credits,
+        task.base_url,
+        task.callback_scenario,
+    ]
+
+
+async def read_back(store: Any, restored: Any) -> dict[str, Any]:
+    return {
+        "clock": None if restored.clock is None else list(restored.clock),
+        "handled": sorted(t.id for t, handled in restored.tasks if handled),
+        "tasks": [legacy_row(t) for t in await store.tasks()],
+        "accounts": [[key, list(view)] for key, view in await store.accounts(NOW)],
+        "deliveries": [d.to_json() for d in await store.deliveries()],
+        "journal": [list(e) for e in await store.journal()],
+        "faults": [f.to_json() for f in await store.faults()],
+    }
+
+
+def load_redis(url: str, prefix: str) -> None:
+    """Write the release's keys back exactly, under `prefix` instead of its own."""
+    client = sync_redis.Redis.from_url(url, decode_responses=True)
+    try:
+        for key, kind, value in json.loads((FIXTURES / "redis.json").read_text("utf-8")):
+            name = prefix + key[len("legacy") :]
+            if kind == "string":
+                client.set(name, value)
+            elif kind == "list":
+                client.rpush(name, *value)
+            elif kind == "hash":
+                client.hset(name, mapping=value)
+            elif kind == "set":
+                client.sadd(name, *value)
+            elif kind == "zset":
+                client.zadd(name, dict(value))
+            else:  # pragma: no cover - make.py writes no other kind
+                raise AssertionError(kind)
+    finally:
+        client.close()
+
+
+async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    shutil.copy(FIXTURES / "state.db", path)
+    store = SqliteStore(str(path))
+    try:
+        restored = store.restore(lambda key: {"sk-beta": 10_000.0}.get(key))
+        found = await read_back(store, restored)
+    finally:
+        store.close()
+
+    assert found == EXPECTED["sqlite"]
+    assert len(found["tasks"]) == 5
+    assert len(found["deliveries"]) == 2
+
+
+async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
+    url, prefix = redis_url(), f"migrated-{uuid.uuid4().hex}"
+    load_redis(url, prefix)
+    store = RedisStore(url, prefix=prefix)
+    try:
+        restored = store.restore(lambda key: None)
+        found = await read_back(store, restored)
+    finally:
+        store.close()
+
+    assert found == EXPECTED["redis"]
+    assert len(found["tasks"]) == 5
+    assert len(found["faults"]) == 2
