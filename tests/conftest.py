@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -73,12 +75,21 @@ def make_simulator(
             store=store,
             **kwargs,
         )
+        opened(sim)
         made.append(sim)
         return sim
 
     yield make
     for sim in made:
         sim.close()
+
+
+def opened(sim: Simulator) -> Simulator:
+    """The simulator, its store opened, whether or not an event loop runs here (a test's
+    factory is called from sync and from async tests alike): on a thread of its own."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, sim.open()).result(30)
+    return sim
 
 
 @pytest.fixture

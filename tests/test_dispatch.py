@@ -19,9 +19,8 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import MemoryStore, MockApp, MockError, Settings, Simulator, create_app
-from mockserver.domain.tasks import Task
 from mockserver.domain.timing import FAST
-from mockserver.storage.base import Refusal
+from mockserver.storage.base import AddResult, NewTask
 
 from .conftest import KEY, START
 
@@ -251,9 +250,7 @@ async def test_a_handler_for_a_status_code_answers_the_routers_404_and_405() -> 
 class BrokenStore(MemoryStore):
     """A store with a bug: adding a task raises."""
 
-    async def add_task(
-        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
-    ) -> Refusal | None:
+    async def add_task(self, new: NewTask) -> AddResult:
         raise RuntimeError("a bug")
 
 

@@ -30,6 +30,7 @@ from mockserver.domain.profiles import profiles_from_dict
 from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
 from mockserver.domain.timing import FAST
 from mockserver.service.clocks import continued
+from mockserver.storage.base import Added, NewTask
 from mockserver.storage.memory import MemoryStore
 from mockserver.storage.sqlite import Database, DatabaseError, SqliteStore
 from mockserver.testing.receiver import Receiver
@@ -98,7 +99,7 @@ def _no_credits(api_key: str) -> float | None:
 
 
 async def _add(store: SqliteStore, task: Task) -> None:
-    assert await store.add_task(task, credits=None, max_concurrent=None, now=START) is None
+    assert await store.add_task(NewTask(task, None, None, START)) == Added(task)
 
 
 @pytest.mark.anyio
@@ -106,6 +107,7 @@ async def test_tasks_of_every_shape_round_trip(tmp_path: Path) -> None:
     path = str(tmp_path / "db.sqlite")
     tasks = _tasks()
     store = SqliteStore(path)
+    await store.open(_no_credits)
     for task in tasks:
         await _add(store, task)
     # a cancel replaces a plan
@@ -118,7 +120,7 @@ async def test_tasks_of_every_shape_round_trip(tmp_path: Path) -> None:
 
     reopened = SqliteStore(path)
     try:
-        loaded = reopened.restore(_no_credits).tasks
+        loaded = (await reopened.open(_no_credits)).tasks
     finally:
         reopened.close()
 
@@ -379,6 +381,7 @@ async def test_reset_empties_the_database_but_keeps_the_clock(tmp_path: Path) ->
         assert (await api.post("/_mock/reset")).status_code == 200
 
     sim = Simulator(settings)
+    await sim.open()
     assert isinstance(sim.store, SqliteStore)
     db = sim.store.db
     async with api_for(sim) as api:
@@ -414,6 +417,7 @@ async def test_a_task_that_ended_while_the_server_was_down_is_settled_and_called
 
         sim = Simulator(settings)
         async with api_for(sim) as api:
+            await sim.open()
             sim.start()  # what the app's lifespan does at startup
             (arrived,) = await asyncio.to_thread(receiver.wait_for, 1, 10.0)
             for _ in range(200):  # the attempt settles once the receiver has answered
@@ -456,6 +460,7 @@ async def test_an_attempt_in_flight_when_the_server_stopped_is_sent_again(tmp_pa
         sim = Simulator(settings)
         async with api_for(sim) as api:
             (stored,) = (await api.get("/_mock/callbacks")).json()
+            await sim.open()
             sim.start()
             await sim.settle()
             (delivery,) = (await api.get("/_mock/callbacks")).json()
@@ -491,6 +496,7 @@ async def test_the_in_memory_default_never_touches_a_database(
         )
         assert type(sim.store) is MemoryStore
         async with api_for(sim) as api:
+            await sim.open()
             sim.start()  # a no-op without --db
             kept = await _create(api, callback_url=receiver.url())
             cancelled = await _create(api)

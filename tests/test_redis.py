@@ -24,7 +24,7 @@ from mockserver.domain.journal import Entry
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.tasks import Plan, Task, VideoRequest
 from mockserver.domain.timing import FAST
-from mockserver.storage.base import Refusal, StoreUnavailable
+from mockserver.storage.base import Added, Exists, NewTask, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
@@ -376,9 +376,9 @@ def test_each_loop_calling_the_store_has_its_own_connections_and_close_closes_th
     thread = threading.Thread(target=other.run_forever, daemon=True)
     thread.start()
     try:
-        asyncio.run(store.record(ENTRY))  # a loop that ends first: it closes its connections
+        asyncio.run(store.log_request(ENTRY))  # a loop that ends first: it closes its connections
         after_run = _connections(name)
-        asyncio.run_coroutine_threadsafe(store.record(ENTRY), other).result(10)
+        asyncio.run_coroutine_threadsafe(store.log_request(ENTRY), other).result(10)
         in_thread = _connections(name)
         kept = asyncio.run(store.journal())
         store.close()  # from no loop: the thread's loop closes its own
@@ -392,8 +392,8 @@ def test_each_loop_calling_the_store_has_its_own_connections_and_close_closes_th
         other.close()
 
     assert kept == [ENTRY, ENTRY]
-    assert after_run == 1  # the store's own loop's: startup's calls
-    assert in_thread == 2
+    assert after_run == 0  # the loop that ended closed its own; the store has none of its own
+    assert in_thread == 1
     assert closed == 0
 
 
@@ -402,7 +402,7 @@ def test_a_store_closed_on_the_loop_that_calls_it_closes_that_loops_connections(
     store = RedisStore(f"{redis_url()}?client_name={name}", prefix=f"test-{name}")
 
     async def serve_then_close() -> int:
-        await store.record(ENTRY)
+        await store.log_request(ENTRY)
         store.close()  # as the app's shutdown does, on the server's loop
         for _ in range(100):  # the connections close a moment later, on this loop
             await asyncio.sleep(0.01)
@@ -422,28 +422,29 @@ async def test_calls_made_at_once_share_round_trips_and_each_gets_its_own_answer
     made = [Task(f"task-unified-1-{n:08d}", "sk-a", request, plan, 7.0, "") for n in range(100)]
     try:
         refusals = await asyncio.gather(
-            *(store.add_task(t, credits=None, max_concurrent=None, now=START) for t in made),
-            store.add_task(made[0], credits=None, max_concurrent=None, now=START),
+            *(store.add_task(NewTask(t, None, None, START)) for t in made),
+            store.add_task(NewTask(made[0], None, None, START)),
         )
         read = await asyncio.gather(*(store.get_task(t.id) for t in made))
         connections = _connections(name)
     finally:
         store.close()
 
-    assert refusals == [None] * 100 + [Refusal.DUPLICATE_ID]
+    assert refusals == [Added(t) for t in made] + [Exists(made[0])]
     assert [t.id if t else None for t in read] == [t.id for t in made]
-    # the store's own loop's, and one for this loop's batches, each sent after the one before
-    assert connections == 2
+    # one for this loop's batches, each sent after the one before (the store has no loop of
+    # its own)
+    assert connections == 1
 
 
 @pytest.mark.anyio
 async def test_scripts_redis_forgot_are_loaded_again() -> None:
     store = RedisStore(redis_url(), prefix=f"test-{uuid.uuid4().hex}")
     try:
-        await store.record(ENTRY)
+        await store.log_request(ENTRY)
         with redis.Redis.from_url(redis_url()) as client:
             client.script_flush()  # as a restarted Redis without persistence
-        await asyncio.gather(*(store.record(ENTRY) for _ in range(20)))
+        await asyncio.gather(*(store.log_request(ENTRY) for _ in range(20)))
         kept = await store.journal()
     finally:
         store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,15 @@ from mockserver.domain.clock import VirtualClock
 from mockserver.domain.deliveries import Attempt, Delivery, Outcome
 from mockserver.domain.journal import Entry
 from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
-from mockserver.storage.base import Refusal
+from mockserver.storage.base import (
+    NOTHING_RESTORED,
+    Added,
+    AddResult,
+    Exists,
+    NewTask,
+    Refusal,
+    Refused,
+)
 from mockserver.storage.sqlite import SqliteStore
 
 from .conftest import START, STORES
@@ -25,8 +33,9 @@ REQUEST = VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p")
 
 
 @pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     made = STORES[request.param](tmp_path)
+    assert await made.open(lambda key: None) == NOTHING_RESTORED  # a new store holds nothing
     yield made
     made.close()
 
@@ -38,16 +47,14 @@ def task(
     return Task(f"task-unified-1-{n:08d}", owner, REQUEST, plan, 7.0, "http://mock")
 
 
-async def add(store: Store, item: Task, **limits: float | None) -> Refusal | None:
-    credits = limits.get("credits")
+async def add(store: Store, item: Task, **limits: float | None) -> AddResult:
+    balance = limits.get("balance")
     cap = limits.get("max_concurrent")
-    return await store.add_task(
-        item, credits=credits, max_concurrent=None if cap is None else int(cap), now=START
-    )
+    return await store.add_task(NewTask(item, balance, None if cap is None else int(cap), START))
 
 
 async def test_a_task_is_kept_and_read_back(store: Store) -> None:
-    assert await add(store, task(1)) is None
+    assert await add(store, task(1)) == Added(task(1))
 
     assert await store.get_task(task(1).id) == task(1)
     assert await store.get_task("task-unified-1-nothere0") is None
@@ -55,36 +62,38 @@ async def test_a_task_is_kept_and_read_back(store: Store) -> None:
     assert await store.count_tasks() == 1
 
 
-async def test_a_taken_id_is_refused_and_the_first_task_stays(store: Store) -> None:
-    await add(store, task(1))
-    other = task(1, owner="sk-b")
+async def test_a_taken_id_answers_the_task_that_exists_and_keeps_it(store: Store) -> None:
+    await add(store, task(1), balance=100)
+    other = task(1, owner="sk-b", ends=90.0)
 
-    assert await add(store, other) is Refusal.DUPLICATE_ID
+    assert await add(store, other, balance=100) == Exists(task(1))
     assert (await store.get_task(other.id)) == task(1)
-    assert [key for key, _ in await store.accounts(START)] == ["sk-a"]
+    assert [t.id for t in await store.tasks()] == [task(1).id]
+    ((key, view),) = await store.accounts(START)  # nothing opened, nothing reserved twice
+    assert (key, view.reserved, view.running) == ("sk-a", 7.0, 1)
 
 
 async def test_the_concurrency_cap_refuses_and_keeps_nothing(store: Store) -> None:
-    assert await add(store, task(1), max_concurrent=2) is None
-    assert await add(store, task(2), max_concurrent=2) is None
+    assert await add(store, task(1), max_concurrent=2) == Added(task(1))
+    assert await add(store, task(2), max_concurrent=2) == Added(task(2))
 
-    assert await add(store, task(3), max_concurrent=2) is Refusal.CONCURRENCY
+    assert await add(store, task(3), max_concurrent=2) == Refused(Refusal.CONCURRENCY)
     assert await store.count_tasks() == 2
     (_, view), *_ = await store.accounts(START)
     assert (view.running, view.reserved) == (2, 14.0)
 
 
 async def test_credits_refuse_what_does_not_fit(store: Store) -> None:
-    assert await add(store, task(1), credits=10) is None
+    assert await add(store, task(1), balance=10) == Added(task(1))
 
-    assert await add(store, task(2), credits=10) is Refusal.CREDITS
+    assert await add(store, task(2), balance=10) == Refused(Refusal.CREDITS)
     (_, view), *_ = await store.accounts(START)
     assert (view.credits, view.reserved, view.remaining) == (10, 7.0, 3.0)
 
 
 async def test_an_ended_task_is_charged_if_completed_and_released_if_failed(store: Store) -> None:
-    await add(store, task(1), credits=100)
-    await add(store, task(2, failure=Failure("service_error", "no", 30)), credits=100)
+    await add(store, task(1), balance=100)
+    await add(store, task(2, failure=Failure("service_error", "no", 30)), balance=100)
 
     (_, before), *_ = await store.accounts(START)
     (_, after), *_ = await store.accounts(START + 45)
@@ -95,7 +104,7 @@ async def test_an_ended_task_is_charged_if_completed_and_released_if_failed(stor
 
 async def test_a_replanned_task_settles_at_its_new_end(store: Store) -> None:
     long = task(1, ends=125.0)
-    await add(store, long, credits=100)
+    await add(store, long, balance=100)
     long.plan = long.plan.failed_from(START + 20, Failure("request_cancelled", "cancelled"))
 
     await store.save_plan(long)
@@ -132,7 +141,7 @@ async def test_the_most_specific_fault_is_used_up_first(store: Store) -> None:
 async def test_the_journal_keeps_entries_in_order(store: Store) -> None:
     entries = [Entry(START + i, "GET", f"/v1/tasks/{i}", "sk-a...", 200, None) for i in range(3)]
     for entry in entries:
-        await store.record(entry)
+        await store.log_request(entry)
 
     assert await store.journal() == entries
 
@@ -154,9 +163,9 @@ async def test_a_delivery_is_listed_once_however_often_it_is_saved(store: Store)
 
 
 async def test_clear_forgets_everything(store: Store) -> None:
-    await add(store, task(1), credits=100)
+    await add(store, task(1), balance=100)
     await store.add_fault("internal_error", None, None, None)
-    await store.record(Entry(START, "GET", "/v1/tasks/x", None, 404, None))
+    await store.log_request(Entry(START, "GET", "/v1/tasks/x", None, 404, None))
     await store.take_token("sk-a", 1.0, 1, START)
     await store.save_delivery(Delivery(task(1), "https://example.com/", "msg_1", "end"))
     await store.save_clock(VirtualClock(START + 3))
@@ -177,7 +186,7 @@ async def test_a_curved_plan_a_callback_scenario_and_a_request_id_are_kept(store
     item = Task("task-unified-1-curved00", "sk-a", REQUEST, plan, 69.12, "http://mock", "duplicate")
     entry = Entry(START, "POST", "/v1/videos/generations", "sk-a...", 200, None, "req_0123")
     await add(store, item)
-    await store.record(entry)
+    await store.log_request(entry)
 
     assert await store.get_task(item.id) == item
     assert await store.journal() == [entry]
@@ -186,6 +195,7 @@ async def test_a_curved_plan_a_callback_scenario_and_a_request_id_are_kept(store
 def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_path: Path) -> None:
     path = str(tmp_path / "state.db")
     old = SqliteStore(path)
+    asyncio.run(old.open(lambda key: None))
     old.close()
     with sqlite3.connect(path) as conn:  # the first release's layout: without the new columns
         for table, column in [
@@ -194,19 +204,21 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
             ("journal", "request_id"),
         ]:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
 
     plan = Plan(START, START + 5, START + 200, None, curve=((START + 50, 30.0), (START + 70, 30.0)))
     item = Task("task-unified-1-curved00", "sk-a", REQUEST, plan, 69.12, "http://mock", "delay:30")
     migrated = SqliteStore(path)
-    asyncio.run(migrated.add_task(item, credits=None, max_concurrent=None, now=START))
+    asyncio.run(migrated.open(lambda key: None))
+    asyncio.run(migrated.add_task(NewTask(item, None, None, START)))
     migrated.close()
     reopened = SqliteStore(path)
-    restored = reopened.restore(lambda key: None)
+    restored = asyncio.run(reopened.open(lambda key: None))
     reopened.close()
 
     assert [task for task, _ in restored.tasks] == [item]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import redis as sync_redis
 
-from mockserver.domain.tasks import Task
+from mockserver.storage.base import StoreUnavailable
+from mockserver.storage.records import FORMAT
 from mockserver.storage.redis import RedisStore
 from mockserver.storage.sqlite import SqliteStore
 
+from .fixtures.release_497264d.make import legacy_row
 from .redis_server import redis_url
 
 pytestmark = pytest.mark.anyio
@@ -25,33 +27,6 @@ pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).parent / "fixtures" / "release_497264d"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 NOW: float = EXPECTED["now"]
-
-
-def legacy_row(task: Task) -> list[Any]:
-    """A task as that release's codec laid it out, the form `expected.json` holds."""
-    request, plan, failure = task.request, task.plan, task.plan.failure
-    return [
-        task.id,
-        task.owner,
-        request.model,
-        request.prompt,
-        request.aspect_ratio,
-        request.duration,
-        request.quality,
-        json.dumps(list(request.image_urls)) if request.image_urls else None,
-        request.callback_url,
-        plan.created,
-        plan.started,
-        plan.finished,
-        None if failure is None else failure.code,
-        None if failure is None else failure.message,
-        None if failure is None else failure.at_progress,
-        plan.stopped,
-        json.dumps(plan.curve) if plan.curve else None,
-        task.credits,
-        task.base_url,
-        task.callback_scenario,
-    ]
 
 
 async def read_back(store: Any, restored: Any) -> dict[str, Any]:
@@ -93,7 +68,7 @@ async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) 
     shutil.copy(FIXTURES / "state.db", path)
     store = SqliteStore(str(path))
     try:
-        restored = store.restore(lambda key: {"sk-beta": 10_000.0}.get(key))
+        restored = await store.open(lambda key: {"sk-beta": 10_000.0}.get(key))
         found = await read_back(store, restored)
     finally:
         store.close()
@@ -108,7 +83,7 @@ async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
     load_redis(url, prefix)
     store = RedisStore(url, prefix=prefix)
     try:
-        restored = store.restore(lambda key: None)
+        restored = await store.open(lambda key: None)
         found = await read_back(store, restored)
     finally:
         store.close()
@@ -116,3 +91,46 @@ async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
     assert found == EXPECTED["redis"]
     assert len(found["tasks"]) == 5
     assert len(found["faults"]) == 2
+
+
+async def test_the_release_s_redis_records_are_rewritten_named_and_versioned() -> None:
+    url, prefix = redis_url(), f"migrated-{uuid.uuid4().hex}"
+    load_redis(url, prefix)
+    store = RedisStore(url, prefix=prefix)
+    try:
+        await store.open(lambda key: None)
+        await store.open(lambda key: None)  # a second process: nothing left to migrate
+    finally:
+        store.close()
+
+    client = sync_redis.Redis.from_url(url, decode_responses=True)
+    try:
+        task = json.loads(str(client.get(f"{prefix}:task:task-unified-1800000000-aaaa0003")))
+        entries = [json.loads(e) for e in client.lrange(f"{prefix}:journal", 0, -1)]
+        fault = json.loads(str(client.hget(f"{prefix}:faults", "1")))
+        assert client.get(f"{prefix}:format") == str(FORMAT)
+        assert client.hget(f"{prefix}:clock", "v") == str(FORMAT)
+    finally:
+        client.close()
+    assert (task["v"], task["price"], task["callback_scenario"]) == (
+        FORMAT,
+        414.72,
+        "callback_timeout",
+    )
+    assert [(e["v"], e["status"]) for e in entries] == [(FORMAT, 200), (FORMAT, 200), (FORMAT, 429)]
+    assert (fault["v"], fault["scenario"]) == (FORMAT, "http:503")
+
+
+async def test_a_redis_prefix_of_an_unknown_format_is_refused_untouched() -> None:
+    url, prefix = redis_url(), f"newer-{uuid.uuid4().hex}"
+    client = sync_redis.Redis.from_url(url, decode_responses=True)
+    client.set(f"{prefix}:format", "99")
+    client.set(f"{prefix}:task:x", "[1, 2]")
+    store = RedisStore(url, prefix=prefix)
+    try:
+        with pytest.raises(StoreUnavailable, match="format 99; this release reads format 2"):
+            await store.open(lambda key: None)
+        assert client.get(f"{prefix}:task:x") == "[1, 2]"
+    finally:
+        store.close()
+        client.close()

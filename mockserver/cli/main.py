@@ -576,13 +576,11 @@ def serve(args: argparse.Namespace) -> None:
     quiet_log_records()
     try:
         simulator = Simulator(settings)
+        # opened here, not in the server's startup, so that a store that cannot serve is one
+        # line of error (the lifespan finds it open)
+        asyncio.run(simulator.open())
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
-    except ImportError as exc:
-        raise SystemExit(
-            f"evolink-mock: error: --store needs the redis extra ({exc}): "
-            "pip install 'evolink-sora-mock[redis]'"
-        ) from None
     except StoreUnavailable as exc:
         raise SystemExit(f"evolink-mock: error: --store {exc}") from None
     if settings.api_keys is not None:

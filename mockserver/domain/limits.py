@@ -76,7 +76,7 @@ class Account:
 
     def reserve(self, task: Task) -> None:
         self._reservations[task.id] = task
-        self.reserved += task.credits
+        self.reserved += task.price
         heapq.heappush(self._heap, (task.plan.ended, task.id))
 
     def replanned(self, task: Task) -> None:
@@ -95,9 +95,9 @@ class Account:
             if task is None or task.plan.ended > now:
                 continue  # settled already, or moved by a replan
             del self._reservations[task_id]
-            self.reserved -= task.credits
+            self.reserved -= task.price
             if task.plan.final_status is TaskStatus.COMPLETED:
-                self.used += task.credits
+                self.used += task.price
         if not self._reservations:
             self.reserved = 0.0  # no float dust once nothing is reserved
 

@@ -144,7 +144,8 @@ class Task:
     owner: str
     request: VideoRequest
     plan: Plan
-    credits: float
+    #: what the task costs (reserved at create, charged if it completes)
+    price: float
     base_url: str
     #: what a callback scenario does to the task's callback (`duplicate`, `delay:SECONDS`)
     callback_scenario: str | None = None
@@ -179,7 +180,7 @@ class Task:
             "type": "video",
             "usage": {
                 "billing_rule": "per_second",
-                "credits_reserved": self.credits,
+                "credits_reserved": self.price,
                 "user_group": user_group,
             },
         }

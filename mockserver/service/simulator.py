@@ -29,7 +29,7 @@ from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
 from ..settings import Settings
 from ..spec import CREATE, CREDITS, QUERY, Spec, load_spec
 from ..storage import open_store
-from ..storage.base import Refusal, Store
+from ..storage.base import Exists, NewTask, Refusal, Refused, Store
 from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
@@ -60,37 +60,46 @@ class Simulator:
         `callback_engine(clock, scheduler, settings, store, resolver=...)` builds the engine
         that delivers callbacks.
 
-        The store defaults to the one the settings ask for (`settings.db_path`: SQLite). What
-        it kept from an earlier run is taken back: tasks, balances, deliveries, and its clock,
-        which wins over `settings` (and over a `clock` passed here)."""
+        Building one does no I/O: the store (by default the one the settings ask for,
+        `settings.db_path`: SQLite, `settings.store_url`: Redis) is opened by `open`, which the
+        app's lifespan calls; a simulator on a memory store works unopened."""
         self.settings = settings or Settings()
         self.spec = spec or load_spec()
         if store is not None and self.settings.db_path is not None:
             raise ValueError("pass a store or settings.db_path, not both")
         self.store: Store = store if store is not None else open_store(self.settings)
-        profiles = self.settings.profiles
-        restored = self.store.restore(lambda key: profiles.for_key(key).credits)
-        if restored.clock is not None:
-            where = (
-                f"--store {self.settings.store_url}"
-                if self.settings.store_url is not None
-                else f"--db {self.settings.db_path}"
-                if self.settings.db_path is not None
-                else "the store"
-            )
-            self.clock = continued(restored.clock, self.settings, where)
-        else:
-            self.clock = clock or make_clock(self.settings)
-        self.store.anchor_clock(self.clock)  # the real clock's anchor, from now
-        #: another process may move this virtual clock (a shared store): read it on each call
-        self._shares_clock = self.store.shared and isinstance(self.clock, VirtualClock)
-        self.scheduler = Scheduler(self.clock)
+        self._resolver, self._engine = resolver, callback_engine
+        #: whether `open` ran
+        self.opened = False
         #: every random choice of the simulator; `settings.seed` makes a run repeat exactly
         self.rng = random.Random(self.settings.seed)
-        self.callbacks = callback_engine(
-            self.clock, self.scheduler, self.settings, self.store, resolver=resolver, rng=self.rng
+        self.moderator = Moderator(self.settings.profiles.moderation)
+        seeded = self.rng if self.settings.seed is not None else None
+        self._ids = TaskIds(seeded)
+        #: draws each vendor answer's `X-Request-Id`
+        self.request_ids = RequestIds(seeded)
+        self.request_metrics = RequestMetrics() if self.settings.metrics else None
+        #: the journal or the callback log changed: long-polls check again
+        self.changes = Changes()
+        #: called at each task's end besides the callback engine (`on_task_end`)
+        self._end_listeners: list[EndListener] = []
+        #: whether every task needs an end event (an `on_task_end` listener), or only those with
+        #: a callback URL (billing settles when asked, and needs none)
+        self._every_end = False
+        self._end_timers: dict[str, Timer] = {}
+        self._run_on(clock or make_clock(self.settings))
+
+    def _run_on(self, clock: Clock) -> None:
+        """Build what runs on the clock: the scheduler, the callbacks, admission and parsing."""
+        self.clock = clock
+        #: another process may move this virtual clock (a shared store): read it on each call
+        self._shares_clock = self.store.shared and isinstance(clock, VirtualClock)
+        self.scheduler = Scheduler(clock)
+        self.callbacks = self._engine(
+            clock, self.scheduler, self.settings, self.store, resolver=self._resolver, rng=self.rng
         )
-        self.admission = Admission(self.settings, self.spec, self.store, self.clock, self.rng)
+        self.callbacks.on_attempt = self.changes.notify
+        self.admission = Admission(self.settings, self.spec, self.store, clock, self.rng)
         self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
         #: looks at reference images (`--fetch-images`); None leaves them alone
         self.images = (
@@ -103,21 +112,28 @@ class Simulator:
             if self.settings.fetch_images
             else None
         )
-        self.moderator = Moderator(profiles.moderation)
         self.replays = Replays(self.settings.replay, self.parser)
-        seeded = self.rng if self.settings.seed is not None else None
-        self._ids = TaskIds(seeded)
-        #: draws each vendor answer's `X-Request-Id`
-        self.request_ids = RequestIds(seeded)
-        self.request_metrics = RequestMetrics() if self.settings.metrics else None
-        #: the journal or the callback log changed: long-polls check again
-        self.changes = Changes()
-        self.callbacks.on_attempt = self.changes.notify
-        self._end_listeners: list[EndListener] = [self.callbacks.task_ended]
-        #: whether every task needs an end event (an `on_task_end` listener), or only those with
-        #: a callback URL (billing settles when asked, and needs none)
-        self._every_end = False
-        self._end_timers: dict[str, Timer] = {}
+
+    async def open(self) -> None:
+        """Open the store and carry on from what it kept: tasks, balances, deliveries, and its
+        clock, which wins over `settings` (and over a `clock` passed in); then write the clock
+        down (a real clock's anchor, from now). Once; before serving, and before anything is
+        scheduled on this simulator."""
+        if self.opened:
+            return
+        self.opened = True
+        profiles = self.settings.profiles
+        restored = await self.store.open(lambda key: profiles.for_key(key).credits)
+        if restored.clock is not None:
+            where = (
+                f"--store {self.settings.store_url}"
+                if self.settings.store_url is not None
+                else f"--db {self.settings.db_path}"
+                if self.settings.db_path is not None
+                else "the store"
+            )
+            self._run_on(continued(restored.clock, self.settings, where))
+        await self.store.save_clock(self.clock)
         now = self.now()
         for task, end_handled in restored.tasks:
             # an end still to come, or one whose callback never started (it ended while the
@@ -315,11 +331,12 @@ class Simulator:
         )
         while True:
             task = Task(self._ids.new(now), owner, request, plan, price, base_url, on_callback)
-            refusal = await self.store.add_task(
-                task, credits=profile.credits, max_concurrent=profile.max_concurrent, now=now
+            added = await self.store.add_task(
+                NewTask(task, profile.credits, profile.max_concurrent, now)
             )
-            if refusal is not Refusal.DUPLICATE_ID:
+            if not isinstance(added, Exists):  # an id drawn twice: draw another
                 break
+        refusal = added.reason if isinstance(added, Refused) else None
         if refusal is Refusal.CONCURRENCY:
             next_end = await self.store.next_end(owner, now)
             raise RateLimited(
@@ -342,9 +359,9 @@ class Simulator:
         for recorded, request in self.replays.tasks:
             price = self.settings.pricing.credits(request)
             task = Task(recorded.task_id, REPLAYED, request, recorded.plan(now), price, "")
-            await self.store.add_task(task, credits=None, max_concurrent=None, now=now)
+            await self.store.add_task(NewTask(task, None, None, now))
 
-    async def record(
+    async def log_request(
         self,
         method: str,
         path: str,
@@ -360,7 +377,7 @@ class Simulator:
         if self.request_metrics is not None:
             self.request_metrics.observe(operation, status, elapsed)
         entry = Entry(self.now(), method, path, redact(api_key), status, scenario, request_id)
-        await self.store.record(entry)
+        await self.store.log_request(entry)
         self.changes.notify()
 
     async def video(self, task_id: str) -> Task | None:
@@ -403,6 +420,7 @@ class Simulator:
 
     def _task_ended(self, task: Task, when: float) -> None:
         self._end_timers.pop(task.id, None)
+        self.callbacks.task_ended(task, when)
         for listener in self._end_listeners:
             listener(task, when)
 

@@ -50,14 +50,10 @@ def memory_store_for(key: str) -> Store:
 
 def store_factory(base: Store) -> StoreFactory:
     """Each world's store: on a shared store (Redis), the same connection under a prefix of
-    the world's own; otherwise a memory store."""
-    with_prefix = getattr(base, "with_prefix", None)
-    prefix = getattr(base, "prefix", "")
-    if with_prefix is None:
-        return memory_store_for
-    # the key itself is not written into Redis's key names: a digest of it is
-    return lambda key: with_prefix(
-        f"{prefix}:world:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    the world's own; otherwise a memory store (`Store.with_prefix`)."""
+    # the key itself is not written into a store's names: a digest of it is
+    return lambda key: base.with_prefix(
+        f"{base.prefix}:world:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     )
 
 
@@ -76,6 +72,8 @@ class Worlds:
         self.store_for = store_for
         self._worlds: OrderedDict[str, Simulator] = OrderedDict()
         self._started = False
+        #: the worlds opened and started
+        self._running: set[Simulator] = set()
         self.max_worlds = max_worlds
         self._closing: set[asyncio.Task[None]] = set()
         #: on a shared store: the lease's renewal, and following the shared virtual clock
@@ -102,15 +100,35 @@ class Worlds:
             self._evict(next(iter(self._worlds)))
         base = self.default
         found = Simulator(base.settings, store=self.store_for(key), spec=base.spec)
-        if self._started:
-            found.start()
         self._worlds[key] = found
         return found
+
+    async def enter(self, authorization: str | None) -> Simulator:
+        """The world of a vendor request, opened (and started, once the app has) before the
+        request runs in it."""
+        sim = self.for_authorization(authorization)
+        await self._ready([sim])
+        return sim
+
+    async def _ready(self, worlds: list[Simulator]) -> list[Simulator]:
+        for sim in worlds:
+            if sim not in self._running:
+                await sim.open()
+                if self._started:
+                    sim.start()
+                    self._running.add(sim)
+        return worlds
+
+    @property
+    def ready(self) -> bool:
+        """Whether every request goes to the default world, opened: nothing to do first."""
+        return not self.isolated and self.default.opened
 
     def _evict(self, key: str) -> None:
         """Forget a world to make room (a long-lived shared server sees a new key per test
         run): its timers stop and its store closes."""
         sim = self._worlds.pop(key)
+        self._running.discard(sim)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -120,8 +138,11 @@ class Worlds:
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
-    def chosen(self, key: str | None) -> list[Simulator]:
-        """The worlds an admin call acts on: `key`'s (`?api_key=`), or every one."""
+    async def chosen(self, key: str | None) -> list[Simulator]:
+        """The worlds an admin call acts on (opened): `key`'s (`?api_key=`), or every one."""
+        return await self._ready(self._chosen(key))
+
+    def _chosen(self, key: str | None) -> list[Simulator]:
         if not self.isolated:
             return [self.default]
         if key is not None:
@@ -139,13 +160,12 @@ class Worlds:
 
     # -- running --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Run what fell due while the server was down; on a shared store, from now on hold
-        this process's lease and take over what processes that died left (`keep_leases`), and
-        follow the shared virtual clock (`follow_clock`)."""
+    async def start(self) -> None:
+        """Open each world's store, and run what fell due while the server was down; on a
+        shared store, from now on hold this process's lease and take over what processes that
+        died left (`keep_leases`), and follow the shared virtual clock (`follow_clock`)."""
         self._started = True
-        for sim in self.all():
-            sim.start()
+        await self._ready(self.all())
         if self.default.store.shared:
             loop = asyncio.get_running_loop()
             self._background = [loop.create_task(self.keep_leases())]
@@ -196,19 +216,19 @@ class Worlds:
 
     async def clock_json(self, key: str | None) -> dict[str, Any]:
         """The chosen world's clock (caught up with other processes on a shared store)."""
-        sim = self.chosen(key)[0]
+        sim = (await self.chosen(key))[0]
         await sim.catch_up()
         return sim.clock_json()
 
     async def advance(self, seconds: float, key: str | None) -> dict[str, Any]:
         """Move the chosen worlds' clocks; the first one's clock, after."""
-        worlds = self.chosen(key)
+        worlds = await self.chosen(key)
         for sim in worlds:
             await sim.advance(seconds)
         return worlds[0].clock_json()
 
     async def faults(self, key: str | None) -> list[Fault]:
-        return [fault for sim in self.chosen(key) for fault in await sim.faults()]
+        return [fault for sim in await self.chosen(key) for fault in await sim.faults()]
 
     async def add_fault(
         self,
@@ -220,13 +240,13 @@ class Worlds:
     ) -> Fault:
         """A fault for the chosen worlds; one that matches a key goes to that key's world
         alone (it could hit no other)."""
-        worlds = self.chosen(key if key is not None else api_key)
+        worlds = await self.chosen(key if key is not None else api_key)
         added = [await sim.add_fault(scenario, operation, api_key, times) for sim in worlds]
         return added[0]
 
     async def remove_fault(self, key: str | None, fault_id: int) -> None:
         removed = 0
-        for sim in self.chosen(key):
+        for sim in await self.chosen(key):
             try:
                 await sim.remove_fault(fault_id)
                 removed += 1
@@ -236,13 +256,13 @@ class Worlds:
             raise NotFound(f"No fault with id {fault_id}")
 
     async def clear_faults(self, key: str | None) -> None:
-        for sim in self.chosen(key):
+        for sim in await self.chosen(key):
             await sim.clear_faults()
 
     async def journal(
         self, key: str | None, wanted: EntryFilter, *, wait: float, at_least: int
     ) -> list[Entry]:
-        worlds = self.chosen(key)
+        worlds = await self.chosen(key)
         if len(worlds) == 1:
             return await worlds[0].journal(wanted, wait=wait, at_least=at_least)
         if wait > 0:  # one world's match answers the long-poll: a key's requests are in one
@@ -254,10 +274,10 @@ class Worlds:
         return _by_time([await sim.journal(wanted) for sim in worlds])
 
     async def accounts(self, key: str | None) -> list[tuple[str, AccountView]]:
-        return [item for sim in self.chosen(key) for item in await sim.accounts(key)]
+        return [item for sim in await self.chosen(key) for item in await sim.accounts(key)]
 
     async def deliveries(self, key: str | None, task_id: str | None, wait: float) -> list[Delivery]:
-        worlds = self.chosen(key)
+        worlds = await self.chosen(key)
         if len(worlds) == 1:
             return await worlds[0].deliveries(task_id, wait=wait)
         if wait > 0:
@@ -266,11 +286,11 @@ class Worlds:
 
     async def tasks(self, key: str | None) -> list[tuple[Task, float]]:
         """Every task with its world's time now, each world's in creation order."""
-        return [(task, sim.now()) for sim in self.chosen(key) for task in await sim.tasks()]
+        return [(task, sim.now()) for sim in await self.chosen(key) for task in await sim.tasks()]
 
     async def _owner_of(self, key: str | None, task_id: str) -> Simulator:
         """The world that holds a task (the chosen one, or whichever has it)."""
-        worlds = self.chosen(key)
+        worlds = await self.chosen(key)
         for sim in worlds:
             if await sim.store.get_task(task_id) is not None:
                 return sim
@@ -295,11 +315,11 @@ class Worlds:
         return next(filter(None, (sim.recorded_video(task_id) for sim in self.all())), None)
 
     async def reset(self, key: str | None) -> None:
-        for sim in self.chosen(key):
+        for sim in await self.chosen(key):
             await sim.reset()
 
     async def metrics(self, key: str | None) -> MetricsSnapshot:
-        snapshots = [await sim.metrics() for sim in self.chosen(key)]
+        snapshots = [await sim.metrics() for sim in await self.chosen(key)]
         return merge_snapshots(snapshots)
 
 

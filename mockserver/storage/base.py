@@ -6,9 +6,14 @@ and the clock. Every operation that checks and changes at once (a reservation ag
 and a concurrency cap, a token taken from a bucket, a `times: N` fault used up) is one method,
 so that a store shared by several processes can make it atomic.
 
-Two implementations: `MemoryStore` (the default) and `SqliteStore` (`--db PATH`, the memory
-store written through to a file). A new store implements this protocol and joins the parameter
-list of the behaviour tests (`tests/conftest.py`).
+Three implementations: `MemoryStore` (the default), `SqliteStore` (`--db PATH`, the memory store
+written through to a file) and `RedisStore` (`--store redis://...`, shared by processes). What
+each writes is a named record (`storage.records`). A new store implements this protocol and
+joins the parameter list of the behaviour tests (`tests/conftest.py`), which hold every store to
+it (`tests/test_store.py`).
+
+Building a store does no I/O: `open` connects, brings what an earlier release wrote up to date,
+and loads what the simulator carries on from.
 """
 
 from __future__ import annotations
@@ -37,8 +42,40 @@ class Refusal(enum.Enum):
     CONCURRENCY = "concurrency"
     #: the key has less credit left than the task costs
     CREDITS = "credits"
-    #: another task has this id (draw another)
-    DUPLICATE_ID = "duplicate id"
+
+
+class NewTask(NamedTuple):
+    """A task to keep, with what its admission is checked against."""
+
+    task: Task
+    #: the owner's starting balance, should this task open its account (None: unlimited)
+    balance: float | None
+    #: how many tasks the owner may run at once (None: no cap)
+    max_concurrent: int | None
+    #: the simulated time of the create: what ended before it is settled first
+    now: float
+
+
+class Added(NamedTuple):
+    """The task is kept, and its price reserved."""
+
+    task: Task
+
+
+class Refused(NamedTuple):
+    """Nothing is kept: the owner may not run this task now."""
+
+    reason: Refusal
+
+
+class Exists(NamedTuple):
+    """Nothing is kept: a task with this id already is (the one answered here)."""
+
+    task: Task
+
+
+#: What `Store.add_task` answers.
+AddResult = Added | Refused | Exists
 
 
 class ClockState(NamedTuple):
@@ -79,21 +116,27 @@ NOTHING_TAKEN = TakenOver([], [])
 class Store(Protocol):
     #: whether other processes share this store (and its clock) at the same time
     shared: bool
+    #: what names this store's records apart from others' in the same place ("" for a store of
+    #: its own)
+    prefix: str
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
-        """Load what an earlier run left (at startup, before serving; may block); a restored
-        account starts from `credits_for(api_key)`."""
+    async def open(self, balance_for: Callable[[str], float | None]) -> Restored:
+        """Connect, bring what an earlier release wrote up to this one's records, and load what
+        an earlier run left (at startup, before serving); a restored account starts from
+        `balance_for(api_key)`. Raises StoreUnavailable when the store cannot be reached."""
         ...
 
-    def anchor_clock(self, clock: Clock) -> None:
-        """Write the clock down at startup (a real clock's anchor; may block)."""
+    def with_prefix(self, prefix: str) -> Store:
+        """A store for an isolated key's world: on a shared store the same connection, its
+        records under `prefix`; otherwise a memory store of its own."""
         ...
 
     async def save_clock(self, clock: Clock) -> None:
-        """The clock moved (a virtual clock's advance); a shared store keeps the latest time
-        any process moved it to."""
+        """Write the clock down: at startup (a real clock's anchor), and each time it moves
+        (a virtual clock's advance); a shared store keeps the latest time any process moved
+        it to."""
         ...
 
     async def shared_time(self) -> float | None:
@@ -111,12 +154,11 @@ class Store(Protocol):
 
     # -- tasks ----------------------------------------------------------------------------------
 
-    async def add_task(
-        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
-    ) -> Refusal | None:
-        """Keep a new task and reserve its price on its owner's account (opened with `credits`
-        if new), in one step: refused, and nothing kept, if the key already runs
-        `max_concurrent` tasks, has less credit left than the task costs, or the id is taken."""
+    async def add_task(self, new: NewTask) -> AddResult:
+        """Keep a new task and reserve its price on its owner's account (opened with
+        `new.balance` if new), in one step: `Refused`, and nothing kept, if the key already
+        runs `new.max_concurrent` tasks or has less credit left than the task costs; `Exists`,
+        and nothing changed, if a task of this id is kept already."""
         ...
 
     async def get_task(self, task_id: str) -> Task | None: ...
@@ -168,7 +210,9 @@ class Store(Protocol):
 
     # -- the journal ----------------------------------------------------------------------------
 
-    async def record(self, entry: Entry) -> None: ...
+    async def log_request(self, entry: Entry) -> None:
+        """Add an entry to the request journal."""
+        ...
 
     async def journal(self) -> list[Entry]:
         """The last entries kept, oldest first."""

@@ -11,7 +11,19 @@ from ..domain.faults import Fault, Faults
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account, AccountView, TokenBucket
 from ..domain.tasks import Task
-from .base import NOTHING_RESTORED, NOTHING_TAKEN, Refusal, Restored, TakenOver
+from .base import (
+    NOTHING_RESTORED,
+    NOTHING_TAKEN,
+    Added,
+    AddResult,
+    Exists,
+    NewTask,
+    Refusal,
+    Refused,
+    Restored,
+    Store,
+    TakenOver,
+)
 
 #: Reservations a key without limits settles per new task: a backlog of tasks that ended while
 #: nobody asked drains several times as fast as tasks are created, a few at a time.
@@ -24,8 +36,13 @@ class MemoryStore:
     shared = False
 
     def __init__(
-        self, *, journal_limit: int = MAX_ENTRIES, delivery_limit: int = MAX_DELIVERIES
+        self,
+        *,
+        prefix: str = "",
+        journal_limit: int = MAX_ENTRIES,
+        delivery_limit: int = MAX_DELIVERIES,
     ) -> None:
+        self.prefix = prefix
         self.journal_limit = journal_limit
         self.delivery_limit = delivery_limit
         self._tasks: dict[str, Task] = {}
@@ -38,11 +55,13 @@ class MemoryStore:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
+    async def open(self, balance_for: Callable[[str], float | None]) -> Restored:
         return NOTHING_RESTORED
 
-    def anchor_clock(self, clock: Clock) -> None:
-        pass
+    def with_prefix(self, prefix: str) -> Store:
+        return MemoryStore(
+            prefix=prefix, journal_limit=self.journal_limit, delivery_limit=self.delivery_limit
+        )
 
     async def save_clock(self, clock: Clock) -> None:
         pass
@@ -63,26 +82,26 @@ class MemoryStore:
 
     # -- tasks ----------------------------------------------------------------------------------
 
-    async def add_task(
-        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
-    ) -> Refusal | None:
-        if task.id in self._tasks:
-            return Refusal.DUPLICATE_ID
+    async def add_task(self, new: NewTask) -> AddResult:
+        task, max_concurrent, now = new.task, new.max_concurrent, new.now
+        kept = self._tasks.get(task.id)
+        if kept is not None:
+            return Exists(kept)
         account = self._accounts.get(task.owner)
         if account is None:
-            account = self._open_account(task.owner, credits)
+            account = self._open_account(task.owner, new.balance)
         if max_concurrent is None and account.credits is None:
             account.settle(now, at_most=SETTLE_PER_TASK)  # nothing below reads the balance
         else:
             account.settle(now)
             if max_concurrent is not None and account.running() >= max_concurrent:
-                return Refusal.CONCURRENCY
+                return Refused(Refusal.CONCURRENCY)
             remaining = account.remaining
-            if remaining is not None and task.credits > remaining + 1e-9:
-                return Refusal.CREDITS
+            if remaining is not None and task.price > remaining + 1e-9:
+                return Refused(Refusal.CREDITS)
         self._keep(task)
         account.reserve(task)
-        return None
+        return Added(task)
 
     def _keep(self, task: Task) -> None:
         self._tasks[task.id] = task
@@ -151,7 +170,7 @@ class MemoryStore:
 
     # -- the journal ----------------------------------------------------------------------------
 
-    async def record(self, entry: Entry) -> None:
+    async def log_request(self, entry: Entry) -> None:
         self._journal.append(entry)
 
     async def journal(self) -> list[Entry]:

@@ -22,7 +22,8 @@ a process whose delivery was taken over is refused, so it stops sending.
 
 | key | what |
 |---|---|
-| `P:task:ID` | a task, as the row of `storage.codec` (JSON) |
+| `P:format` | the record format of everything under the prefix (`storage.records.FORMAT`) |
+| `P:task:ID` | a task, as its record (JSON) |
 | `P:order` | task ids, oldest first |
 | `P:handled` | ids of tasks whose end delivery a process has saved (the one that sends it) |
 | `P:accounts` | keys with an account, in the order they were opened |
@@ -30,14 +31,18 @@ a process whose delivery was taken over is refused, so it stops sending.
 | `P:run:KEY` | the key's reserved tasks, scored by when each ends |
 | `P:price`, `P:final` | each task's price, and how it ends (`c` completed, `f` failed) |
 | `P:bucket:KEY` | a token bucket: `tokens`, `at` |
-| `P:faults`, `P:fault_ids` | admin faults (JSON by id), and their id counter |
-| `P:journal` | the request journal (JSON entries), capped |
-| `P:delivery:WEBHOOK_ID`, `P:deliveries` | callback deliveries (JSON), and their ids in order |
+| `P:faults`, `P:fault_ids` | admin faults (records by id), and their id counter |
+| `P:journal` | the request journal (records), capped |
+| `P:delivery:WEBHOOK_ID`, `P:deliveries` | callback deliveries (records), and their ids in order |
 | `P:owner`, `P:pending:TOKEN` | the process sending each delivery, and each one's pending ones |
 | `P:end_owner`, `P:ends:TOKEN` | the process to end each task with a callback URL (its creator) |
 | `P:procs` | the processes that own something here: looked at for a lapsed lease |
 | `R:alive:TOKEN` | a process's lease (`R`: the root prefix), lapsing `lease` s after renewal |
-| `P:clock` | the clock: `kind`, `speed`, `wall`, `sim` |
+| `P:clock` | the clock: `v`, `kind`, `speed`, `wall`, `sim` |
+
+Every JSON record carries `v`, its format. Opening a prefix that release 497264d wrote (no
+`P:format`: tasks and journal entries as lists) rewrites its records to this format first, one
+process at a time (`P:migrating`); stop the replicas of that release before starting this one.
 """
 
 from __future__ import annotations
@@ -51,20 +56,45 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
-from dataclasses import asdict
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from ..domain.clock import Clock, ClockKind, RealClock
-from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
+from ..domain.clock import Clock, RealClock
+from ..domain.deliveries import MAX_DELIVERIES, Delivery, Outcome
 from ..domain.faults import Fault
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import AccountView
 from ..domain.tasks import Task, TaskStatus
-from .base import NOTHING_TAKEN, ClockState, Refusal, Restored, StoreUnavailable, TakenOver
-from .codec import task_from, task_values
+from .base import (
+    NOTHING_TAKEN,
+    Added,
+    AddResult,
+    ClockState,
+    Exists,
+    NewTask,
+    Refusal,
+    Refused,
+    Restored,
+    StoreUnavailable,
+    TakenOver,
+)
+from .records import (
+    FORMAT,
+    clock_from,
+    delivery_from,
+    delivery_record,
+    dumps,
+    entry_from,
+    entry_record,
+    fault_from,
+    fault_record,
+    legacy_entry,
+    legacy_task,
+    task_from,
+    task_record,
+)
 
 #: Seconds to wait for Redis before an operation fails (and the request answers 500).
 SOCKET_TIMEOUT = 2.0
@@ -167,14 +197,15 @@ if redis.call('ZSCORE', p .. ':run:' .. owner, id) then
 end
 """
 
-# KEYS: the clock; ARGV: kind, speed, wall, sim. A virtual clock's time only moves forward:
-# two processes advancing at once keep the later time.
+# KEYS: the clock; ARGV: kind, speed, wall, sim, format. A virtual clock's time only moves
+# forward: two processes advancing at once keep the later time.
 _SAVE_CLOCK = """
 local kind, sim = redis.call('HGET', KEYS[1], 'kind'), redis.call('HGET', KEYS[1], 'sim')
 if kind == 'virtual' and ARGV[1] == 'virtual' and sim and tonumber(sim) > tonumber(ARGV[4]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'speed', ARGV[2], 'wall', ARGV[3], 'sim', ARGV[4])
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'speed', ARGV[2], 'wall', ARGV[3], 'sim', ARGV[4],
+  'v', ARGV[5])
 return 1
 """
 
@@ -225,7 +256,7 @@ return taken
 """
 
 # KEYS: the journal; ARGV: the entry (JSON), how many entries it keeps
-_RECORD = """
+_LOG_REQUEST = """
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 """
@@ -302,23 +333,16 @@ return {rows, ends}
 """
 
 
-def _fault_json(fault: Fault) -> str:
-    return json.dumps(
-        {
-            "id": fault.id,
-            "scenario": fault.scenario,
-            "operation": fault.operation,
-            "api_key": fault.api_key,
-            "remaining": fault.remaining,
-        }
-    )
+#: Seconds a process opening a prefix of an older format waits for another to migrate it.
+MIGRATION_WAIT = 30.0
 
 
 def _fault_from(text: str | bytes) -> Fault:
-    data = json.loads(text)
-    return Fault(
-        data["id"], data["scenario"], data["operation"], data["api_key"], data["remaining"]
-    )
+    return fault_from(json.loads(text))
+
+
+def _task_from(text: str | bytes) -> Task:
+    return task_from(json.loads(text))
 
 
 def _final(task: Task) -> str:
@@ -549,28 +573,19 @@ class RedisStore:
         self._closed = False
         self._clients: _Clients
         self._scripts: dict[str, _Script]
-        self._io: asyncio.AbstractEventLoop
-        self._thread: threading.Thread
         #: where this process's lease lives (the prefix the worlds' prefixes extend), and the
         #: token that names this process in it and as the owner of its deliveries
         self.root: str
         self.token: str
         if _shared is not None:  # another prefix on the same connection (`with_prefix`)
             self._owner = False
-            self._io, self._thread = _shared._io, _shared._thread
             self._clients, self._scripts = _shared._clients, _shared._scripts
             self.root, self.token = _shared.root, _shared.token
             return
         self._owner = True
         self.root, self.token = prefix, secrets.token_hex(8)
-        # Each caller's loop has a client of its own (`_clients`); the store's own thread runs
-        # a loop for the calls made outside any loop, which block (startup's `restore`).
+        # each caller's loop has a client of its own, made on its first call (`_clients`)
         self._clients = _Clients(url)
-        self._io = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._io.run_forever, name="redis-store", daemon=True
-        )
-        self._thread.start()
         self._scripts = {
             name: _Script(source)
             for name, source in [
@@ -579,20 +594,12 @@ class RedisStore:
                 ("save_plan", _SAVE_PLAN),
                 ("take_token", _TAKE_TOKEN),
                 ("take_fault", _TAKE_FAULT),
-                ("record", _RECORD),
+                ("log_request", _LOG_REQUEST),
                 ("save_clock", _SAVE_CLOCK),
                 ("save_delivery", _SAVE_DELIVERY),
                 ("take_over", _TAKE_OVER),
             ]
         }
-        try:
-            self._wait(self._ping())  # a wrong URL or a Redis that is down fails now
-        except RedisError as exc:
-            self.close()
-            raise StoreUnavailable(f"{url}: {exc}") from None
-        except BaseException:
-            self.close()
-            raise
 
     def with_prefix(self, prefix: str) -> RedisStore:
         """A store under another prefix on this one's connection (an isolated key's world);
@@ -606,23 +613,11 @@ class RedisStore:
             _shared=self,
         )
 
-    def _wait(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        """Run on the store's own loop, from a thread that is not it (blocks)."""
-
-        async def opened() -> _T:
-            await self._clients.open_here()
-            return await coroutine
-
-        return asyncio.run_coroutine_threadsafe(opened(), self._io).result()
-
     @property
     def _redis(self) -> Any:
         """The running loop's client. (redis-py's own types say bytes-or-str everywhere; with
         decode_responses it is str.)"""
         return self._clients.here().client
-
-    async def _ping(self) -> None:
-        await self._redis.ping()
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -636,31 +631,66 @@ class RedisStore:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
-        """What Redis holds: the clock, and every task (and whether its end was handled).
-        Accounts, buckets and faults stay in Redis; pending deliveries are another process's
-        while its lease lasts, and `take_over` carries them on after."""
-        restored: Restored = self._wait(self._restore())
-        return restored
-
-    async def _restore(self) -> Restored:
-        client = self._redis
-        handled = set(await client.smembers(self._key("handled")))
+    @_on_io
+    async def open(self, balance_for: Callable[[str], float | None]) -> Restored:
+        """Reach Redis (a wrong URL, or a Redis that is down, fails here), bring the prefix's
+        records to this format, and read the clock and every task (and whether its end was
+        handled). Accounts, buckets and faults stay in Redis; pending deliveries are another
+        process's while its lease lasts, and `take_over` carries them on after."""
+        await self._migrate()
+        handled = set(await self._redis.smembers(self._key("handled")))
         tasks = await self._tasks()
         return Restored(await self._stored_clock(), [(t, t.id in handled) for t in tasks], [])
 
+    async def _migrate(self) -> None:
+        """Rewrite what an older release wrote under the prefix to this format (once: the
+        first process to open it migrates, any other waits for it)."""
+        client, deadline = self._redis, time.monotonic() + MIGRATION_WAIT
+        while (found := await client.get(self._key("format"))) != str(FORMAT):
+            if found not in (None, "1"):
+                raise StoreUnavailable(
+                    f"{self.url}: {self.prefix!r} holds records of format {found}; this "
+                    f"release reads format {FORMAT}"
+                )
+            lock = self._key("migrating")
+            if await client.set(lock, self.token, nx=True, px=int(MIGRATION_WAIT * 1000)):
+                try:
+                    await self._migrate_from_1()
+                    await client.set(self._key("format"), str(FORMAT))
+                finally:
+                    await client.delete(lock)
+            elif time.monotonic() > deadline:
+                raise StoreUnavailable(f"{self.url}: {self.prefix!r} is being migrated")
+            else:
+                await asyncio.sleep(0.05)
+
+    async def _migrate_from_1(self) -> None:
+        """Release 497264d's layout (format 1, or nothing yet): tasks and journal entries were
+        JSON lists, the other records JSON objects without `v`."""
+        client = self._redis
+        for task_id in await client.lrange(self._key("order"), 0, -1):
+            kept = await client.get(self._key("task", task_id))
+            if kept is not None and isinstance(row := json.loads(kept), list):
+                await client.set(self._key("task", task_id), json.dumps(legacy_task(row)))
+        journal = self._key("journal")
+        entries = await client.lrange(journal, 0, -1)
+        for index, kept in enumerate(entries):
+            if isinstance(row := json.loads(kept), list):
+                await client.lset(journal, index, json.dumps(legacy_entry(row)))
+        for webhook_id in await client.lrange(self._key("deliveries"), 0, -1):
+            name = self._key("delivery", webhook_id)
+            kept = await client.get(name)
+            if kept is not None and "v" not in (record := json.loads(kept)):
+                await client.set(name, dumps(record))
+        for fault_id, kept in (await client.hgetall(self._key("faults"))).items():
+            if "v" not in (record := json.loads(kept)):
+                await client.hset(self._key("faults"), fault_id, dumps(record))
+        if await client.exists(self._key("clock")):
+            await client.hsetnx(self._key("clock"), "v", str(FORMAT))
+
     async def _stored_clock(self) -> ClockState | None:
         kept: dict[str, str] = await self._redis.hgetall(self._key("clock"))
-        if not kept:
-            return None
-        speed = kept.get("speed")
-        kind: ClockKind = "real" if kept["kind"] == "real" else "virtual"
-        return ClockState(
-            kind, float(speed) if speed else None, float(kept["wall"]), float(kept["sim"])
-        )
-
-    def anchor_clock(self, clock: Clock) -> None:
-        self._wait(self._save_clock(clock))
+        return clock_from({**kept, "v": int(kept["v"])}) if kept else None
 
     def _clock_fields(self, clock: Clock) -> dict[str, str]:
         speed = clock.speed if isinstance(clock, RealClock) else None
@@ -671,14 +701,6 @@ class RedisStore:
             "sim": _number(clock.now()),
         }
 
-    async def _save_clock(self, clock: Clock) -> None:
-        fields = self._clock_fields(clock)
-        await self._run(
-            "save_clock",
-            [self._key("clock")],
-            [fields["kind"], fields["speed"], fields["wall"], fields["sim"]],
-        )
-
     @_on_io
     async def shared_time(self) -> float | None:
         kept = await self._send("HMGET", self._key("clock"), "kind", "sim")
@@ -686,7 +708,12 @@ class RedisStore:
 
     @_on_io
     async def save_clock(self, clock: Clock) -> None:
-        await self._save_clock(clock)
+        fields = self._clock_fields(clock)
+        await self._run(
+            "save_clock",
+            [self._key("clock")],
+            [fields["kind"], fields["speed"], fields["wall"], fields["sim"], FORMAT],
+        )
 
     @_on_io
     async def clear(self) -> None:
@@ -702,18 +729,13 @@ class RedisStore:
         self._closed = True
         if not self._owner:
             return
-        self._clients.close()  # the store's own loop's too
-        if self._thread.is_alive():
-            self._io.call_soon_threadsafe(self._io.stop)
-            self._thread.join(5)
-        self._io.close()
+        self._clients.close()
 
     # -- tasks ----------------------------------------------------------------------------------
 
     @_on_io
-    async def add_task(
-        self, task: Task, *, credits: float | None, max_concurrent: int | None, now: float
-    ) -> Refusal | None:
+    async def add_task(self, new: NewTask) -> AddResult:
+        task, balance, max_concurrent = new.task, new.balance, new.max_concurrent
         answer = await self._run(
             "add_task",
             [],
@@ -721,22 +743,22 @@ class RedisStore:
                 self.prefix,
                 task.id,
                 task.owner,
-                json.dumps(task_values(task)),
+                dumps(task_record(task)),
                 _number(task.plan.ended),
-                _number(task.credits),
+                _number(task.price),
                 _final(task),
-                "" if credits is None else _number(credits),
+                "" if balance is None else _number(balance),
                 "" if max_concurrent is None else str(max_concurrent),
-                _number(now),
+                _number(new.now),
                 *self._end_owner(task),
             ],
         )
-        return {
-            "ok": None,
-            "duplicate": Refusal.DUPLICATE_ID,
-            "concurrency": Refusal.CONCURRENCY,
-            "credits": Refusal.CREDITS,
-        }[answer]
+        if answer == "ok":
+            return Added(task)
+        if answer == "duplicate":
+            kept = await self._send("GET", self._key("task", task.id))
+            return Exists(_task_from(kept))
+        return Refused(Refusal(answer))
 
     def _end_owner(self, task: Task) -> list[str]:
         """add_task's last arguments: a task with a callback URL is this process's to end."""
@@ -747,7 +769,7 @@ class RedisStore:
     @_on_io
     async def get_task(self, task_id: str) -> Task | None:
         row = await self._send("GET", self._key("task", task_id))
-        return None if row is None else task_from(tuple(json.loads(row)))
+        return None if row is None else _task_from(row)
 
     @_on_io
     async def next_end(self, owner: str, now: float) -> float | None:
@@ -763,7 +785,7 @@ class RedisStore:
                 self.prefix,
                 task.id,
                 task.owner,
-                json.dumps(task_values(task)),
+                dumps(task_record(task)),
                 _number(task.plan.ended),
                 _final(task),
             ],
@@ -779,7 +801,7 @@ class RedisStore:
         if not ids:
             return []
         rows = await client.mget([self._key("task", i) for i in ids])
-        return [task_from(tuple(json.loads(row))) for row in rows if row is not None]
+        return [_task_from(row) for row in rows if row is not None]
 
     @_on_io
     async def count_tasks(self) -> int:
@@ -827,7 +849,7 @@ class RedisStore:
         fault = Fault(
             await client.incr(self._key("fault_ids")), scenario, operation, api_key, times
         )
-        await client.hset(self._key("faults"), str(fault.id), _fault_json(fault))
+        await client.hset(self._key("faults"), str(fault.id), dumps(fault_record(fault)))
         return fault
 
     @_on_io
@@ -857,15 +879,15 @@ class RedisStore:
     # -- the journal ----------------------------------------------------------------------------
 
     @_on_io
-    async def record(self, entry: Entry) -> None:
+    async def log_request(self, entry: Entry) -> None:
         await self._run(
-            "record", [self._key("journal")], [json.dumps(list(entry)), self.journal_limit]
+            "log_request", [self._key("journal")], [dumps(entry_record(entry)), self.journal_limit]
         )
 
     @_on_io
     async def journal(self) -> list[Entry]:
         rows = await self._redis.lrange(self._key("journal"), 0, -1)
-        return [Entry(*json.loads(row)) for row in rows]
+        return [entry_from(json.loads(row)) for row in rows]
 
     # -- callback deliveries --------------------------------------------------------------------
 
@@ -881,7 +903,7 @@ class RedisStore:
                 self.token,
                 int(self.lease * 1000),
                 delivery.webhook_id,
-                json.dumps(self._delivery_fields(delivery)),
+                dumps(delivery_record(delivery)),
                 "1" if delivery.outcome is Outcome.PENDING else "",
                 delivery.task.id if end else "",
                 self.delivery_limit,
@@ -903,45 +925,17 @@ class RedisStore:
             return NOTHING_TAKEN
         ids = list({json.loads(row)["task_id"] for row in rows} | set(ends))
         kept = await self._redis.mget([self._key("task", i) for i in ids])
-        known = {i: task_from(tuple(json.loads(t))) for i, t in zip(ids, kept, strict=True) if t}
+        known = {i: _task_from(t) for i, t in zip(ids, kept, strict=True) if t}
         return TakenOver(
             self._decode_deliveries(rows, known.get), [known[i] for i in ends if i in known]
         )
 
     @staticmethod
-    def _delivery_fields(delivery: Delivery) -> dict[str, Any]:
-        return {
-            "webhook_id": delivery.webhook_id,
-            "task_id": delivery.task.id,
-            "url": delivery.url,
-            "trigger": delivery.trigger,
-            "outcome": delivery.outcome.value,
-            "attempts": [asdict(a) for a in delivery.attempts],
-        }
-
-    @staticmethod
     def _decode_deliveries(
         rows: list[str | None], task: Callable[[str], Task | None]
     ) -> list[Delivery]:
-        deliveries = []
-        for row in rows:
-            if row is None:
-                continue
-            data = json.loads(row)
-            owner = task(data["task_id"])
-            if owner is None:
-                continue
-            deliveries.append(
-                Delivery(
-                    owner,
-                    data["url"],
-                    data["webhook_id"],
-                    data["trigger"],
-                    Outcome(data["outcome"]),
-                    [Attempt(**a) for a in data["attempts"]],
-                )
-            )
-        return deliveries
+        found = (delivery_from(json.loads(row), task) for row in rows if row is not None)
+        return [delivery for delivery in found if delivery is not None]
 
     @_on_io
     async def deliveries(self, task_id: str | None = None) -> list[Delivery]:

@@ -37,29 +37,40 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from typing import Any
 
 from ..domain.clock import Clock, RealClock
-from ..domain.deliveries import MAX_DELIVERIES, Attempt, Delivery, Outcome
+from ..domain.deliveries import MAX_DELIVERIES, Delivery, Outcome
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account
 from ..domain.tasks import Task
-from .base import ClockState, Restored
-from .codec import plan_values, task_from, task_values
+from .base import ClockState, Restored, Store, StoreUnavailable
 from .memory import MemoryStore
+from .records import (
+    ENTRY_FIELDS,
+    PLAN_FIELDS,
+    TASK_FIELDS,
+    delivery_from,
+    delivery_record,
+    entry_from,
+    plan_record,
+    task_from,
+    task_record,
+)
 
 log = logging.getLogger("mockserver.store")
 
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
-SCHEMA_VERSION = 2
-#: What brings an older layout up to this one (a version 1 file is migrated at startup).
+#: The columns are the fields of `storage.records`, by name.
+SCHEMA_VERSION = 3
+#: What brings an older layout up to this one, a step at a time, at startup (2: release 497264d).
 _MIGRATIONS = {
     1: (
         "ALTER TABLE tasks ADD COLUMN curve TEXT; "
         "ALTER TABLE tasks ADD COLUMN callback_scenario TEXT; "
         "ALTER TABLE journal ADD COLUMN request_id TEXT;"
     ),
+    2: "ALTER TABLE tasks RENAME COLUMN credits TO price;",
 }
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
 TRIM_EVERY = 1_000
@@ -90,7 +101,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     failure_message TEXT,
     failure_progress INTEGER,
     stopped REAL,
-    credits REAL NOT NULL,
+    price REAL NOT NULL,
     base_url TEXT NOT NULL,
     end_handled INTEGER NOT NULL DEFAULT 0,
     curve TEXT,
@@ -118,25 +129,20 @@ CREATE TABLE IF NOT EXISTS journal (
 
 #: What a reset empties.
 _TABLES = ("tasks", "accounts", "deliveries", "journal")
-_TASK_COLUMNS = (
-    "id, owner, model, prompt, aspect_ratio, duration, quality, image_urls, callback_url, "
-    "created, started, finished, failure_code, failure_message, failure_progress, stopped, "
-    "curve, credits, base_url, callback_scenario"
+_TASK_COLUMNS = ", ".join(TASK_FIELDS)
+_INSERT_TASK = (
+    f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join(':' + f for f in TASK_FIELDS)})"
 )
-_INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join('?' * 20)})"
-_UPDATE_PLAN = (
-    "UPDATE tasks SET created = ?, started = ?, finished = ?, failure_code = ?, "
-    "failure_message = ?, failure_progress = ?, stopped = ?, curve = ? WHERE id = ?"
-)
+_UPDATE_PLAN = f"UPDATE tasks SET {', '.join(f'{f} = :{f}' for f in PLAN_FIELDS)} WHERE id = :id"
 _SAVE_DELIVERY = (
     "INSERT INTO deliveries (webhook_id, task_id, url, trigger, outcome, attempts) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (webhook_id) "
-    "DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts"
+    "VALUES (:webhook_id, :task_id, :url, :trigger, :outcome, :attempts) ON CONFLICT "
+    "(webhook_id) DO UPDATE SET outcome = excluded.outcome, attempts = excluded.attempts"
 )
 _END_HANDLED = "UPDATE tasks SET end_handled = 1 WHERE id = ? AND end_handled = 0"
 _INSERT_ENTRY = (
-    "INSERT INTO journal (time, method, path, api_key, status, scenario, request_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO journal ({', '.join(ENTRY_FIELDS)}) "
+    f"VALUES ({', '.join(':' + f for f in ENTRY_FIELDS)})"
 )
 _SAVE_CLOCK = (
     "INSERT INTO clock (id, kind, speed, wall, sim) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) "
@@ -227,7 +233,7 @@ class Database:
         finally:
             self._conn.close()
 
-    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _transaction(self, statements: list[tuple[str, tuple[Any, ...] | dict[str, Any]]]) -> None:
         conn = self._conn
         conn.execute("BEGIN")
         try:
@@ -261,10 +267,10 @@ class Database:
     # -- tasks and accounts ---------------------------------------------------------------------
 
     def insert_task(self, task: Task) -> None:
-        self._conn.execute(_INSERT_TASK, task_values(task))
+        self._conn.execute(_INSERT_TASK, task_record(task))
 
     def update_plan(self, task: Task) -> None:
-        self._conn.execute(_UPDATE_PLAN, (*plan_values(task.plan), task.id))
+        self._conn.execute(_UPDATE_PLAN, {**plan_record(task.plan), "id": task.id})
 
     def load_tasks(self) -> Iterator[tuple[Task, bool]]:
         """Every task in creation order, and whether its end was handled (a delivery started)."""
@@ -272,7 +278,7 @@ class Database:
             f"SELECT {_TASK_COLUMNS}, end_handled FROM tasks ORDER BY rowid"
         )
         for row in cursor:
-            yield task_from(row[:-1]), bool(row[-1])
+            yield task_from(dict(zip(TASK_FIELDS, row, strict=False))), bool(row[-1])
 
     def add_account(self, api_key: str) -> None:
         self._conn.execute("INSERT OR IGNORE INTO accounts (api_key) VALUES (?)", (api_key,))
@@ -286,15 +292,8 @@ class Database:
     def save_delivery(self, delivery: Delivery) -> None:
         """Insert or update a delivery; an end delivery marks its task's end as handled in the
         same transaction (`CallbackEngine.sink`)."""
-        attempts = json.dumps([asdict(a) for a in delivery.attempts])
-        values = (
-            delivery.webhook_id,
-            delivery.task.id,
-            delivery.url,
-            delivery.trigger,
-            delivery.outcome.value,
-            attempts,
-        )
+        record = delivery_record(delivery)
+        values = {**record, "attempts": json.dumps(record["attempts"])}
         new = len(delivery.attempts) == 1 and delivery.attempts[0].sent_at is None
         if new and delivery.trigger == "end":
             self._transaction([(_SAVE_DELIVERY, values), (_END_HANDLED, (delivery.task.id,))])
@@ -313,19 +312,17 @@ class Database:
         ).fetchall()
         deliveries = []
         for webhook_id, task_id, url, trigger, outcome, attempts in rows:
-            owner = task(task_id)
-            if owner is None:  # pragma: no cover - a reset deletes both in one transaction
-                continue
-            deliveries.append(
-                Delivery(
-                    owner,
-                    url,
-                    webhook_id,
-                    trigger,
-                    Outcome(outcome),
-                    [Attempt(**a) for a in json.loads(attempts)],
-                )
-            )
+            record = {
+                "webhook_id": webhook_id,
+                "task_id": task_id,
+                "url": url,
+                "trigger": trigger,
+                "outcome": outcome,
+                "attempts": json.loads(attempts),
+            }
+            delivery = delivery_from(record, task)
+            if delivery is not None:  # a reset deletes both in one transaction
+                deliveries.append(delivery)
         return deliveries
 
     def _trim_deliveries(self) -> None:
@@ -338,18 +335,7 @@ class Database:
     # -- the journal ----------------------------------------------------------------------------
 
     def append_entry(self, entry: Entry) -> None:
-        self._conn.execute(
-            _INSERT_ENTRY,
-            (
-                entry.time,
-                entry.method,
-                entry.path,
-                entry.api_key,
-                entry.status,
-                entry.scenario,
-                entry.request_id,
-            ),
-        )
+        self._conn.execute(_INSERT_ENTRY, entry._asdict())
         self._journal_added += 1
         if self._journal_added % TRIM_EVERY == 0:
             self._trim_journal()
@@ -362,11 +348,10 @@ class Database:
 
     def load_journal(self) -> list[Entry]:
         rows = self._conn.execute(
-            "SELECT time, method, path, api_key, status, scenario, request_id FROM journal "
-            "ORDER BY id DESC LIMIT ?",
+            f"SELECT {', '.join(ENTRY_FIELDS)} FROM journal ORDER BY id DESC LIMIT ?",
             (self.journal_limit,),
         ).fetchall()
-        return [Entry(*row) for row in reversed(rows)]
+        return [entry_from(dict(zip(ENTRY_FIELDS, row, strict=True))) for row in reversed(rows)]
 
     def count(self, table: str) -> int:
         """Rows in a table (tests and diagnostics)."""
@@ -377,23 +362,36 @@ class Database:
 
 class SqliteStore(MemoryStore):
     """The memory store, with every change written through to a `Database` first: reads stay
-    in memory, and what a create answered is on disk before the answer is sent."""
+    in memory, and what a create answered is on disk before the answer is sent. The file is
+    opened (and migrated) by `open`."""
 
     def __init__(self, path: str) -> None:
-        self.db = Database(path)
-        super().__init__(journal_limit=self.db.journal_limit, delivery_limit=self.db.delivery_limit)
+        super().__init__()
+        self.path = path
+        self._db: Database | None = None
 
-    def restore(self, credits_for: Callable[[str], float | None]) -> Restored:
-        """Take back tasks (and the reservations they imply), accounts, deliveries and the
-        journal; balances are derived from the tasks."""
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise StoreUnavailable(f"{self.path}: the store is not open (await store.open())")
+        return self._db
+
+    async def open(self, balance_for: Callable[[str], float | None]) -> Restored:
+        """Open the file (migrating an older layout), and take back tasks (and the reservations
+        they imply), accounts, deliveries and the journal; balances are derived from the
+        tasks."""
+        if self._db is None:
+            self._db = Database(self.path)
+            self.journal_limit = self._db.journal_limit
+            self.delivery_limit = self._db.delivery_limit
         db = self.db
         for key in db.load_accounts():
-            super()._open_account(key, credits_for(key))
+            super()._open_account(key, balance_for(key))
         tasks = list(db.load_tasks())
         for task, _ in tasks:
             self._tasks[task.id] = task
             account = self._accounts.get(task.owner) or super()._open_account(
-                task.owner, credits_for(task.owner)
+                task.owner, balance_for(task.owner)
             )
             account.reserve(task)  # settled (charged or released) when next asked
         for entry in db.load_journal():
@@ -405,8 +403,9 @@ class SqliteStore(MemoryStore):
                 pending.append(delivery)
         return Restored(db.stored_clock(), tasks, pending)
 
-    def anchor_clock(self, clock: Clock) -> None:
-        self.db.save_clock(clock)
+    def with_prefix(self, prefix: str) -> Store:
+        """An isolated key's world is kept in memory: the file holds the default world."""
+        return MemoryStore(prefix=prefix)
 
     async def save_clock(self, clock: Clock) -> None:
         self.db.save_clock(clock)
@@ -416,7 +415,8 @@ class SqliteStore(MemoryStore):
         await super().clear()
 
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
 
     def _keep(self, task: Task) -> None:
         self.db.insert_task(task)  # first: a task the database refused is not half-kept
@@ -430,7 +430,7 @@ class SqliteStore(MemoryStore):
         self.db.update_plan(task)
         await super().save_plan(task)
 
-    async def record(self, entry: Entry) -> None:
+    async def log_request(self, entry: Entry) -> None:
         self.db.append_entry(entry)
         self._journal.append(entry)
 

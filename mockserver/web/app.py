@@ -22,7 +22,7 @@ from . import admin, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
-from .requests import served_by
+from .requests import header, served_by
 
 
 class MockApp(Starlette):
@@ -39,8 +39,15 @@ class MockApp(Starlette):
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
-        self.dispatcher = Dispatcher(self)
+        self.dispatcher = Dispatcher(self, before=self._enter_world)
         self.metrics = metrics.AppMetrics()
+
+    async def _enter_world(self, request: Request) -> None:
+        """Open the world a request goes to, before it runs there: an isolated key's, made on
+        its first request, or the app's own when it is served without its lifespan (an
+        in-process transport)."""
+        if not self.worlds.ready:
+            await self.worlds.enter(header(request, b"authorization"))
 
     def build_middleware_stack(self) -> ASGIApp:
         """The middleware added to the app around the dispatcher, which handles errors with
@@ -90,7 +97,7 @@ def create_app(settings: Settings | None = None, *, simulator: Simulator | None 
         worlds = app.worlds if isinstance(app, MockApp) else None
         if worlds is None:  # pragma: no cover - the app is always a MockApp
             raise TypeError("create_app's lifespan runs a MockApp")
-        worlds.start()  # with --db: what fell due while the server was down runs now
+        await worlds.start()  # open the stores; what fell due while the server was down runs
         yield
         await worlds.aclose()  # in-flight requests have been drained: stores close last
 

@@ -72,8 +72,12 @@ class RouteIndex:
 
 
 class Dispatcher:
-    def __init__(self, app: Starlette) -> None:
+    def __init__(
+        self, app: Starlette, *, before: Callable[[Request], Awaitable[None]] | None = None
+    ) -> None:
         self.app = app
+        #: run before each request's endpoint (the app opens the world the request goes to)
+        self.before = before
         self._index: RouteIndex | None = None
         self._handlers: tuple[dict[Any, Handler], dict[int, Handler]] | None = None
         self._handlers_from: dict[Any, Handler] | None = None
@@ -134,6 +138,8 @@ class Dispatcher:
         endpoint = self._endpoint(scope)
         request = Request(scope, receive)
         try:
+            if self.before is not None:
+                await self.before(request)
             if endpoint is None:
                 await self.app.router(scope, receive, send)
                 return
