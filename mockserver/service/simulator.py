@@ -33,6 +33,7 @@ from ..storage.base import Refusal, Store
 from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
+from .errors import translates_outages
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
 from .replay import REPLAYED, Replays
@@ -45,6 +46,7 @@ EndListener = Callable[[Task, float], None]
 EngineFactory = Callable[..., CallbackEngine]
 
 
+@translates_outages  # the HTTP layer sees a store outage as the service's StoreOutage
 class Simulator:
     def __init__(
         self,
