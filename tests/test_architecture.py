@@ -5,6 +5,7 @@ only what its package table says."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -170,3 +171,29 @@ def test_the_package_table_allows_only_public_names() -> None:
         for source, names in sources.items():
             assert source == "mockserver", (package, source)
             assert names <= set(mockserver.__all__), (package, names - set(mockserver.__all__))
+
+
+#: what a comment or a document may name a module in
+_TEXT_FILES = {".py", ".md", ".yaml", ".yml", ".toml", ".ini", ".js", ".html", ".sh", ".lua"}
+#: not the project's own text: environments, caches, other revisions extracted by bench/ab.py
+_NOT_OURS = {".git", ".venv", ".tox", ".cache", "__pycache__", "node_modules", "build", "dist"}
+_MODULE_PATH = re.compile(r"\b(?:mockserver|client/evolink_client|contract_tests)/[\w/]+\.py\b")
+
+
+def test_every_module_path_a_comment_or_document_names_exists() -> None:
+    """A path such as `mockserver/web/dispatch.py` in a comment, docstring or document names a
+    file that is there (the changelog may name what is gone)."""
+    stale: list[str] = []
+    for folder, folders, files in os.walk(ROOT):
+        folders[:] = [f for f in folders if f not in _NOT_OURS and not f.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix not in _TEXT_FILES or name == "CHANGELOG.md":
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            stale += [
+                f"{path.relative_to(ROOT)}: {named}"
+                for named in sorted(set(_MODULE_PATH.findall(text)))
+                if not (ROOT / named).is_file()
+            ]
+    assert stale == []
