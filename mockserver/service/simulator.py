@@ -346,7 +346,7 @@ class Simulator:
             task = Task(recorded.task_id, REPLAYED, request, recorded.plan(now), price, "")
             await self.store.add_task(task, credits=None, max_concurrent=None, now=now)
 
-    async def record(
+    async def journal_answer(
         self,
         method: str,
         path: str,

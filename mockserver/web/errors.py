@@ -66,10 +66,10 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
     if call is None:
-        await simulator(request).record(scope["method"], path, owner, status, None)
+        await simulator(request).journal_answer(scope["method"], path, owner, status, None)
         return
     elapsed = time.perf_counter() - call.started if call.started is not None else None
-    await simulator(request).record(
+    await simulator(request).journal_answer(
         scope["method"],
         path,
         owner,
