@@ -554,6 +554,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ..domain.clock import RealClock
+    from ..service.errors import StoreOutage
     from ..service.simulator import Simulator
     from ..storage.base import StoreUnavailable
     from ..storage.sqlite import DatabaseError
@@ -581,7 +582,7 @@ def serve(args: argparse.Namespace) -> None:
         asyncio.run(simulator.open())
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, StoreOutage) as exc:
         raise SystemExit(f"evolink-mock: error: --store {exc}") from None
     if settings.api_keys is not None:
         keys = f"{len(settings.api_keys)} key(s)"

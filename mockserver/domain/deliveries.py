@@ -1,4 +1,4 @@
-"""The record of a callback: one delivery per task end (or replay), and its attempts.
+"""A callback's deliveries: one per task end (or replay), each with its attempts.
 
 The delivery engine (`mockserver.delivery`) sends them; stores keep them. Times are simulated
 unix seconds."""

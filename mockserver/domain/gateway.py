@@ -7,10 +7,6 @@ from __future__ import annotations
 
 from ..spec import CREATE, DocumentedError
 
-SOURCE = (
-    "docs.evolink.ai sibling pages (older Sora 2 Pro page, Seedance gateway docs), read 2026-12"
-)
-
 GATEWAY_ERRORS: dict[int, DocumentedError] = {
     413: DocumentedError(
         413,

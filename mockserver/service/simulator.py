@@ -33,6 +33,7 @@ from ..storage.base import Exists, NewTask, Refusal, Refused, Store
 from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
+from .errors import translates_outages
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
 from .replay import REPLAYED, Replays
@@ -45,6 +46,7 @@ EndListener = Callable[[Task, float], None]
 EngineFactory = Callable[..., CallbackEngine]
 
 
+@translates_outages  # the HTTP layer sees a store outage as the service's StoreOutage
 class Simulator:
     def __init__(
         self,
@@ -361,7 +363,7 @@ class Simulator:
             task = Task(recorded.task_id, REPLAYED, request, recorded.plan(now), price, "")
             await self.store.add_task(NewTask(task, None, None, now))
 
-    async def log_request(
+    async def journal_answer(
         self,
         method: str,
         path: str,

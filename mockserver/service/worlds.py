@@ -26,8 +26,9 @@ from ..domain.faults import Fault
 from ..domain.journal import Entry, EntryFilter
 from ..domain.limits import AccountView
 from ..domain.tasks import Task
-from ..storage.base import Store, StoreUnavailable
+from ..storage.base import Store
 from ..storage.memory import MemoryStore
+from .errors import StoreOutage, translates_outages
 from .metrics import MetricsSnapshot
 from .simulator import Simulator
 
@@ -57,6 +58,7 @@ def store_factory(base: Store) -> StoreFactory:
     )
 
 
+@translates_outages  # as the simulator's methods: a store outage is a StoreOutage
 class Worlds:
     def __init__(
         self,
@@ -189,7 +191,7 @@ class Worlds:
             for sim in self.all():
                 try:
                     await step(sim)
-                except StoreUnavailable:
+                except StoreOutage:
                     break  # logged by the calls that fail: try again on the next round
                 except Exception:  # a bug must not stop the rounds: say so and go on
                     log.exception("%s failed", what)

@@ -26,8 +26,12 @@ def serve_in_thread(
     host: str = "127.0.0.1",
     startup_timeout: float = STARTUP_TIMEOUT,
     shutdown_timeout: int = SHUTDOWN_TIMEOUT,
+    http: str = "auto",
+    loop: str = "auto",
 ) -> Iterator[str]:
     """Run `app` with uvicorn until the block exits; yields its base URL, ``http://host:port``.
+    `http` and `loop` choose uvicorn's HTTP protocol and event loop, as its `--http` and `--loop`
+    do (by default httptools and uvloop where they are installed).
 
     Raises RuntimeError if the server has not started within `startup_timeout` seconds.
     """
@@ -37,6 +41,8 @@ def serve_in_thread(
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             app,
+            http=http,
+            loop=loop,
             log_level="warning",
             access_log=False,
             # No websocket routes here; not loading an implementation also keeps the websockets

@@ -13,7 +13,7 @@ from ..domain.errors import InvalidRequest, NotFound
 from ..domain.faults import OPERATIONS
 from ..domain.journal import EntryFilter, redact
 from ..domain.scenarios import catalogue
-from ..storage.base import StoreUnavailable
+from ..service.errors import StoreOutage
 from .requests import read_json, unless_disconnected, wait_seconds, world_key, worlds
 from .vendor import task_body
 
@@ -21,7 +21,7 @@ from .vendor import task_body
 async def health(request: Request) -> Response:
     try:
         return JSONResponse(await worlds(request).health())
-    except StoreUnavailable as exc:
+    except StoreOutage as exc:
         return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
 
 

@@ -19,12 +19,13 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
+
+from .compat import EXCEPTION_HANDLERS_KEY, route_path
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -90,7 +91,7 @@ class Dispatcher:
 
     def handlers(self) -> tuple[dict[Any, Handler], dict[int, Handler]]:
         """The app's exception handlers, by class and by status code (as Starlette keeps them in
-        `scope["starlette.exception_handlers"]` for the routes it handles)."""
+        `scope[EXCEPTION_HANDLERS_KEY]` for the routes it handles)."""
         current = self.app.exception_handlers
         if self._handlers is None or self._handlers_from != current:
             by_class = {k: v for k, v in current.items() if not isinstance(k, int)}
@@ -112,7 +113,7 @@ class Dispatcher:
         """The endpoint of the first route that fully matches, if the dispatcher may call it
         (its path parameters are then set in `scope`); None leaves the request to the router,
         which answers what no route fully matches (405, a redirect, 404) as Starlette does."""
-        path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
         index = self._routes()
         entries = index.exact.get(path)
         if entries is not None:
@@ -132,7 +133,7 @@ class Dispatcher:
         if scope["type"] != "http":
             await self.app.router(scope, receive, send)  # the lifespan
             return
-        scope["starlette.exception_handlers"] = self.handlers()
+        scope[EXCEPTION_HANDLERS_KEY] = self.handlers()
         if "router" not in scope:
             scope["router"] = self.app.router  # for `request.url_for`, as the router sets it
         endpoint = self._endpoint(scope)

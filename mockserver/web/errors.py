@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 from ..domain.errors import MockError
 from ..domain.gateway import GATEWAY_ERRORS
 from ..service.calls import Call
+from ..service.errors import StoreOutage
 from ..spec import CREATE, DocumentedError, Spec
-from ..storage.base import StoreUnavailable
 from .requests import CALL_KEY, bearer, simulator
 
 log = logging.getLogger("mockserver")
@@ -66,10 +66,10 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
     if call is None:
-        await simulator(request).log_request(scope["method"], path, owner, status, None)
+        await simulator(request).journal_answer(scope["method"], path, owner, status, None)
         return
     elapsed = time.perf_counter() - call.started if call.started is not None else None
-    await simulator(request).log_request(
+    await simulator(request).journal_answer(
         scope["method"],
         path,
         owner,
@@ -116,7 +116,7 @@ async def on_client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
-async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+async def on_store_outage(request: Request, exc: Exception) -> Response:
     """The shared store is unreachable: the documented 500, one log line, no traceback."""
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
     call: Call | None = request.scope.get(CALL_KEY)
@@ -135,7 +135,7 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
     MockError: on_mock_error,
-    StoreUnavailable: on_store_unavailable,
+    StoreOutage: on_store_outage,
     HTTPException: on_http_exception,
     ClientDisconnect: on_client_gone,
     Exception: on_server_error,

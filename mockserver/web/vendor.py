@@ -18,6 +18,7 @@ from ..domain.frames import DURATIONS, frame_size
 from ..domain.tasks import Task
 from ..service.calls import Answer, Call
 from ..spec import CREATE, CREDITS, QUERY
+from .compat import connection_transport
 from .errors import journal
 from .requests import read_json, simulator, vendor_call, worlds
 
@@ -81,12 +82,11 @@ class LostResponse(Response):
         self.request_id = request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cycle = getattr(receive, "__self__", None)  # uvicorn's RequestResponseCycle
-        abort = getattr(getattr(cycle, "transport", None), "abort", None)  # asyncio's or uvloop's
-        if not callable(abort):
+        transport = connection_transport(receive)
+        if transport is None:
             await DroppedConnection(self.request_id)(scope, receive, send)
             return
-        abort()
+        transport.abort()
         # uvicorn notices the lost connection on its next turn and then sends nothing
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):

@@ -1,1 +1,1 @@
-"""The suite `evolink-contract` runs against a live server (see contract_tests/runner.py)."""
+"""The suite `evolink-contract` runs against a live server (see `evolink_contract/runner.py`)."""
