@@ -1,0 +1,164 @@
+"""Headers the vendor's newer client reads: `X-Request-Id` on every answer of the two vendor
+routes (also in the journal and the access log), `Retry-After` on every 429."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from mockserver import Settings, Simulator
+from mockserver.cli.logging import ACCESS_MESSAGE, AccessFormatter
+from mockserver.domain.profiles import KeyProfile, Profiles
+from mockserver.domain.timing import FAST
+from mockserver.web.requests import REQUEST_ID
+
+from ..callback_fixtures import api_for
+from ..conftest import KEY, START, MakeSimulator
+
+pytestmark = pytest.mark.anyio
+
+VALID = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+
+
+def with_profile(make_simulator: MakeSimulator, **profile: Any) -> Simulator:
+    """A simulator (fast timings, virtual clock) where KEY has this profile."""
+    profiles = Profiles(keys={KEY: KeyProfile(**profile)})
+    return make_simulator(
+        Settings(timings=FAST, clock="virtual", start_time=START, profiles=profiles)
+    )
+
+
+async def test_every_vendor_answer_has_its_own_request_id_also_in_the_journal(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/v1/videos/generations", json=VALID)
+    task_id = created.json()["id"]
+    answers = [
+        created,
+        await api.get(f"/v1/tasks/{task_id}"),
+        await api.post("/v1/videos/generations", json={"model": "sora-1"}),  # 400
+        await api.get("/v1/tasks/task-unified-1-nothere0"),  # 404
+        await api.get(f"/v1/tasks/{task_id}", headers={"Authorization": "Basic x"}),  # 401
+        await api.get(f"/v1/tasks/{task_id}", headers={"X-Mock-Scenario": "http:503"}),
+    ]
+    journal = (await api.get("/_mock/requests")).json()
+
+    ids = [answer.headers["x-request-id"] for answer in answers]
+    assert [a.status_code for a in answers] == [200, 200, 400, 404, 401, 503]
+    assert all(i.startswith("req_") and len(i) == 28 for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert sorted(entry["request_id"] for entry in journal) == sorted(ids)
+    assert "x-request-id" not in (await api.get("/_mock/health")).headers  # the mock's own
+
+
+async def test_a_429_says_when_the_bucket_lets_the_next_request_in(
+    make_simulator: MakeSimulator,
+) -> None:
+    sim = with_profile(make_simulator, rate=0.1, burst=1)
+    async with api_for(sim, KEY) as api:
+        first = await api.post("/v1/videos/generations", json=VALID)
+        refused = await api.post("/v1/videos/generations", json=VALID)
+        wait = int(refused.headers["retry-after"])
+        await api.post("/_mock/clock/advance", json={"seconds": wait - 1})
+        early = await api.post("/v1/videos/generations", json=VALID)
+        early_wait = int(early.headers["retry-after"])
+        await api.post("/_mock/clock/advance", json={"seconds": early_wait})
+        on_time = await api.post("/v1/videos/generations", json=VALID)
+
+    assert (first.status_code, refused.status_code) == (200, 429)
+    assert wait == 10  # one token every 10 s
+    assert (early.status_code, early_wait) == (429, 1)
+    assert on_time.status_code == 200
+
+
+async def test_a_429_for_concurrency_says_when_the_first_running_task_ends(
+    make_simulator: MakeSimulator,
+) -> None:
+    sim = with_profile(make_simulator, max_concurrent=1)
+    async with api_for(sim, KEY) as api:
+        running = (await api.post("/v1/videos/generations", json=VALID)).json()
+        await api.post("/_mock/clock/advance", json={"seconds": 12.5})
+        refused = await api.post("/v1/videos/generations", json=VALID)
+        await api.post(
+            "/_mock/clock/advance", json={"seconds": int(refused.headers["retry-after"])}
+        )
+        after = await api.post("/v1/videos/generations", json=VALID)
+
+    assert refused.status_code == 429
+    # the fast plan of a 4 s task ends 45 s after its create; 12.5 s have gone
+    assert running["task_info"]["estimated_time"] == 45
+    assert refused.headers["retry-after"] == "33"
+    assert after.status_code == 200
+
+
+def test_the_access_line_of_a_vendor_call_ends_with_its_request_id() -> None:
+    args = ("127.0.0.1:5555", "POST", "/v1/videos/generations", "1.1", 200)
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, ACCESS_MESSAGE, args, None
+    )
+    formatter = AccessFormatter(use_colors=False)
+
+    def during_a_call() -> str:
+        REQUEST_ID.set("req_0123456789abcdef01234567")
+        return formatter.format(record)
+
+    line = contextvars.copy_context().run(during_a_call)
+
+    assert line.endswith(
+        '"POST /v1/videos/generations HTTP/1.1" 200 OK req_0123456789abcdef01234567'
+    )
+    assert formatter.format(record).endswith("200 OK")  # outside a call: uvicorn's line
+
+
+async def test_credits_show_the_keys_balance_in_the_vendors_shape_as_accounts_do(
+    make_simulator: MakeSimulator,
+) -> None:
+    sim = with_profile(make_simulator, credits=1000)
+    async with api_for(sim, KEY) as api:
+        fresh = (await api.get("/v1/credits")).json()
+        for _ in range(2):
+            await api.post("/v1/videos/generations", json=VALID)  # 4 s at 720p: 69.12 each
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})
+        await api.post("/v1/videos/generations", json=VALID)  # running: reserved
+        balance = await api.get("/v1/credits")
+        (account,) = (await api.get("/_mock/accounts", params={"api_key": KEY})).json()
+    async with api_for(make_simulator(), "sk-unlimited") as api:
+        unlimited = (await api.get("/v1/credits")).json()
+
+    assert fresh == {
+        "user": {"remaining_credits": 1000.0},
+        "token": {"used_credits": 0.0, "remaining_credits": 1000.0, "unlimited_credits": False},
+    }
+    assert balance.json() == {
+        "user": {"remaining_credits": 792.64},
+        "token": {"used_credits": 138.24, "remaining_credits": 792.64, "unlimited_credits": False},
+    }
+    assert (account["used"], account["remaining"]) == (138.24, 792.64)
+    assert balance.headers["x-request-id"].startswith("req_")
+    assert unlimited["token"] == {
+        "used_credits": 0.0,
+        "remaining_credits": None,
+        "unlimited_credits": True,
+    }
+
+
+async def test_credits_need_a_key(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/credits", headers={"Authorization": ""})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_request_ids_stay_unique_and_well_formed_across_pool_refills() -> None:
+    from mockserver.service.ids import RequestIds
+
+    ids = RequestIds()
+    drawn = [ids.new() for _ in range(1000)]  # several refills of the pool
+
+    assert len(set(drawn)) == 1000
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", i) for i in drawn)
