@@ -59,7 +59,8 @@ async def test_opening_a_simulator_opens_its_store_once(tmp_path: Path) -> None:
 
 
 def test_a_missing_redis_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "mockserver.storage.redis")
+    for name in [m for m in sys.modules if m.startswith("mockserver.storage.redis")]:
+        monkeypatch.delitem(sys.modules, name)  # imported again, by open_store
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)  # as if not installed
 
     with pytest.raises(StoreUnavailable, match=r"needs the redis extra .*\[redis\]"):

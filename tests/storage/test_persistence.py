@@ -179,7 +179,7 @@ def test_the_clock_round_trips_and_the_stored_one_wins(
 
 
 def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mockserver.storage.sqlite.TRIM_EVERY", 10)
+    monkeypatch.setattr("mockserver.storage.sqlite_file.TRIM_EVERY", 10)
     path = str(tmp_path / "db.sqlite")
     entries = [Entry(START + i, "GET", f"/v1/tasks/{i}", "***", 200, None) for i in range(175)]
     db = Database(path, journal_limit=50)
@@ -200,7 +200,7 @@ def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 async def test_deliveries_round_trip_and_are_bounded_but_never_a_pending_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mockserver.storage.sqlite.TRIM_EVERY", 3)
+    monkeypatch.setattr("mockserver.storage.sqlite_file.TRIM_EVERY", 3)
     path = str(tmp_path / "db.sqlite")
     task = _tasks()[3]
     db = Database(path, delivery_limit=4)
