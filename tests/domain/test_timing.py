@@ -16,6 +16,8 @@ from mockserver.domain.profiles import ConfigError
 from mockserver.domain.tasks import Plan, TaskStatus, VideoRequest
 from mockserver.domain.timing import FAST, PROFILES, VENDOR, Spread, Timings
 
+from ..bodies import create_body
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -93,7 +95,7 @@ async def test_the_same_seed_and_requests_give_the_same_plans_and_ids() -> None:
         made = []
         for duration in (4, 8, 12, 4, 8):
             task = await sim.submit(
-                {"model": "sora-2-pro-preview", "prompt": "a cat", "duration": duration},
+                create_body(prompt="a cat", duration=duration),
                 api_key="sk-seed",
             )
             made.append((task.id, task.plan))

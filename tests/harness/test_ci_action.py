@@ -13,6 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from ..bodies import create_body
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "ci-mock.sh"
 
@@ -69,7 +71,7 @@ def test_start_waits_for_health_exports_the_url_and_stop_stops_it(
         assert httpx.get(f"{base_url}/_mock/health").json()["clock"] == "virtual"
         refused = httpx.post(
             f"{base_url}/v1/videos/generations",
-            json={"model": "sora-2-pro-preview", "prompt": "x"},
+            json=create_body(prompt="x"),
             headers={"Authorization": "Bearer sk-other"},
         )
         assert refused.status_code == 401

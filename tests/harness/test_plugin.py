@@ -10,6 +10,8 @@ import pytest
 
 from mockserver.pytest_plugin import MockServer, MockServerError
 
+from ..bodies import create_body
+
 pytest_plugins = ["pytester"]
 
 
@@ -22,9 +24,7 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
 def test_faults_and_the_journal_through_the_fixture(evolink_mock: MockServer) -> None:
     evolink_mock.fault("internal_error", operation="query", times=1)
     with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
-        created = api.post(
-            "/v1/videos/generations", json={"model": "sora-2-pro-preview", "prompt": "x"}
-        )
+        created = api.post("/v1/videos/generations", json=create_body(prompt="x"))
         first = api.get(f"/v1/tasks/{created.json()['id']}")
         second = api.get(f"/v1/tasks/{created.json()['id']}")
 
@@ -42,7 +42,7 @@ def test_advance_moves_the_simulators_clock(evolink_mock: MockServer) -> None:
 def test_only_the_fixtures_key_is_accepted(evolink_mock: MockServer) -> None:
     response = httpx.post(
         f"{evolink_mock.base_url}/v1/videos/generations",
-        json={"model": "sora-2-pro-preview", "prompt": "x"},
+        json=create_body(prompt="x"),
         headers={"Authorization": "Bearer sk-someone-else"},
     )
 

@@ -11,6 +11,8 @@ from openapi_spec_validator import validate
 
 from mockserver.spec import VENDOR_FILE, deep_merge, load_spec, spec_dir
 
+from ..bodies import MODEL, PROMPT, create_body
+
 SPEC = load_spec()
 SEED = (
     Path(__file__).resolve().parents[3] / "shared" / "seed" / "sora-2-pro-preview-video-generate.md"
@@ -33,6 +35,22 @@ def test_the_vendored_file_is_the_seed_pages_block_verbatim() -> None:
     block = re.search(r"````yaml [^\n]*\n(.*?)\n````", page, re.S)
     assert block is not None
     assert (spec_dir() / VENDOR_FILE).read_text(encoding="utf-8") == block.group(1) + "\n"
+
+
+def test_the_tests_create_body_is_the_minimal_valid_one() -> None:
+    body = create_body()
+
+    assert sorted(body) == sorted(SPEC.request_schema["required"])
+    assert (
+        SPEC.request_property("model")["default"],
+        SPEC.request_property("prompt")["example"],
+    ) == (MODEL, PROMPT)
+    assert SPEC.request_errors(body) == []
+    assert create_body(duration=8, prompt="a dog") == {
+        "model": MODEL,
+        "prompt": "a dog",
+        "duration": 8,
+    }
 
 
 def test_duration_is_restricted_to_what_the_prose_allows() -> None:

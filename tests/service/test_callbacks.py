@@ -28,6 +28,7 @@ from mockserver.domain.deliveries import Outcome
 from mockserver.domain.timing import FAST, Spread
 from mockserver.testing.receiver import Receiver
 
+from ..bodies import create_body
 from ..callback_fixtures import (
     ENDS_AFTER,
     KEY,
@@ -479,7 +480,9 @@ async def test_a_synchronous_advance_leaves_attempts_for_drain(
 ) -> None:
     with https_receiver(tls, [200]) as receiver:
         sim = simulator_for([receiver], tls)
-        task = await sim.submit({**_create_body(), "callback_url": receiver.url()}, api_key=KEY)
+        task = await sim.submit(
+            create_body(prompt="A cat", duration=4, callback_url=receiver.url()), api_key=KEY
+        )
         # run what falls due in a thread with no event loop: the attempt waits for drain()
         await anyio.to_thread.run_sync(sim.scheduler.advance, ENDS_AFTER)
         assert receiver.requests == []
@@ -489,10 +492,6 @@ async def test_a_synchronous_advance_leaves_attempts_for_drain(
     (delivery,) = await sim.deliveries(task.id)
     assert delivery.outcome is Outcome.DELIVERED
     assert len(receiver.requests) == 1
-
-
-def _create_body() -> dict[str, Any]:
-    return {"model": "sora-2-pro-preview", "prompt": "A cat", "duration": 4}
 
 
 # -- the transport seam: concurrency and address pinning, without any network -----------------
@@ -521,7 +520,10 @@ async def test_at_most_max_concurrency_attempts_are_in_flight(
     )
     sim.callbacks.transport = httpx.MockTransport(handler)
     for _ in range(MAX_CONCURRENCY + 36):
-        await sim.submit({**_create_body(), "callback_url": "https://hooks.example/"}, api_key=KEY)
+        await sim.submit(
+            create_body(prompt="A cat", duration=4, callback_url="https://hooks.example/"),
+            api_key=KEY,
+        )
     with anyio.fail_after(10):
         await sim.advance(ENDS_AFTER)
     await sim.callbacks.aclose()
@@ -541,7 +543,8 @@ async def test_an_attempt_connects_to_the_address_it_checked_with_the_original_h
     sim = Simulator(Settings(timings=FAST, clock="virtual", start_time=START), resolver=resolver)
     sim.callbacks.transport = httpx.MockTransport(handler)
     await sim.submit(
-        {**_create_body(), "callback_url": "https://hooks.example:8443/cb?x=1"}, api_key=KEY
+        create_body(prompt="A cat", duration=4, callback_url="https://hooks.example:8443/cb?x=1"),
+        api_key=KEY,
     )
     await sim.advance(ENDS_AFTER)
     await sim.callbacks.aclose()

@@ -15,9 +15,10 @@ from mockserver.domain.chaos import Chaos, ChaosError, parse_chaos
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.testing.server import serve_in_thread
 
+from ..bodies import create_body
 from ..conftest import START
 
-CREATE = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+CREATE = create_body(prompt="a cat")
 SPEC = "rate=0.05,scenarios=http:500|drop|latency:1-5,seed=42"
 
 

@@ -16,6 +16,7 @@ from mockserver import Settings
 from mockserver.delivery.images import ImageInfo, sniff
 from mockserver.domain.timing import FAST
 
+from ..bodies import create_body
 from ..callback_fixtures import START, TLS, FakeResolver, api_for
 from ..conftest import MakeSimulator
 
@@ -109,12 +110,7 @@ async def outcome(
     )
     sim = make_simulator(settings, resolver=FakeResolver())
     async with api_for(sim) as api:
-        body = {
-            "model": "sora-2-pro-preview",
-            "prompt": "a cat",
-            "aspect_ratio": aspect_ratio,
-            "image_urls": urls,
-        }
+        body = create_body(prompt="a cat", aspect_ratio=aspect_ratio, image_urls=urls)
         created = await api.post("/v1/videos/generations", json=body)
         assert created.status_code == 200, created.text
         await api.post("/_mock/clock/advance", json={"seconds": 3600})

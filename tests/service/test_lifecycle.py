@@ -9,11 +9,12 @@ import pytest
 
 from mockserver import Simulator
 
+from ..bodies import create_body
 from ..mp4probe import probe
 
 pytestmark = pytest.mark.anyio
 
-VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
+VALID = create_body()
 
 
 async def advance(api: httpx.AsyncClient, seconds: float) -> float:

@@ -17,6 +17,7 @@ from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
 from mockserver.testing import serve_in_thread
 
+from ..bodies import create_body
 from ..callback_fixtures import (
     ENDS_AFTER,
     START,
@@ -32,7 +33,7 @@ from ..callback_fixtures import (
 from ..conftest import MakeSimulator
 
 KEY = "sk-lost-answer"
-BODY = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+BODY = create_body(prompt="a cat")
 
 
 @pytest.fixture

@@ -21,11 +21,12 @@ from mockserver.service.errors import StoreOutage
 from mockserver.service.worlds import Worlds
 from mockserver.storage.base import StoreUnavailable
 
+from ..bodies import create_body
 from ..callback_fixtures import api_for
 from ..conftest import KEY, START
 
 pytestmark = pytest.mark.anyio
-BODY = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+BODY = create_body(prompt="a cat")
 DOWN = "redis://10.0.0.1:6379: connection refused"
 
 

@@ -17,13 +17,14 @@ from mockserver.domain.profiles import KeyProfile, Moderation, Profiles
 from mockserver.domain.scenarios import TASK_FAILURES, catalogue, parse_scenario, unservable
 from mockserver.domain.timing import FAST
 
+from ..bodies import create_body
 from ..conftest import MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
 SPEC = load_spec()
 KEY = "sk-scenario-tester"
-VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
+VALID = create_body()
 DOCUMENTED = [
     (operation_id, status)
     for operation_id, errors in SPEC.errors.items()

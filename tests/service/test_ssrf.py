@@ -26,6 +26,7 @@ from mockserver.delivery.ssrf import (
 )
 from mockserver.domain.timing import FAST
 
+from ..bodies import create_body
 from ..callback_fixtures import (
     ENDS_AFTER,
     START,
@@ -382,7 +383,7 @@ async def test_a_hostile_callback_url_is_refused_at_submit_and_nothing_is_stored
     async with api_for(sim) as api:
         response = await api.post(
             "/v1/videos/generations",
-            json={"model": "sora-2-pro-preview", "prompt": "A cat", "callback_url": url},
+            json=create_body(prompt="A cat", callback_url=url),
         )
 
     assert response.status_code == 400
@@ -475,19 +476,11 @@ async def test_allow_http_opens_http_over_the_api_for_an_allowed_host(allow_http
     async with api_for(sim) as api:
         allowed = await api.post(
             "/v1/videos/generations",
-            json={
-                "model": "sora-2-pro-preview",
-                "prompt": "A cat",
-                "callback_url": "http://127.0.0.1:9/",
-            },
+            json=create_body(prompt="A cat", callback_url="http://127.0.0.1:9/"),
         )
         other_port = await api.post(
             "/v1/videos/generations",
-            json={
-                "model": "sora-2-pro-preview",
-                "prompt": "A cat",
-                "callback_url": "http://127.0.0.1:10/",
-            },
+            json=create_body(prompt="A cat", callback_url="http://127.0.0.1:10/"),
         )
 
     assert allowed.status_code == (200 if allow_http else 400)

@@ -18,7 +18,9 @@ from mockserver.pytest_plugin import MockServer
 from mockserver.testing.receiver import Receiver
 from mockserver.web.requests import unless_disconnected
 
-CREATE = {"model": "sora-2-pro-preview", "prompt": "a cat", "duration": 4}
+from ..bodies import create_body
+
+CREATE = create_body(prompt="a cat", duration=4)
 ENDS_AFTER = 3600  # an hour: past the end of any plan of the default (vendor) timings
 
 

@@ -13,12 +13,13 @@ from mockserver import Settings, create_app
 from mockserver.cli.main import build_parser, settings_from
 from mockserver.domain.timing import FAST
 
+from ..bodies import create_body
 from ..conftest import START
 
 pytestmark = pytest.mark.anyio
 
 A, B = "sk-world-a", "sk-world-b"
-CREATE = {"model": "sora-2-pro-preview", "prompt": "a cat", "duration": 4}  # ends at +45 s
+CREATE = create_body(prompt="a cat", duration=4)  # ends at +45 s
 
 
 @pytest.fixture

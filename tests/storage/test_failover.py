@@ -25,6 +25,7 @@ from mockserver.domain.deliveries import Attempt, Delivery
 from mockserver.storage.base import NOTHING_TAKEN, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 
+from ..bodies import create_body
 from ..callback_fixtures import (
     ENDS_AFTER,
     TLS,
@@ -188,8 +189,7 @@ def test_callbacks_falling_due_at_once_across_two_replicas(
         options = _serve_options(receiver.authority, tls.ca_file, store)
         with serving(*options) as a, serving(*options) as b:
             auth = {"Authorization": f"Bearer {KEY}"}
-            body = {"model": "sora-2-pro-preview", "prompt": "a cat", "duration": 4}
-            body["callback_url"] = receiver.url()
+            body = create_body(prompt="a cat", duration=4, callback_url=receiver.url())
             made: set[str] = set()
             with (  # a load balancer's way: creates alternate between the replicas
                 httpx.Client(base_url=a.url, headers=auth, timeout=10) as on_a,

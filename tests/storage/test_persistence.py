@@ -35,6 +35,7 @@ from mockserver.storage.memory import MemoryStore
 from mockserver.storage.sqlite import Database, DatabaseError, SqliteStore
 from mockserver.testing.receiver import Receiver
 
+from ..bodies import create_body
 from ..callback_fixtures import api_for as shared_api_for
 from ..served import serving
 
@@ -43,7 +44,7 @@ KEY = "sk-persist-owner"
 OTHER = "sk-other-key"
 SERVE_KEY = "sk-k"
 SECRET = "whsec_" + base64.b64encode(b"persistence-test-secret-32bytes!").decode()
-BODY = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano", "duration": 4}
+BODY = create_body(duration=4)
 RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
 
 

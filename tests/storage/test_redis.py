@@ -28,6 +28,7 @@ from mockserver.storage.base import Added, Exists, NewTask, StoreUnavailable
 from mockserver.storage.redis import RedisStore
 from mockserver.testing import serve_in_thread
 
+from ..bodies import create_body
 from ..callback_fixtures import (
     ENDS_AFTER,
     TLS,
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.redis
 
 KEY = "sk-replicas"
 BURSTY = "sk-bursty"  # rate 0.001 a second, burst 2
-BODY = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+BODY = create_body(prompt="a cat")
 START = 1_800_000_000.0
 
 

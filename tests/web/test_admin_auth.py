@@ -13,10 +13,11 @@ from mockserver import Settings, Simulator, create_app
 from mockserver.cli.main import build_parser, settings_from
 from mockserver.web.auth import bearer_matches
 
+from ..bodies import create_body
 from ..conftest import KEY, START
 
 TOKEN = "admin-s3cret"
-CREATE = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+CREATE = create_body(prompt="a cat")
 
 
 @pytest.fixture

@@ -16,13 +16,14 @@ from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
 from mockserver.service.ids import TaskIds
 
+from ..bodies import create_body
 from ..callback_fixtures import api_for
 from ..conftest import KEY, START, MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
 SPEC = load_spec()
-VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
+VALID = create_body()
 
 
 def response_validator(operation_id: str, status: int) -> jsonschema_rs.Validator:
@@ -54,11 +55,7 @@ async def test_create_answers_200_with_a_schema_valid_task(api: httpx.AsyncClien
 
 
 async def test_create_fills_the_documented_defaults(api: httpx.AsyncClient) -> None:
-    body = (
-        await api.post(
-            "/v1/videos/generations", json={"prompt": "x", "model": "sora-2-pro-preview"}
-        )
-    ).json()
+    body = (await api.post("/v1/videos/generations", json=create_body(prompt="x"))).json()
 
     assert body["task_info"]["video_duration"] == 4
     assert body["usage"] == {

@@ -12,6 +12,8 @@ import pytest
 from mockserver import create_app, load_spec
 from mockserver.cli.main import build_parser, freeze_garbage_collection, main, settings_from
 
+from ..bodies import create_body
+
 
 def help_text(*argv: str) -> str:
     parser = build_parser()
@@ -75,7 +77,7 @@ async def test_by_default_only_vendor_shaped_keys_are_accepted(
     async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as api:
         response = await api.post(
             "/v1/videos/generations",
-            json={"model": "sora-2-pro-preview", "prompt": "a cat"},
+            json=create_body(prompt="a cat"),
             headers={"Authorization": f"Bearer {key}"},
         )
     assert response.status_code == status

@@ -22,11 +22,12 @@ from mockserver import MemoryStore, MockApp, MockError, Settings, Simulator, cre
 from mockserver.domain.timing import FAST
 from mockserver.storage.base import AddResult, NewTask
 
+from ..bodies import create_body
 from ..conftest import KEY, START
 
 pytestmark = pytest.mark.anyio
 
-VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano"}
+VALID = create_body()
 
 
 class Counting:

@@ -17,12 +17,13 @@ from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
 from mockserver.web.requests import REQUEST_ID
 
+from ..bodies import create_body
 from ..callback_fixtures import api_for
 from ..conftest import KEY, START, MakeSimulator
 
 pytestmark = pytest.mark.anyio
 
-VALID = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+VALID = create_body(prompt="a cat")
 
 
 def with_profile(make_simulator: MakeSimulator, **profile: Any) -> Simulator:

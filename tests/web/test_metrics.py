@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mockserver import Settings, Simulator, create_app
 
 from .. import callback_fixtures as cb
+from ..bodies import create_body
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,7 @@ async def test_a_scripted_run_matches_the_journal_tasks_and_callbacks(tmp_path: 
             await cb.create(api, None, duration=12)
             failing = await api.post(
                 "/v1/videos/generations",
-                json={"model": "sora-2-pro-preview", "prompt": "x"},
+                json=create_body(prompt="x"),
                 headers={"X-Mock-Scenario": "insufficient_quota"},
             )
             assert failing.status_code == 402

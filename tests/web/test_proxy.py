@@ -26,11 +26,13 @@ from mockserver.storage.recording import RecordingWriter, read_recording
 from mockserver.testing import serve_in_thread
 from mockserver.web.proxy import create_proxy_app
 
+from ..bodies import create_body
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "openapi" / "recording.schema.json").read_text())
 KEY = "sk-proxy-secret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-VALID = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano", "duration": 4}
+VALID = create_body(duration=4)
 
 
 @pytest.fixture

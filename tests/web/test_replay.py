@@ -26,9 +26,11 @@ from mockserver.spec import QUERY
 from mockserver.storage.recording import RecordingWriter, read_recording
 from mockserver.testing import serve_in_thread
 
+from ..bodies import create_body
+
 pytestmark = pytest.mark.anyio
 
-BODY = {"model": "sora-2-pro-preview", "prompt": "A recorded cat", "duration": 4}
+BODY = create_body(prompt="A recorded cat", duration=4)
 TASK = "task-unified-1700000000-recorded"
 #: (seconds after the create, status, progress) as a recording saw them
 SEEN = [(0, "pending", 0), (2, "processing", 10), (5, "processing", 40), (9, "completed", 100)]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ..bodies import create_body
 from ..mp4probe import probe
 from ..served import Served
 
@@ -31,12 +32,7 @@ def server() -> Iterator[str]:
 
 def test_a_task_runs_its_life_on_the_real_clock_and_its_video_downloads(server: str) -> None:
     headers = {"Authorization": "Bearer sk-real"}
-    body = {
-        "model": "sora-2-pro-preview",
-        "prompt": "a cat",
-        "aspect_ratio": "9:16",
-        "quality": "1080p",
-    }
+    body = create_body(prompt="a cat", aspect_ratio="9:16", quality="1080p")
     with httpx.Client(base_url=server, headers=headers, timeout=5) as client:
         assert client.get("/_mock/health").json()["clock"] == "real"
         task = client.post("/v1/videos/generations", json=body).json()
@@ -55,7 +51,7 @@ def test_a_task_runs_its_life_on_the_real_clock_and_its_video_downloads(server: 
 
 
 def test_a_drop_scenario_closes_the_connection_mid_response(server: str) -> None:
-    body = {"model": "sora-2-pro-preview", "prompt": "a cat"}
+    body = create_body(prompt="a cat")
     headers = {"Authorization": "Bearer sk-real", "X-Mock-Scenario": "drop"}
     with httpx.Client(base_url=server, timeout=5) as client:
         # the peer closing mid-body shows as an incomplete response or, if the close races the

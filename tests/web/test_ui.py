@@ -12,11 +12,12 @@ from starlette.types import ASGIApp, Message, Scope
 from mockserver import Simulator, create_app
 from mockserver.ui.routes import ASSETS, CONTENT_SECURITY_POLICY
 
+from ..bodies import create_body
 from ..conftest import KEY, START
 
 pytestmark = pytest.mark.anyio
 
-BODY = {"model": "sora-2-pro-preview", "prompt": "a cat", "duration": 4}
+BODY = create_body(prompt="a cat", duration=4)
 
 
 async def create(api: httpx.AsyncClient, **headers: str) -> str:

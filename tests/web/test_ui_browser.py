@@ -23,6 +23,8 @@ from mockserver import Settings, create_app
 from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
+from ..bodies import create_body
+
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
@@ -47,7 +49,7 @@ CHROMIUM_ARGS = [
 START = 1_800_000_000.0
 KEY = "sk-dashboard-owner"
 XSS = "<script>alert(1)</script>"
-CREATE = {"model": "sora-2-pro-preview", "duration": 4}  # 5 s pending + 40 s processing
+CREATE = create_body(duration=4)  # 5 s pending + 40 s processing
 try:  # callbacks: the server's settings, its test receiver, and a throwaway CA for HTTPS
     import trustme
 
