@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -73,11 +72,11 @@ _T = TypeVar("_T")
 
 
 def fault_from_text(text: str | bytes) -> Fault:
-    return records.fault_from(json.loads(text))
+    return records.fault_from(records.loads(text))
 
 
 def task_from_text(text: str | bytes) -> Task:
-    return records.task_from(json.loads(text))
+    return records.task_from(records.loads(text))
 
 
 def final(task: Task) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from ...domain.deliveries import Delivery, Outcome
 from ...domain.tasks import Task
 from ..base import NOTHING_TAKEN, TakenOver
-from ..records import delivery_from, delivery_record, dumps
+from ..records import delivery_from, delivery_record, dumps, loads
 from .core import Connected, on_io, task_from_text
 
 
@@ -74,7 +74,7 @@ class Deliveries(Connected):
     def _decode_deliveries(
         rows: list[str | None], task: Callable[[str], Task | None]
     ) -> list[Delivery]:
-        found = (delivery_from(json.loads(row), task) for row in rows if row is not None)
+        found = (delivery_from(loads(row), task) for row in rows if row is not None)
         return [delivery for delivery in found if delivery is not None]
 
     @on_io

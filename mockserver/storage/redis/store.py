@@ -3,7 +3,6 @@ check-and-change one Lua script (`lua/`)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -15,7 +14,16 @@ from ...domain.journal import MAX_ENTRIES, Entry
 from ...domain.limits import AccountView
 from ...domain.tasks import Task
 from ..base import Added, AddResult, ClockState, Exists, NewTask, Refusal, Refused, Restored
-from ..records import FORMAT, clock_from, dumps, entry_from, entry_record, fault_record, task_record
+from ..records import (
+    FORMAT,
+    clock_from,
+    dumps,
+    entry_from,
+    entry_record,
+    fault_record,
+    loads,
+    task_record,
+)
 from .core import fault_from_text, final, number, on_io, task_from_text
 from .deliveries import Deliveries
 from .link import Clients
@@ -289,4 +297,4 @@ class RedisStore(Deliveries):
     @on_io
     async def journal(self) -> list[Entry]:
         rows = await self._redis.lrange(self._key("journal"), 0, -1)
-        return [entry_from(json.loads(row)) for row in rows]
+        return [entry_from(loads(row)) for row in rows]
