@@ -46,12 +46,16 @@ class Script:
 
     def command(self, named: dict[str, Any]) -> tuple[Any, ...]:
         """The EVALSHA command for these named keys and arguments."""
-        if unknown := named.keys() - {*self.keys, *self.args}:
+        try:
+            keys = [named[slot] for slot in self.keys]
+            args = [named[slot] for slot in self.args]
+        except KeyError:
+            missing = [s for s in (*self.keys, *self.args) if s not in named]
+            raise TypeError(f"{self.name}.lua needs {', '.join(missing)}") from None
+        if len(named) != len(keys) + len(args):
+            unknown = named.keys() - {*self.keys, *self.args}
             raise TypeError(f"{self.name}.lua takes no {', '.join(sorted(unknown))}")
-        if missing := [s for s in (*self.keys, *self.args) if s not in named]:
-            raise TypeError(f"{self.name}.lua needs {', '.join(missing)}")
-        keys = [named[slot] for slot in self.keys]
-        return ("EVALSHA", self.sha, len(keys), *keys, *(named[slot] for slot in self.args))
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def __call__(self, link: Link, /, **named: Any) -> Any:
         command = self.command(named)
