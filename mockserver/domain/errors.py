@@ -49,6 +49,13 @@ class NotFound(MockError):
     status = 404
 
 
+class IdempotencyConflict(MockError):
+    """The request's `Idempotency-Key` is bound to a task another request made
+    (`mockserver.domain.idempotency`)."""
+
+    status = 422
+
+
 class RateLimited(MockError):
     status = 429
 

@@ -13,6 +13,7 @@ from ..domain.chaos import ChaosStreams
 from ..domain.clock import Clock
 from ..domain.errors import (
     Forbidden,
+    IdempotencyConflict,
     InsufficientQuota,
     InternalError,
     InvalidRequest,
@@ -42,6 +43,7 @@ _ERROR_BY_STATUS: dict[int, type[MockError]] = {
         InsufficientQuota,
         Forbidden,
         NotFound,
+        IdempotencyConflict,
         RateLimited,
         InternalError,
         RequestTooLarge,

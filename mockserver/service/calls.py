@@ -40,6 +40,10 @@ class Call:
     chaos: bool = False
     #: `time.perf_counter()` when the call was read, for the latency metric.
     started: float | None = None
+    #: The `Idempotency-Key` header, as sent.
+    idempotency_key: str | None = None
+    #: Whether a create answered the task its idempotency key was bound to already.
+    replayed: bool = False
 
 
 class Answer(NamedTuple):

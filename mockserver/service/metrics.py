@@ -35,6 +35,8 @@ class RequestMetrics:
         self.requests: Counter[tuple[str, int]] = Counter()
         #: operation -> latency histogram
         self.latency: dict[str, Latency] = {}
+        #: creates answered with the task their idempotency key was bound to
+        self.idempotent_replays = 0
 
     def observe(self, operation: str | None, status: int, seconds: float | None) -> None:
         operation = operation or NO_OPERATION
@@ -57,3 +59,5 @@ class MetricsSnapshot(NamedTuple):
     callback_attempts: dict[str, int]
     #: deliveries this process took over from one that died (a shared store)
     callback_takeovers: int = 0
+    #: creates answered with the task their idempotency key was bound to
+    idempotent_replays: int = 0

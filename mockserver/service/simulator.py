@@ -16,10 +16,12 @@ from typing import Any
 from ..delivery.engine import CallbackEngine
 from ..delivery.images import ImageChecker
 from ..delivery.ssrf import Resolver
+from ..domain import idempotency
 from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Delivery
 from ..domain.errors import Forbidden, InsufficientQuota, InvalidRequest, NotFound, RateLimited
 from ..domain.faults import Fault
+from ..domain.idempotency import Claim, checked_key
 from ..domain.journal import Entry, EntryFilter, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
@@ -242,16 +244,22 @@ class Simulator:
         if scenario is not None and await self.admission.apply(call, scenario):
             return Answer(None, self.now(), dropped=True)
         await self.admission.admit(owner)
+        key = call.idempotency_key
+        if key is not None:
+            checked_key(key)
         if self.replays.due:
             await self._bring_back_recorded()
-        request = self.parser.parse(await read_body())
+        body = await read_body()
+        request = self.parser.parse(body)
         if scenario is None:
             scenario = self.admission.fallback(CREATE, owner, request.prompt)
             if scenario is not None and await self.admission.apply(call, scenario):
                 return Answer(None, self.now(), dropped=True)
-        task = await self._new_task(owner, request, call.base_url, scenario)
+        claim = None if key is None else idempotency.claim(key, body, self.now())
+        task = await self._new_task(call, owner, request, scenario, claim)
         lost = scenario is not None and scenario.kind == "drop_after_create"
-        return Answer(task, self.now(), dropped=lost)
+        # a replay answers what the first create did: the task as it was made
+        return Answer(task, task.plan.created if call.replayed else self.now(), dropped=lost)
 
     async def query(self, call: Call, task_id: str) -> Answer:
         """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
@@ -316,8 +324,16 @@ class Simulator:
         return answer.task
 
     async def _new_task(
-        self, owner: str, request: VideoRequest, base_url: str, scenario: Scenario | None
+        self,
+        call: Call,
+        owner: str,
+        request: VideoRequest,
+        scenario: Scenario | None,
+        claim: Claim | None,
     ) -> Task:
+        """The task the create makes, kept with its price reserved; with an idempotency key
+        bound already, the task it is bound to (`call.replayed`), or IdempotencyConflict when
+        it was bound by another request."""
         now = self.now()
         profile = self.admission.profile(owner)
         if profile.models is not None and request.model not in profile.models:
@@ -339,12 +355,21 @@ class Simulator:
             else None
         )
         while True:
-            task = Task(self._ids.new(now), owner, request, plan, price, base_url, on_callback)
+            task = Task(self._ids.new(now), owner, request, plan, price, call.base_url, on_callback)
             added = await self.store.add_task(
-                NewTask(task, profile.credits, profile.max_concurrent, now)
+                NewTask(task, profile.credits, profile.max_concurrent, now, claim)
             )
-            if not isinstance(added, Exists):  # an id drawn twice: draw another
+            if not isinstance(added, Exists):
                 break
+            if added.claim is not None:  # the key is bound already
+                assert claim is not None
+                if added.claim.fingerprint != claim.fingerprint:
+                    raise idempotency.conflict(claim, added.task.id)
+                call.replayed = True
+                if self.request_metrics is not None:
+                    self.request_metrics.idempotent_replays += 1
+                return added.task
+            # an id drawn twice: draw another
         refusal = added.reason if isinstance(added, Refused) else None
         if refusal is Refusal.CONCURRENCY:
             next_end = await self.store.next_end(owner, now)
@@ -464,6 +489,7 @@ class Simulator:
             statuses,
             dict(self.callbacks.attempt_outcomes),
             self.callbacks.taken_over,
+            counted.idempotent_replays,
         )
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:

@@ -351,13 +351,14 @@ def merge_snapshots(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
     requests: Counter[tuple[str, int]] = Counter()
     tasks: Counter[str] = Counter()
     attempts: Counter[str] = Counter()
-    takeovers = 0
+    takeovers = replays = 0
     latency: dict[str, tuple[list[int], float]] = {}
     for snap in snapshots:
         requests.update(snap.requests)
         tasks.update(snap.tasks)
         attempts.update(snap.callback_attempts)
         takeovers += snap.callback_takeovers
+        replays += snap.idempotent_replays
         for operation, (counts, total) in snap.latency.items():
             mine = latency.get(operation)
             if mine is None:
@@ -367,4 +368,4 @@ def merge_snapshots(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
                     [a + b for a, b in zip(mine[0], counts, strict=True)],
                     mine[1] + total,
                 )
-    return MetricsSnapshot(dict(requests), latency, dict(tasks), dict(attempts), takeovers)
+    return MetricsSnapshot(dict(requests), latency, dict(tasks), dict(attempts), takeovers, replays)

@@ -25,6 +25,7 @@ from typing import NamedTuple, Protocol
 from ..domain.clock import Clock, ClockKind
 from ..domain.deliveries import Delivery
 from ..domain.faults import Fault
+from ..domain.idempotency import Claim
 from ..domain.journal import Entry
 from ..domain.limits import AccountView
 from ..domain.tasks import Task
@@ -54,6 +55,8 @@ class NewTask(NamedTuple):
     max_concurrent: int | None
     #: the simulated time of the create: what ended before it is settled first
     now: float
+    #: the create's idempotency key, bound to the task if it is kept (None: no key)
+    claim: Claim | None = None
 
 
 class Added(NamedTuple):
@@ -69,9 +72,12 @@ class Refused(NamedTuple):
 
 
 class Exists(NamedTuple):
-    """Nothing is kept: a task with this id already is (the one answered here)."""
+    """Nothing is kept: a task with this id already is, or the create's idempotency key is
+    bound already (the task answered here)."""
 
     task: Task
+    #: the claim the key was bound with, when that is why (None: the task's id was taken)
+    claim: Claim | None = None
 
 
 #: What `Store.add_task` answers.
@@ -158,7 +164,9 @@ class Store(Protocol):
         """Keep a new task and reserve its price on its owner's account (opened with
         `new.balance` if new), in one step: `Refused`, and nothing kept, if the key already
         runs `new.max_concurrent` tasks or has less credit left than the task costs; `Exists`,
-        and nothing changed, if a task of this id is kept already."""
+        and nothing changed, if a task of this id is kept already, or if `new.claim`'s key is
+        bound to a task of the owner's and has not expired (checked first, before the
+        owner's limits). A kept task binds `new.claim`'s key to it, in the same step."""
         ...
 
     async def get_task(self, task_id: str) -> Task | None: ...

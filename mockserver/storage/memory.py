@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..domain.clock import Clock
 from ..domain.deliveries import MAX_DELIVERIES, Delivery
 from ..domain.faults import Fault, Faults
+from ..domain.idempotency import Claim
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account, AccountView, TokenBucket
 from ..domain.tasks import Task
@@ -52,6 +53,8 @@ class MemoryStore:
         self._journal: deque[Entry] = deque(maxlen=journal_limit)
         #: webhook id -> delivery, oldest first
         self._deliveries: dict[str, Delivery] = {}
+        #: (owner, idempotency key) -> the claim that bound it, and its task's id
+        self._claims: dict[tuple[str, str], tuple[Claim, str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class MemoryStore:
         self._faults.clear()
         self._journal.clear()
         self._deliveries.clear()
+        self._claims.clear()
 
     def close(self) -> None:
         pass
@@ -83,7 +87,13 @@ class MemoryStore:
     # -- tasks ----------------------------------------------------------------------------------
 
     async def add_task(self, new: NewTask) -> AddResult:
-        task, max_concurrent, now = new.task, new.max_concurrent, new.now
+        task, max_concurrent, now, claim = new.task, new.max_concurrent, new.now, new.claim
+        if claim is not None:
+            bound = self._claims.get((task.owner, claim.key))
+            if bound is not None and bound[0].expires > now:
+                kept = self._tasks.get(bound[1])
+                if kept is not None:
+                    return Exists(kept, bound[0])
         kept = self._tasks.get(task.id)
         if kept is not None:
             return Exists(kept)
@@ -99,12 +109,14 @@ class MemoryStore:
             remaining = account.remaining
             if remaining is not None and task.price > remaining + 1e-9:
                 return Refused(Refusal.CREDITS)
-        self._keep(task)
+        self._keep(task, claim)
         account.reserve(task)
         return Added(task)
 
-    def _keep(self, task: Task) -> None:
+    def _keep(self, task: Task, claim: Claim | None) -> None:
         self._tasks[task.id] = task
+        if claim is not None:
+            self._claims[task.owner, claim.key] = (claim, task.id)
 
     def _open_account(self, owner: str, credits: float | None) -> Account:
         account = self._accounts[owner] = Account(credits)

@@ -18,6 +18,7 @@ import orjson
 
 from ..domain.deliveries import Attempt, Delivery, Outcome
 from ..domain.faults import Fault
+from ..domain.idempotency import Claim
 from ..domain.journal import Entry
 from ..domain.tasks import Failure, Plan, Task, VideoRequest
 from .base import ClockState
@@ -192,6 +193,29 @@ def delivery_from(record: Mapping[str, Any], task: Callable[[str], Task | None])
         Outcome(record["outcome"]),
         [Attempt(**a) for a in record["attempts"]],
     )
+
+
+# -- idempotency keys ----------------------------------------------------------------------------
+
+#: A bound key's fields, as SQLite's columns list them (the owner beside them).
+CLAIM_FIELDS = ("key", "fingerprint", "expires", "task_id")
+
+
+def claim_record(claim: Claim, task_id: str) -> Record:
+    """A key bound to the task `task_id` by `claim`."""
+    return {
+        "key": claim.key,
+        "fingerprint": claim.fingerprint,
+        "expires": claim.expires,
+        "task_id": task_id,
+    }
+
+
+def claim_from(record: Mapping[str, Any]) -> tuple[Claim, str]:
+    """The claim that bound a key, and its task's id."""
+    record = _checked(record, "idempotency key")
+    claim = Claim(record["key"], record["fingerprint"], float(record["expires"]))
+    return claim, record["task_id"]
 
 
 # -- faults and the clock -------------------------------------------------------------------------

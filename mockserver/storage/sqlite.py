@@ -14,6 +14,8 @@ startup; sqlite3 caches the prepared statements):
   (simulated time at a wall-clock `time.time()`, and the speed), written at startup, from which
   the next startup derives where simulated time has got to meanwhile. The stored clock wins over
   `--clock`, `--speed` and `--start-time`, which only shape a new database (a warning says so);
+- idempotency keys: one row per key bound to a task, written in the task's INSERT transaction,
+  so a key answered before `kill -9` is bound after the restart;
 - which keys have accounts (one row per key, once): balances are derived from the tasks on load
   (a task not yet ended holds a reservation, a completed one is charged), so billing needs
   nothing else;
@@ -36,6 +38,7 @@ from collections.abc import Callable
 
 from ..domain.clock import Clock
 from ..domain.deliveries import Delivery, Outcome
+from ..domain.idempotency import Claim
 from ..domain.journal import Entry
 from ..domain.limits import Account
 from ..domain.tasks import Task
@@ -80,6 +83,8 @@ class SqliteStore(MemoryStore):
                 task.owner, balance_for(task.owner)
             )
             account.reserve(task)  # settled (charged or released) when next asked
+        for owner, claim, task_id in db.load_claims():
+            self._claims[owner, claim.key] = (claim, task_id)
         for entry in db.load_journal():
             self._journal.append(entry)
         pending = []
@@ -104,9 +109,9 @@ class SqliteStore(MemoryStore):
         if self._db is not None:
             self._db.close()
 
-    def _keep(self, task: Task) -> None:
-        self.db.insert_task(task)  # first: a task the database refused is not half-kept
-        super()._keep(task)
+    def _keep(self, task: Task, claim: Claim | None) -> None:
+        self.db.insert_task(task, claim)  # first: a task the database refused is not half-kept
+        super()._keep(task, claim)
 
     def _open_account(self, owner: str, credits: float | None) -> Account:
         self.db.add_account(owner)

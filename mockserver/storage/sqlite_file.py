@@ -12,13 +12,17 @@ from typing import Any
 
 from ..domain.clock import Clock, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Delivery
+from ..domain.idempotency import Claim
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.tasks import Task
 from .base import ClockState
 from .records import (
+    CLAIM_FIELDS,
     ENTRY_FIELDS,
     PLAN_FIELDS,
     TASK_FIELDS,
+    claim_from,
+    claim_record,
     delivery_from,
     delivery_record,
     entry_from,
@@ -31,7 +35,18 @@ log = logging.getLogger("mockserver.store")
 
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
 #: The columns are the fields of `storage.records`, by name.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: Idempotency keys bound to tasks (layout 4).
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    expires REAL NOT NULL,
+    task_id TEXT NOT NULL,
+    PRIMARY KEY (owner, key)
+);
+"""
 #: What brings an older layout up to this one, a step at a time, at startup (2: release 497264d).
 _MIGRATIONS = {
     1: (
@@ -40,11 +55,13 @@ _MIGRATIONS = {
         "ALTER TABLE journal ADD COLUMN request_id TEXT;"
     ),
     2: "ALTER TABLE tasks RENAME COLUMN credits TO price;",
+    3: _CLAIMS,
 }
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
 TRIM_EVERY = 1_000
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS clock (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     kind TEXT NOT NULL,
@@ -95,12 +112,18 @@ CREATE TABLE IF NOT EXISTS journal (
     request_id TEXT
 );
 """
+    + _CLAIMS
+)
 
 #: What a reset empties.
-_TABLES = ("tasks", "accounts", "deliveries", "journal")
+_TABLES = ("tasks", "accounts", "deliveries", "journal", "claims")
 _TASK_COLUMNS = ", ".join(TASK_FIELDS)
 _INSERT_TASK = (
     f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join(':' + f for f in TASK_FIELDS)})"
+)
+_BIND_CLAIM = (
+    f"INSERT OR REPLACE INTO claims (owner, {', '.join(CLAIM_FIELDS)}) "
+    f"VALUES (:owner, {', '.join(':' + f for f in CLAIM_FIELDS)})"
 )
 _UPDATE_PLAN = f"UPDATE tasks SET {', '.join(f'{f} = :{f}' for f in PLAN_FIELDS)} WHERE id = :id"
 _SAVE_DELIVERY = (
@@ -235,8 +258,20 @@ class Database:
 
     # -- tasks and accounts ---------------------------------------------------------------------
 
-    def insert_task(self, task: Task) -> None:
-        self._conn.execute(_INSERT_TASK, task_record(task))
+    def insert_task(self, task: Task, claim: Claim | None = None) -> None:
+        """A new task, and the idempotency key it binds (in the same transaction)."""
+        if claim is None:
+            self._conn.execute(_INSERT_TASK, task_record(task))
+            return
+        bound = {"owner": task.owner, **claim_record(claim, task.id)}
+        self._transaction([(_INSERT_TASK, task_record(task)), (_BIND_CLAIM, bound)])
+
+    def load_claims(self) -> Iterator[tuple[str, Claim, str]]:
+        """Every bound key: its owner, the claim that bound it, and its task's id."""
+        cursor = self._conn.execute(f"SELECT owner, {', '.join(CLAIM_FIELDS)} FROM claims")
+        for owner, *row in cursor:
+            claim, task_id = claim_from(dict(zip(CLAIM_FIELDS, row, strict=True)))
+            yield owner, claim, task_id
 
     def update_plan(self, task: Task) -> None:
         self._conn.execute(_UPDATE_PLAN, {**plan_record(task.plan), "id": task.id})

@@ -72,6 +72,13 @@ class SnapshotCollector:
         )
         takeovers.add_metric([], snap.callback_takeovers)
         yield takeovers
+        replays = CounterMetricFamily(
+            "evolink_mock_idempotent_replays",
+            "Creates answered with the task their Idempotency-Key was already bound to (no new "
+            "task, no new charge).",
+        )
+        replays.add_metric([], snap.idempotent_replays)
+        yield replays
 
 
 class AppMetrics:

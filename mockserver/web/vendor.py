@@ -20,7 +20,7 @@ from ..service.calls import Answer, Call
 from ..spec import CREATE, CREDITS, QUERY
 from .compat import connection_transport
 from .errors import journal
-from .requests import read_json, simulator, vendor_call, worlds
+from .requests import header, read_json, simulator, vendor_call, worlds
 
 #: The bundled MP4s, one per frame size and duration.
 VIDEO_DIR: Path = Path(__file__).resolve().parents[1] / "videos"
@@ -104,12 +104,20 @@ async def render(request: Request, call: Call, answer: Answer) -> Response:
     return task_body(answer.task, answer.now, call.request_id)
 
 
+#: The header of a create answered with the task its `Idempotency-Key` was bound to already.
+_REPLAYED = (b"idempotency-replayed", b"true")
+
+
 async def create_video_generation(request: Request) -> Response:
     sim = simulator(request)
     call = vendor_call(request, CREATE, links=True)
+    call.idempotency_key = header(request, b"idempotency-key")
     limit = sim.settings.max_body_bytes
     answer = await sim.create(call, lambda: read_json(request, limit))
-    return await render(request, call, answer)
+    response = await render(request, call, answer)
+    if call.replayed:
+        response.raw_headers.append(_REPLAYED)
+    return response
 
 
 async def get_task_detail(request: Request) -> Response:

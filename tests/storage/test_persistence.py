@@ -706,3 +706,22 @@ def test_sigterm_lets_the_request_in_flight_finish_and_closes_the_database(
 
     assert task.status_code == 200
     assert task.json()["created"] == answer.json()["created"]
+
+
+@pytest.mark.processes
+def test_a_key_answered_before_kill_9_is_bound_after_the_restart(tmp_path: Path) -> None:
+    options = ["--db", str(tmp_path / "db.sqlite"), "--api-key", SERVE_KEY]
+    headers = {"Authorization": f"Bearer {SERVE_KEY}", "Idempotency-Key": "before-the-crash"}
+    with serving(*options) as first:
+        made = httpx.post(f"{first.url}/v1/videos/generations", json=BODY, headers=headers)
+        assert made.status_code == 200
+        first.kill()
+
+    with serving(*options) as second:
+        again = httpx.post(f"{second.url}/v1/videos/generations", json=BODY, headers=headers)
+        listed = httpx.get(f"{second.url}/_mock/tasks").json()
+
+    assert again.status_code == 200
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == made.json()["id"]
+    assert [task["id"] for task in listed] == [made.json()["id"]]

@@ -4,6 +4,7 @@ check-and-change is atomic across them. The behaviour suite runs on Redis too (`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -103,6 +104,29 @@ def test_a_times_1_fault_fires_once_across_both_replicas(replicas: tuple[str, st
 
     assert sorted(statuses) == [200] * 9 + [500]
     assert httpx.get(f"{b}/_mock/faults", timeout=10).json() == []
+
+
+def test_racing_creates_with_one_key_over_two_replicas_make_one_task(
+    replicas: tuple[str, str],
+) -> None:
+    """The key's claim and the task are one atomic step in Redis: a twin is either the first
+    create or a replay of it, never a second task (so never a 409 either)."""
+    headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": "one-intent"}
+
+    def create(base: str) -> httpx.Response:
+        return httpx.post(f"{base}/v1/videos/generations", json=BODY, headers=headers, timeout=10)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(create, list(replicas) * 5))
+    listed = httpx.get(f"{replicas[0]}/_mock/tasks", timeout=10).json()
+
+    assert [answer.status_code for answer in answers] == [200] * 10
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    replayed = [answer.headers.get("idempotency-replayed") for answer in answers]
+    assert sorted(replayed, key=str) == [None] + ["true"] * 9
+    assert [task["id"] for task in listed] == [answers[0].json()["id"]]
+    accounts = httpx.get(f"{replicas[1]}/_mock/accounts", timeout=10).json()
+    assert [account["running"] for account in accounts] == [1]
 
 
 @pytest.mark.processes

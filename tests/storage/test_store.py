@@ -12,6 +12,7 @@ import pytest
 from mockserver import Store
 from mockserver.domain.clock import VirtualClock
 from mockserver.domain.deliveries import Attempt, Delivery, Outcome
+from mockserver.domain.idempotency import Claim
 from mockserver.domain.journal import Entry
 from mockserver.domain.tasks import Failure, Plan, Task, VideoRequest
 from mockserver.storage.base import (
@@ -24,6 +25,7 @@ from mockserver.storage.base import (
     Refused,
 )
 from mockserver.storage.sqlite import SqliteStore
+from mockserver.storage.sqlite_file import SCHEMA_VERSION
 
 from ..conftest import START, STORES
 
@@ -71,6 +73,55 @@ async def test_a_taken_id_answers_the_task_that_exists_and_keeps_it(store: Store
     assert [t.id for t in await store.tasks()] == [task(1).id]
     ((key, view),) = await store.accounts(START)  # nothing opened, nothing reserved twice
     assert (key, view.reserved, view.running) == ("sk-a", 7.0, 1)
+
+
+def claimed(key: str, fingerprint: str = "fp-1", expires: float = START + 60) -> Claim:
+    return Claim(key, fingerprint, expires)
+
+
+async def keyed(
+    store: Store, item: Task, claim: Claim, *, at: float = START, cap: int | None = None
+) -> AddResult:
+    return await store.add_task(NewTask(item, None, cap, at, claim))
+
+
+async def test_a_bound_key_answers_its_task_and_keeps_nothing_new(store: Store) -> None:
+    assert await keyed(store, task(1), claimed("k1")) == Added(task(1))
+
+    again = await keyed(store, task(2), claimed("k1", "fp-2"))
+
+    assert again == Exists(task(1), claimed("k1"))  # the claim that bound it: its fingerprint
+    assert await store.get_task(task(2).id) is None
+    ((_, view),) = await store.accounts(START)
+    assert (view.reserved, view.running) == (7.0, 1)
+
+
+async def test_a_bound_key_is_answered_before_the_owners_limits(store: Store) -> None:
+    await keyed(store, task(1), claimed("k1"), cap=1)
+
+    assert await keyed(store, task(2), claimed("k1"), cap=1) == Exists(task(1), claimed("k1"))
+    assert await keyed(store, task(3), claimed("k2"), cap=1) == Refused(Refusal.CONCURRENCY)
+
+
+async def test_a_key_binds_per_owner_only_when_kept_and_until_it_expires(store: Store) -> None:
+    await keyed(store, task(1), claimed("k1"), cap=1)
+    assert await keyed(store, task(2), claimed("k2"), cap=1) == Refused(Refusal.CONCURRENCY)
+
+    assert await keyed(store, task(3, owner="sk-b"), claimed("k1")) == Added(task(3, owner="sk-b"))
+    assert await keyed(store, task(4), claimed("k2")) == Added(task(4))  # k2 was left free
+    expired = await keyed(store, task(5), claimed("k1", expires=START + 90), at=START + 60)
+    assert expired == Added(task(5))
+    assert await keyed(store, task(6), claimed("k1"), at=START + 61) == Exists(
+        task(5), claimed("k1", expires=START + 90)
+    )
+
+
+async def test_clear_forgets_bound_keys(store: Store) -> None:
+    await keyed(store, task(1), claimed("k1"))
+
+    await store.clear()
+
+    assert await keyed(store, task(2), claimed("k1")) == Added(task(2))
 
 
 async def test_the_concurrency_cap_refuses_and_keeps_nothing(store: Store) -> None:
@@ -205,6 +256,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
         ]:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")
+        conn.execute("DROP TABLE claims")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -220,5 +272,22 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
 
     assert [task for task, _ in restored.tasks] == [item]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
+
+
+def test_sqlite_keeps_a_bound_key_across_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    first = SqliteStore(path)
+    asyncio.run(first.open(lambda key: None))
+    asyncio.run(first.add_task(NewTask(task(1), None, None, START, Claim("k1", "fp", START + 60))))
+    first.close()
+
+    reopened = SqliteStore(path)
+    asyncio.run(reopened.open(lambda key: None))
+    again = asyncio.run(
+        reopened.add_task(NewTask(task(2), None, None, START, Claim("k1", "fp", START + 60)))
+    )
+    reopened.close()
+
+    assert again == Exists(task(1), Claim("k1", "fp", START + 60))

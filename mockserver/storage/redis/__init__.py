@@ -5,8 +5,8 @@ can share.
 Every key starts with the store's prefix (`evolink-mock` by default), so that one Redis keeps
 several mocks apart. Each check-and-change that two processes could race on is one Lua script,
 run atomically by Redis: a task kept against its key's concurrency cap and credits (with the
-settlement of what has ended), a token taken from a bucket, a `times: N` fault used up, a
-callback delivery claimed or taken over.
+settlement of what has ended, and the binding of its idempotency key), a token taken from a
+bucket, a `times: N` fault used up, a callback delivery claimed or taken over.
 
 Connections: each event loop that calls the store (the server's, a test's) has a client and a
 pool of its own, and the call runs there. The commands that calls on one loop send while a
@@ -31,6 +31,7 @@ a process whose delivery was taken over is refused, so it stops sending.
 | `P:acct:KEY` | an account: `credits` (empty: unlimited), `used` |
 | `P:run:KEY` | the key's reserved tasks, scored by when each ends |
 | `P:price`, `P:final` | each task's price, and how it ends (`c` completed, `f` failed) |
+| `P:claims:KEY` | the key's bound idempotency keys, each a claim's record (with its task id) |
 | `P:bucket:KEY` | a token bucket: `tokens`, `at` |
 | `P:faults`, `P:fault_ids` | admin faults (records by id), and their id counter |
 | `P:journal` | the request journal (records), capped |

@@ -16,6 +16,8 @@ from ...domain.tasks import Task
 from ..base import Added, AddResult, ClockState, Exists, NewTask, Refusal, Refused, Restored
 from ..records import (
     FORMAT,
+    claim_from,
+    claim_record,
     clock_from,
     dumps,
     entry_from,
@@ -138,8 +140,9 @@ class RedisStore(Deliveries):
 
     @on_io
     async def add_task(self, new: NewTask) -> AddResult:
-        task, balance, max_concurrent = new.task, new.balance, new.max_concurrent
+        task, balance, max_concurrent, claim = new.task, new.balance, new.max_concurrent, new.claim
         ends_here = task.request.callback_url is not None  # this process's to end
+        claims = self._key("claims", task.owner)
         answer = await self._run(
             "add_task",
             **self._account_keys(task.owner),
@@ -161,12 +164,22 @@ class RedisStore(Deliveries):
             now=number(new.now),
             token=self.token if ends_here else "",
             lease_ms=self._lease_ms,
+            claims=claims,
+            claim_key="" if claim is None else claim.key,
+            claim="" if claim is None else dumps(claim_record(claim, task.id)),
         )
         if answer == "ok":
             return Added(task)
         if answer == "duplicate":
             kept = await self._send("GET", self._key("task", task.id))
             return Exists(task_from_text(kept))
+        if isinstance(answer, list):  # the key is bound already
+            bound, task_id = claim_from(loads(answer[1]))
+            kept = await self._send("GET", self._key("task", task_id))
+            if kept is None:  # a binding whose task is gone binds nothing: free the key
+                await self._send("HDEL", claims, bound.key)
+                return await self.add_task(new)
+            return Exists(task_from_text(kept), bound)
         return Refused(Refusal(answer))
 
     def _account_keys(self, owner: str) -> dict[str, str]:

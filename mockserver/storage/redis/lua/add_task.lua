@@ -1,5 +1,7 @@
 -- add_task: keep a task against its key's concurrency cap and credits, after settling what
--- ended; a task with a callback URL becomes this process's to end.
+-- ended; a task with a callback URL becomes this process's to end. A create with an idempotency
+-- key whose key is bound already (and not expired) keeps nothing: the claim that bound it is
+-- returned; a kept task binds the key, in the same step.
 -- KEYS[1] task: the task's record
 -- KEYS[2] order: task ids, oldest first
 -- KEYS[3] accounts: keys with an account, in the order they were opened
@@ -11,6 +13,7 @@
 -- KEYS[9] end_owner: the process to end each task with a callback URL
 -- KEYS[10] procs: the processes that own something here
 -- KEYS[11] alive: this process's lease
+-- KEYS[12] claims: the owner's bound idempotency keys (touched only with a claim)
 -- ARGV[1] id: the task's id
 -- ARGV[2] owner: the task's API key
 -- ARGV[3] record: the task's record (JSON)
@@ -22,8 +25,16 @@
 -- ARGV[9] now: the simulated time of the create
 -- ARGV[10] token: this process, when the task has a callback URL ('': it has none)
 -- ARGV[11] lease_ms: the lease's length, in milliseconds
--- returns: 'ok', 'duplicate', 'concurrency' or 'credits'
+-- ARGV[12] claim_key: the create's idempotency key ('': it has none)
+-- ARGV[13] claim: the claim's record (JSON, with its expiry and the task's id)
+-- returns: 'ok', 'duplicate', 'concurrency', 'credits', or {'claimed', the bound claim's record}
 local id, acct, run = ARGV[1], KEYS[4], KEYS[5]
+if ARGV[12] ~= '' then
+  local bound = redis.call('HGET', KEYS[12], ARGV[12])
+  if bound and cjson.decode(bound)['expires'] > tonumber(ARGV[9]) then
+    return {'claimed', bound}
+  end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'duplicate' end
 if redis.call('EXISTS', acct) == 0 then
   redis.call('HSET', acct, 'credits', ARGV[7], 'used', '0')
@@ -49,4 +60,5 @@ if ARGV[10] ~= '' then
   redis.call('SADD', KEYS[10], ARGV[10])
   redis.call('SET', KEYS[11], '1', 'PX', ARGV[11])
 end
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[12], ARGV[12], ARGV[13]) end
 return 'ok'
