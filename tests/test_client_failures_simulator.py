@@ -34,6 +34,7 @@ from evolink_client import (
     WaitTimeoutError,
 )
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.domain.gateway import RETRY_AFTER_503
 from mockserver.domain.timing import FAST
 from mockserver.spec import CREATE, CREDITS, QUERY, DocumentedError
 from mockserver.testing.server import serve_in_thread
@@ -79,6 +80,14 @@ def expected_attempts(operation_id: str, status: int) -> int:
     """
     retried = status == 429 or (operation_id != CREATE and status >= 500)
     return POLICY.max_attempts if retried else 1
+
+
+def expected_sleeps(status: int, attempts: int) -> list[float]:
+    """What the default policy sleeps between `attempts`: what `Retry-After` asks, where the
+    answer carries one, else the backoff with the jitter pinned."""
+    if status == 503:
+        return [float(RETRY_AFTER_503)] * (attempts - 1)
+    return [JITTER * POLICY.base_delay * 2**n for n in range(attempts - 1)]
 
 
 def assert_documented(exc: APIStatusError, error: DocumentedError) -> None:
@@ -394,8 +403,7 @@ def test_sync_documented_error_with_the_default_retries(
     assert ssim.faults() == []  # exactly `attempts` requests were made: all of the fault
     method = "POST" if operation_id == CREATE else "GET"
     assert api_requests(ssim.journal())[1:] == [(method, error.status, error.code)] * attempts
-    ceilings = [POLICY.base_delay * 2**n for n in range(attempts - 1)]
-    assert ssim.slept == [JITTER * c for c in ceilings]
+    assert ssim.slept == expected_sleeps(error.status, attempts)
     assert ssim.tasks() == 1  # no create that failed made a task
 
 

@@ -4,17 +4,21 @@ routes (also in the journal and the access log), `Retry-After` on every 429."""
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from mockserver import Settings, Simulator
 from mockserver.cli.logging import ACCESS_MESSAGE, AccessFormatter
+from mockserver.domain.limits import UNLIMITED_REMAINING
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
+from mockserver.spec import CREDITS_FILE, spec_dir
 from mockserver.web.requests import REQUEST_ID
 
 from .callback_fixtures import api_for
@@ -130,21 +134,47 @@ async def test_credits_show_the_keys_balance_in_the_vendors_shape_as_accounts_do
     async with api_for(make_simulator(), "sk-unlimited") as api:
         unlimited = (await api.get("/v1/credits")).json()
 
-    assert fresh == {
-        "user": {"remaining_credits": 1000.0},
-        "token": {"used_credits": 0.0, "remaining_credits": 1000.0, "unlimited_credits": False},
-    }
-    assert balance.json() == {
-        "user": {"remaining_credits": 792.64},
-        "token": {"used_credits": 138.24, "remaining_credits": 792.64, "unlimited_credits": False},
-    }
+    def envelope(remaining: float, used: float, unlimited: bool) -> dict[str, Any]:
+        return {
+            "success": True,
+            "message": "",
+            "data": {
+                "user": {"remaining_credits": remaining, "used_credits": used},
+                "token": {
+                    "remaining_credits": remaining,
+                    "unlimited_credits": unlimited,
+                    "used_credits": used,
+                },
+            },
+        }
+
+    assert fresh == envelope(1000.0, 0.0, False)
+    assert balance.json() == envelope(792.64, 138.24, False)
     assert (account["used"], account["remaining"]) == (138.24, 792.64)
     assert balance.headers["x-request-id"].startswith("req_")
-    assert unlimited["token"] == {
-        "used_credits": 0.0,
-        "remaining_credits": None,
-        "unlimited_credits": True,
-    }
+    assert unlimited == envelope(UNLIMITED_REMAINING, 0.0, True)
+
+
+@pytest.mark.parametrize("credits", [None, 0, 100, 1000.5], ids=["unlimited", "0", "100", "1000.5"])
+async def test_credits_answer_the_schema_of_the_vendored_credits_page(
+    make_simulator: MakeSimulator, credits: float | None
+) -> None:
+    page = json.loads((spec_dir() / CREDITS_FILE).read_text(encoding="utf-8"))
+    schema = {"$ref": "#/components/schemas/CreditsResponse", "components": page["components"]}
+    validator = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+    sim = with_profile(make_simulator, credits=credits)
+    async with api_for(sim, KEY) as api:
+        bodies = [(await api.get("/v1/credits")).json()]
+        await api.post("/v1/videos/generations", json=VALID)  # 69.12: more than some have
+        bodies.append((await api.get("/v1/credits")).json())
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})
+        bodies.append((await api.get("/v1/credits")).json())
+
+    for body in bodies:
+        assert [error.message for error in validator.iter_errors(body)] == []
+        assert body["success"] is True
+        assert set(body["data"]) == {"user", "token"}
+    assert bodies[-1]["data"]["token"]["unlimited_credits"] is (credits is None)
 
 
 async def test_credits_need_a_key(api: httpx.AsyncClient) -> None:

@@ -222,35 +222,56 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Credits:
-    """A key's balance as `GET /v1/credits` shows it: what the account has left, what the key's
-    completed tasks were charged, and whether the key is unlimited (then `remaining` is None).
-    A running task's reserved price is neither used nor remaining."""
+    """A key's balance as `GET /v1/credits` shows it, inside the vendor's envelope
+    `{"success", "message", "data": {"user", "token"}}`: what the account has left and what it
+    used, what the key's completed tasks were charged, and whether the key has a limit of its
+    own. A running task's reserved price is neither used nor remaining."""
 
+    #: `data.user.remaining_credits`: what the account has left
     remaining: float | None
+    #: `data.token.used_credits`: what this key's completed tasks were charged
     used: float
+    #: `data.token.unlimited_credits`: the key has no limit of its own (the account's applies)
     unlimited: bool
-    #: `token.remaining_credits`: what this key may still spend (the account's, here)
+    #: `data.token.remaining_credits`: what this key may still spend
     token_remaining: float | None = None
+    #: `data.user.used_credits`: what the account's completed tasks were charged
+    account_used: float | None = None
+    #: the envelope's `message` (the vendor's is empty on success)
+    message: str = ""
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @classmethod
     def from_json(cls, data: builtins.object, *, raw: str = "") -> Credits:
-        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not one."""
+        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not one, or
+        if its envelope says `success: false`."""
         r = _Reader(data, "credits", raw)
-        user = r.obj("user")
-        token = r.obj("token")
+        success = r.required("success", bool)
+        message = r.optional("message", str) or ""
+        if not success:
+            raise r.fail(f"the answer says success: false ({message or 'no message'})")
+        body = r.obj("data")
+        user = None if body is None else body.obj("user")
+        token = None if body is None else body.obj("token")
         if user is None or token is None:
-            raise r.fail("expected 'user' and 'token' objects")
+            raise r.fail("expected 'data.user' and 'data.token' objects")
         remaining = user.optional("remaining_credits", (int, float))
+        account_used = user.optional("used_credits", (int, float))
         used = token.optional("used_credits", (int, float))
         if used is None:
-            raise r.fail("missing required field 'token.used_credits'")
+            raise r.fail("missing required field 'data.token.used_credits'")
         token_remaining = token.optional("remaining_credits", (int, float))
         unlimited = token.required("unlimited_credits", bool)
         return cls(
-            None if remaining is None else float(remaining),
+            _number(remaining),
             float(used),
             unlimited,
-            None if token_remaining is None else float(token_remaining),
+            _number(token_remaining),
+            _number(account_used),
+            message,
             r.extra(),
         )
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
