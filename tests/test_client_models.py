@@ -27,6 +27,18 @@ def test_documented_body_parses_into_typed_fields() -> None:
     assert task.done
 
 
+def test_an_ended_tasks_charge_and_duration_are_typed_and_round_trip() -> None:
+    body = completed_body(duration=45)
+    body["usage"]["credits_used"] = 69.12
+    task = Task.from_json(body)
+
+    assert task.usage is not None
+    assert (task.usage.credits_used, task.duration) == (69.12, 45)
+    assert task.usage.extra == {}
+    assert task.extra == {}
+    assert task.to_json() == body | {"usage": body["usage"] | {"credits_reserved": 7.0}}
+
+
 def test_failed_body_carries_the_task_error() -> None:
     task = Task.from_json(failed_body("generation_timeout"))
     assert task.status is TaskStatus.FAILED

@@ -118,6 +118,8 @@ class Usage:
     billing_rule: str | None = None
     credits_reserved: float | None = None
     user_group: str | None = None
+    #: what an ended task was charged: its price when completed, 0 when failed
+    credits_used: float | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @classmethod
@@ -127,6 +129,7 @@ class Usage:
             r.optional("billing_rule", str),
             None if credits is None else float(credits),
             r.optional("user_group", str),
+            _number(r.optional("credits_used", (int, float))),
             r.extra(),
         )
 
@@ -146,6 +149,8 @@ class Task:
     error: TaskError | None = None
     task_info: TaskInfo | None = None
     usage: Usage | None = None
+    #: seconds from creation to the end, once the task has ended
+    duration: float | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @property
@@ -180,6 +185,7 @@ class Task:
         error = r.obj("error")
         info = r.obj("task_info")
         usage = r.obj("usage")
+        duration = r.optional("duration", (int, float))
         return cls(
             id=task_id,
             object=obj,
@@ -192,6 +198,7 @@ class Task:
             error=None if error is None else TaskError._read(error),
             task_info=None if info is None else TaskInfo._read(info),
             usage=None if usage is None else Usage._read(usage),
+            duration=duration,
             extra=r.extra(),
         )
 
@@ -209,6 +216,8 @@ class Task:
             body["type"] = self.type
         if self.results:
             body["results"] = list(self.results)
+        if self.duration is not None:
+            body["duration"] = self.duration
         for name, part in (
             ("error", self.error),
             ("task_info", self.task_info),

@@ -130,6 +130,11 @@ class Plan(NamedTuple):
         """Seconds from creation to completion, as the create response promises."""
         return math.ceil(self.finished - self.created)
 
+    def duration(self) -> int:
+        """Whole seconds from creation to the end, however the task ends (rounded up, as
+        `estimated_time`: a completed task took what it promised)."""
+        return math.ceil(round(self.ended - self.created, 6))
+
     def failed_from(self, now: float, failure: Failure) -> Plan:
         """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
         progress = self.progress_at(now)
@@ -160,11 +165,18 @@ class Task:
         return self.plan.ended + RESULT_TTL
 
     def to_json(self, now: float, *, user_group: str = "default") -> JSONObject:
-        """The body of `GET /v1/tasks/{id}` at time `now` (also the create body and callbacks)."""
+        """The body of `GET /v1/tasks/{id}` at time `now` (also the create body and callbacks).
+        An ended task also says what it was charged (`usage.credits_used`) and how long it took
+        (`duration`), as the vendor's clients read them."""
         plan = self.plan
         status = plan.status_at(now)
         # pending is the answer to every create: its progress needs no second lookup
         progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now)
+        usage: JSONObject = {
+            "billing_rule": "per_second",
+            "credits_reserved": self.price,
+            "user_group": user_group,
+        }
         body: JSONObject = {
             "created": int(plan.created),
             "id": self.id,
@@ -178,11 +190,7 @@ class Task:
                 "video_duration": self.request.duration,
             },
             "type": "video",
-            "usage": {
-                "billing_rule": "per_second",
-                "credits_reserved": self.price,
-                "user_group": user_group,
-            },
+            "usage": usage,
         }
         if status is TaskStatus.COMPLETED:
             body["results"] = [self.result_url()]
@@ -193,4 +201,9 @@ class Task:
                 "message": self.plan.failure.message,
                 "type": "task_error",
             }
+        else:
+            return body
+        # ended: what it was charged (a failed task nothing) and how long it took
+        usage["credits_used"] = self.price if status is TaskStatus.COMPLETED else 0.0
+        body["duration"] = plan.duration()
         return body
