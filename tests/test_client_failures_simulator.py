@@ -34,6 +34,7 @@ from evolink_client import (
     WaitTimeoutError,
 )
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.domain.errors import RETRY_AFTER_429
 from mockserver.domain.gateway import RETRY_AFTER_503
 from mockserver.domain.timing import FAST
 from mockserver.spec import CREATE, CREDITS, QUERY, DocumentedError
@@ -82,11 +83,15 @@ def expected_attempts(operation_id: str, status: int) -> int:
     return POLICY.max_attempts if retried else 1
 
 
+#: What the simulator's injected errors ask for in `Retry-After`, by status.
+RETRY_AFTER = {429: RETRY_AFTER_429, 503: RETRY_AFTER_503}
+
+
 def expected_sleeps(status: int, attempts: int) -> list[float]:
     """What the default policy sleeps between `attempts`: what `Retry-After` asks, where the
     answer carries one, else the backoff with the jitter pinned."""
-    if status == 503:
-        return [float(RETRY_AFTER_503)] * (attempts - 1)
+    if status in RETRY_AFTER:
+        return [float(RETRY_AFTER[status])] * (attempts - 1)
     return [JITTER * POLICY.base_delay * 2**n for n in range(attempts - 1)]
 
 
@@ -242,7 +247,7 @@ async def test_async_create_is_retried_after_a_429_and_makes_one_task(asim: Asyn
         ("POST", 200, None),
     ]
     assert await asim.tasks() == 1
-    assert asim.slept == [JITTER * POLICY.base_delay]
+    assert asim.slept == [float(RETRY_AFTER_429)]  # what the 429's Retry-After asked
 
 
 @pytest.mark.anyio
