@@ -19,9 +19,11 @@ from mockserver import Settings, Simulator, create_app
 from mockserver.domain.timing import FAST
 from mockserver.testing.receiver import Receiver
 
+from .bodies import create_body
+
 START = 1_800_000_000.0
 KEY = "sk-callbacks"
-CREATE = {"model": "sora-2-pro-preview", "prompt": "A cat playing piano", "duration": 4}
+CREATE = create_body(duration=4)
 ENDS_AFTER = 45.0  # 5 s pending + 10 s per second of a 4 s video
 
 

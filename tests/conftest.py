@@ -36,6 +36,14 @@ class MakeSimulator(Protocol):
     def __call__(self, settings: Settings | None = None, **kwargs: Any) -> Simulator: ...
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A behaviour test run on the Redis store is a Redis test (`-m 'not redis'` leaves it out)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("store_name") == "redis":
+            item.add_marker(pytest.mark.redis)
+
+
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
     """A throwaway CA and a server certificate for 127.0.0.1 and localhost, shared by the

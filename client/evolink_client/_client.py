@@ -1,7 +1,8 @@
 """`Client` and `AsyncClient`: the same API over `httpx.Client` and `httpx.AsyncClient`.
 
 What both share, and that does no I/O (settings, local checks, building requests, reading
-responses, the wait loop's decisions), is in `_BaseClient`; the two subclasses only send and sleep.
+responses, the decisions of the retry and wait loops), is in `_BaseClient` and the helpers beside
+it; the two subclasses only send and sleep.
 """
 
 from __future__ import annotations
@@ -180,15 +181,24 @@ def build_create_body(
     return body
 
 
-@contextlib.contextmanager
-def _map_transport_errors() -> Iterator[None]:
-    """httpx's exceptions never leave the client: they become APIConnectionError/APITimeoutError."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise APITimeoutError(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.RequestError as exc:
-        raise APIConnectionError(f"{type(exc).__name__}: {exc}") from exc
+class _TransportErrors:
+    """httpx's exceptions never leave the client: they become APIConnectionError/APITimeoutError.
+
+    Stateless, so one instance serves every `with` block: a class rather than a generator
+    context manager, which costs a microsecond more on every request.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if isinstance(exc, httpx.TimeoutException):
+            raise APITimeoutError(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, httpx.RequestError):
+            raise APIConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+_map_transport_errors = _TransportErrors()
 
 
 def _status_error(response: httpx.Response) -> APIStatusError:
@@ -266,7 +276,6 @@ class _Waiter:
 
     def __init__(
         self,
-        *,
         timeout: float,
         poll_interval: float,
         max_poll_interval: float,
@@ -298,18 +307,59 @@ class _Waiter:
         return delay
 
 
+class _Retrying:
+    """The attempts of one call: each is a `with` block, in a loop that sleeps `delay` between them.
+
+    An APIStatusError or APIConnectionError that the policy retries ends the block quietly, with
+    `delay` set and the retry logged; any other error, or one past the policy's limits, leaves it.
+    """
+
+    __slots__ = ("_action", "_attempts", "_target", "delay")
+
+    def __init__(self, attempts: Attempts, action: str, target: str) -> None:
+        self._attempts = attempts
+        self._action = action
+        self._target = target
+        #: seconds to sleep before the next attempt, set when a block's error is retried
+        self.delay = 0.0
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        if not isinstance(exc, APIStatusError | APIConnectionError):
+            return False
+        delay = self._attempts.delay_before_retry(exc)
+        if delay is None:
+            return False
+        log.warning(
+            "retrying %s %s in %.2f s (attempt %d) after: %s",
+            self._action,
+            self._target,
+            delay,
+            self._attempts.count,
+            exc,
+        )
+        self.delay = delay
+        return True
+
+
 class _BaseClient:
+    """What `Client` and `AsyncClient` share, none of it I/O; each subclass sends and sleeps."""
+
+    _http: httpx.Client | httpx.AsyncClient
+
     def __init__(
         self,
         api_key: str | None,
         base_url: str | None,
-        retry: RetryPolicy,
+        retry: RetryPolicy | None,
         clock: Callable[[], float],
         random: Callable[[], float],
     ) -> None:
         self._api_key = _resolve_api_key(api_key)
         self.base_url = _resolve_base_url(base_url)
-        self.retry = retry
+        self.retry = retry or RetryPolicy()
         self._clock = clock
         self._random = random
 
@@ -317,13 +367,16 @@ class _BaseClient:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     def _headers(self) -> dict[str, str]:
+        """The headers of every request, the result downloads' included."""
         return {
             "User-Agent": f"evolink-client/{__version__}",
             "Accept": "application/json",
         }
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"}
+    def _build_request(self, method: str, path: str, body: Any = None) -> httpx.Request:
+        """A request to the API: `body` as JSON, and the key (which only API requests carry)."""
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        return self._http.build_request(method, path, json=body, headers=headers)
 
     def _attempts(self, *, idempotent: bool) -> Attempts:
         return Attempts(self.retry, idempotent=idempotent, clock=self._clock, random=self._random)
@@ -334,10 +387,6 @@ class _BaseClient:
             raise ValidationError("task_id must be a non-empty string", param="task_id")
         return TASK_PATH.format(task_id=quote(task_id, safe=""))
 
-    @staticmethod
-    def _log_retry(what: str, error: Exception, delay: float, attempt: int) -> None:
-        log.warning("retrying %s in %.2f s (attempt %d) after: %s", what, delay, attempt, error)
-
 
 class Client(_BaseClient):
     """A blocking client of the Evolink video API.
@@ -346,6 +395,8 @@ class Client(_BaseClient):
     ...     task = client.wait(client.create_video("A cat playing piano", duration=4))
     ...     client.download(task, "cat.mp4")
     """
+
+    _http: httpx.Client
 
     def __init__(
         self,
@@ -359,7 +410,7 @@ class Client(_BaseClient):
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        super().__init__(api_key, base_url, retry or RetryPolicy(), clock, random)
+        super().__init__(api_key, base_url, retry, clock, random)
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -388,20 +439,15 @@ class Client(_BaseClient):
         idempotent: bool,
         parse: Callable[..., _Body],
     ) -> _Body:
-        attempts = self._attempts(idempotent=idempotent)
+        retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
-            try:
-                request = self._http.build_request(method, path, json=body, headers=self._auth())
-                with _map_transport_errors():
+            with retrying:
+                request = self._build_request(method, path, body)
+                with _map_transport_errors:
                     response = self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
                 return _read(response, parse)
-            except (APIStatusError, APIConnectionError) as error:
-                delay = attempts.delay_before_retry(error)
-                if delay is None:
-                    raise
-                self._log_retry(f"{method} {path}", error, delay, attempts.count)
-                self._sleep(delay)
+            self._sleep(retrying.delay)
 
     def create_video(
         self,
@@ -449,13 +495,7 @@ class Client(_BaseClient):
         `on_progress` gets the task after every poll.
         """
         task_id = task if isinstance(task, str) else task.id
-        waiter = _Waiter(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            clock=self._clock,
-            on_progress=on_progress,
-        )
+        waiter = _Waiter(timeout, poll_interval, max_poll_interval, self._clock, on_progress)
         current = task if isinstance(task, Task) and task.done else self.get_task(task_id)
         while (delay := waiter.observe(current)) is not None:
             self._sleep(delay)
@@ -465,22 +505,17 @@ class Client(_BaseClient):
     def download(self, task: Task | str, path: StrPath) -> Path:
         """Save the task's video to `path`: streamed, and renamed into place only when complete."""
         url = _result_url(self.get_task(task) if isinstance(task, str) else task)
-        attempts = self._attempts(idempotent=True)
+        retrying = _Retrying(self._attempts(idempotent=True), "download", url)
         while True:
-            try:
+            with retrying:
                 return self._download_once(url, path)
-            except (APIStatusError, APIConnectionError) as error:
-                delay = attempts.delay_before_retry(error)
-                if delay is None:
-                    raise
-                self._log_retry(f"download {url}", error, delay, attempts.count)
-                self._sleep(delay)
+            self._sleep(retrying.delay)
 
     def _download_once(self, url: str, path: StrPath) -> Path:
         # No Authorization header: result links are public CDN URLs, and the key stays with the API.
         with (
             _atomic_target(path) as (target, file),
-            _map_transport_errors(),
+            _map_transport_errors,
             self._http.stream("GET", url, follow_redirects=True) as response,
         ):
             if response.status_code >= 400:
@@ -497,6 +532,8 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """The asyncio/trio twin of `Client`, with the same methods as coroutines."""
 
+    _http: httpx.AsyncClient
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -509,7 +546,7 @@ class AsyncClient(_BaseClient):
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        super().__init__(api_key, base_url, retry or RetryPolicy(), clock, random)
+        super().__init__(api_key, base_url, retry, clock, random)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -538,20 +575,15 @@ class AsyncClient(_BaseClient):
         idempotent: bool,
         parse: Callable[..., _Body],
     ) -> _Body:
-        attempts = self._attempts(idempotent=idempotent)
+        retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
-            try:
-                request = self._http.build_request(method, path, json=body, headers=self._auth())
-                with _map_transport_errors():
+            with retrying:
+                request = self._build_request(method, path, body)
+                with _map_transport_errors:
                     response = await self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
                 return _read(response, parse)
-            except (APIStatusError, APIConnectionError) as error:
-                delay = attempts.delay_before_retry(error)
-                if delay is None:
-                    raise
-                self._log_retry(f"{method} {path}", error, delay, attempts.count)
-                await self._sleep(delay)
+            await self._sleep(retrying.delay)
 
     async def create_video(
         self,
@@ -599,13 +631,7 @@ class AsyncClient(_BaseClient):
     ) -> Task:
         """Poll until the task completes and return it; see `Client.wait`."""
         task_id = task if isinstance(task, str) else task.id
-        waiter = _Waiter(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            clock=self._clock,
-            on_progress=on_progress,
-        )
+        waiter = _Waiter(timeout, poll_interval, max_poll_interval, self._clock, on_progress)
         current = task if isinstance(task, Task) and task.done else await self.get_task(task_id)
         while (delay := waiter.observe(current)) is not None:
             await self._sleep(delay)
@@ -615,20 +641,15 @@ class AsyncClient(_BaseClient):
     async def download(self, task: Task | str, path: StrPath) -> Path:
         """Save the task's video to `path`; see `Client.download`."""
         url = _result_url(await self.get_task(task) if isinstance(task, str) else task)
-        attempts = self._attempts(idempotent=True)
+        retrying = _Retrying(self._attempts(idempotent=True), "download", url)
         while True:
-            try:
+            with retrying:
                 return await self._download_once(url, path)
-            except (APIStatusError, APIConnectionError) as error:
-                delay = attempts.delay_before_retry(error)
-                if delay is None:
-                    raise
-                self._log_retry(f"download {url}", error, delay, attempts.count)
-                await self._sleep(delay)
+            await self._sleep(retrying.delay)
 
     async def _download_once(self, url: str, path: StrPath) -> Path:
         # File writes are small and blocking; a 64 KiB write does not stall the loop noticeably.
-        with _atomic_target(path) as (target, file), _map_transport_errors():
+        with _atomic_target(path) as (target, file), _map_transport_errors:
             async with self._http.stream("GET", url, follow_redirects=True) as response:
                 if response.status_code >= 400:
                     await response.aread()

@@ -1,8 +1,8 @@
 """What the client checks locally, copied from the spec.
 
-The client does not import the simulator, so these are copies; `tests/test_client_spec_drift.py`
-compares each one with `mockserver.load_spec()`, so a change to the spec fails a test until this
-file follows.
+The client does not import the simulator, so these are copies;
+`tests/client/test_client_spec_drift.py` compares each one with `mockserver.load_spec()`, so a
+change to the spec fails a test until this file follows.
 """
 
 from __future__ import annotations

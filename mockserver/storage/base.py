@@ -10,7 +10,7 @@ Three implementations: `MemoryStore` (the default), `SqliteStore` (`--db PATH`, 
 written through to a file) and `RedisStore` (`--store redis://...`, shared by processes). What
 each writes is a named record (`storage.records`). A new store implements this protocol and
 joins the parameter list of the behaviour tests (`tests/conftest.py`), which hold every store to
-it (`tests/test_store.py`).
+it (`tests/storage/test_store.py`).
 
 Building a store does no I/O: `open` connects, brings what an earlier release wrote up to date,
 and loads what the simulator carries on from.

@@ -1,7 +1,7 @@
 """What the HTTP layer takes from Starlette's and uvicorn's internals, and only that, in one place.
 
 Checked against starlette 1.10.0 and uvicorn 0.55.0 (with httptools 0.9.0 and h11 0.16.0, on
-asyncio's loop and uvloop 0.23.0). `tests/test_compat.py` fails when either framework changes
+asyncio's loop and uvloop 0.23.0). `tests/web/test_compat.py` fails when either framework changes
 what is relied on here, and `pyproject.toml` caps both below their next major version. Nothing
 else in the package imports a private module of either.
 
@@ -28,7 +28,7 @@ From uvicorn (private):
 Relied on elsewhere, public but thin: `vendor.JSONBytes` skips `Response.__init__` and sets the
 four attributes `Response.__call__` sends from (`status_code`, `raw_headers`, `body`,
 `background`); `cli/logging.py` formats uvicorn's access-log record (its message and arguments),
-held to uvicorn's own formatter by `tests/test_logging.py`.
+held to uvicorn's own formatter by `tests/web/test_logging.py`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,212 @@
+"""Reference images with `--fetch-images`: fetched under the callback address rules from a
+local HTTPS server, checked by content, size and shape; without the flag nothing is fetched."""
+
+from __future__ import annotations
+
+import http.server
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mockserver import Settings
+from mockserver.delivery.images import ImageInfo, sniff
+from mockserver.domain.timing import FAST
+
+from ..bodies import create_body
+from ..callback_fixtures import START, TLS, FakeResolver, api_for
+from ..conftest import MakeSimulator
+
+pytestmark = pytest.mark.anyio
+
+
+def png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def webp(width: int, height: int) -> bytes:
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
+    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
+GIF = b"GIF89a\x10\x00\x09\x00\x00\x00\x00;"
+
+FILES: dict[str, bytes] = {
+    "/wide.png": png(160, 90),
+    "/square.png": png(64, 64),
+    "/tall.jpg": jpeg(90, 160),
+    "/wide.webp": webp(1600, 900),
+    "/cat.gif": GIF,
+    "/named-like-a.png": GIF,  # the name says png, the content does not
+    "/huge.png": png(160, 90) + b"\x00" * (10 * 1024 * 1024),  # over the vendor's 10 MB
+}
+
+
+@pytest.fixture(scope="module")
+def images(tls: TLS) -> Iterator[tuple[str, list[str]]]:
+    """An HTTPS server on 127.0.0.1 serving FILES; yields its authority and the paths asked."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = FILES.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = tls.server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def outcome(
+    make_simulator: MakeSimulator,
+    tls: TLS,
+    authority: str,
+    urls: list[str],
+    aspect_ratio: str = "16:9",
+    *,
+    fetch: bool = True,
+) -> dict[str, Any]:
+    settings = Settings(
+        timings=FAST,
+        clock="virtual",
+        start_time=START,
+        callback_allow=frozenset({authority}),
+        callback_ca_file=tls.ca_file,
+        fetch_images=fetch,
+    )
+    sim = make_simulator(settings, resolver=FakeResolver())
+    async with api_for(sim) as api:
+        body = create_body(prompt="a cat", aspect_ratio=aspect_ratio, image_urls=urls)
+        created = await api.post("/v1/videos/generations", json=body)
+        assert created.status_code == 200, created.text
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})
+        task: dict[str, Any] = (await api.get(f"/v1/tasks/{created.json()['id']}")).json()
+    return task
+
+
+@pytest.mark.parametrize(
+    ("path", "aspect_ratio"),
+    [("/wide.png", "16:9"), ("/tall.jpg", "9:16"), ("/wide.webp", "16:9")],
+)
+async def test_an_image_of_the_right_kind_and_shape_completes(
+    make_simulator: MakeSimulator,
+    tls: TLS,
+    images: tuple[str, list[str]],
+    path: str,
+    aspect_ratio: str,
+) -> None:
+    authority, asked = images
+    task = await outcome(
+        make_simulator, tls, authority, [f"https://{authority}{path}"], aspect_ratio
+    )
+
+    assert task["status"] == "completed"
+    assert path in asked
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "words"),
+    [
+        ("https://{authority}/cat.gif", "image_processing_error", "not a jpg, jpeg, png or webp"),
+        ("https://{authority}/named-like-a.png", "image_processing_error", "not a jpg"),
+        ("https://{authority}/absent.png", "image_processing_error", "HTTP 404"),
+        ("https://{authority}/huge.png", "image_processing_error", "larger than 10 MB"),
+        ("https://127.0.0.1:9/unreachable.png", "image_processing_error", "could not be read"),
+        ("https://10.1.2.3/private.png", "image_processing_error", "refused by policy"),
+        ("https://{authority}/square.png", "image_dimension_mismatch", "64x64"),
+        ("https://{authority}/tall.jpg", "image_dimension_mismatch", "90x160"),
+    ],
+    ids=[
+        "gif",
+        "gif-named-png",
+        "404",
+        "over-10-mb",
+        "unreachable",
+        "private-address",
+        "square",
+        "tall",
+    ],
+)
+async def test_a_bad_image_fails_the_task_as_it_leaves_pending(
+    make_simulator: MakeSimulator,
+    tls: TLS,
+    images: tuple[str, list[str]],
+    url: str,
+    code: str,
+    words: str,
+) -> None:
+    authority, _ = images
+    allowed = url.format(authority=authority)
+    if "127.0.0.1:9" in allowed:
+        authority = "127.0.0.1:9"  # allowed, so that only the connection fails
+    task = await outcome(make_simulator, tls, authority, [allowed])
+
+    assert task["status"] == "failed"
+    assert task["progress"] == 0
+    assert task["error"]["code"] == code
+    assert words in task["error"]["message"]
+    assert task["error"]["message"].split("\n")[0].endswith(".")  # the vendor's title line
+
+
+async def test_without_the_flag_nothing_is_fetched(
+    make_simulator: MakeSimulator, tls: TLS, images: tuple[str, list[str]]
+) -> None:
+    authority, asked = images
+    before = len(asked)
+    task = await outcome(
+        make_simulator, tls, authority, [f"https://{authority}/cat.gif"], fetch=False
+    )
+
+    assert task["status"] == "completed"
+    assert len(asked) == before
+
+
+def test_sniffing_reads_the_size_from_the_content() -> None:
+    assert sniff(png(160, 90)) == ImageInfo("png", 160, 90)
+    assert sniff(jpeg(90, 160)) == ImageInfo("jpeg", 90, 160)
+    assert sniff(webp(1600, 900)) == ImageInfo("webp", 1600, 900)
+    assert sniff(GIF) is None
+    assert sniff(b"") is None
+    assert sniff(b"\xff\xd8\xff") is None  # a truncated JPEG
+
+
+def test_serve_takes_fetch_images() -> None:
+    from mockserver.cli.main import build_parser, settings_from
+
+    parser = build_parser()
+    assert settings_from(parser.parse_args(["serve", "--fetch-images"])).fetch_images
+    assert not settings_from(parser.parse_args(["serve"])).fetch_images
