@@ -188,7 +188,8 @@ class Simulator:
                 "The clock is real: start the server with --clock virtual to advance it",
                 param="seconds",
             )
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         if self._shares_clock and 0 < seconds < float("inf"):
             # the new time first: the other processes follow it while this one runs through
             await self.store.save_clock(VirtualClock(self.clock.now() + seconds))
@@ -199,8 +200,12 @@ class Simulator:
     async def catch_up(self) -> None:
         """On a store other processes share, move this virtual clock to where another process
         moved it (running what falls due on the way), so that all read one time."""
-        if not self._shares_clock:
-            return
+        if self._shares_clock:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """`catch_up`, for the operations: called only on a shared store, so that a store of
+        its own costs them no coroutine."""
         shared = await self.store.shared_time()
         if shared is not None and shared > self.clock.now():
             await self.callbacks.advance(shared - self.clock.now())
@@ -231,7 +236,8 @@ class Simulator:
         """`POST /v1/videos/generations`: authenticate, apply a requested scenario, take a
         token, read and check the body, apply a fallback scenario, then make the task (model
         access, concurrency, credits, moderation)."""
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner)
         if scenario is not None and await self.admission.apply(call, scenario):
@@ -251,7 +257,8 @@ class Simulator:
     async def query(self, call: Call, task_id: str) -> Answer:
         """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
         the task, which must exist and belong to the caller."""
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner) or self.admission.fallback(
             QUERY, owner
@@ -277,7 +284,8 @@ class Simulator:
     async def credits(self, call: Call) -> AccountView | None:
         """`GET /v1/credits`: authenticate, apply a scenario, take a token, then the caller's
         balance, settled now (None: the scenario dropped the connection)."""
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
         scenario = await self.admission.requested(call, owner) or self.admission.fallback(
             CREDITS, owner
@@ -439,7 +447,8 @@ class Simulator:
 
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         return await self.store.tasks()
 
     async def metrics(self) -> MetricsSnapshot:
@@ -461,7 +470,8 @@ class Simulator:
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
         """Each key's credits, settled now (`api_key`: that key's only)."""
-        await self.catch_up()
+        if self._shares_clock:
+            await self._catch_up()
         listing = await self.store.accounts(self.now())
         return [(key, view) for key, view in listing if api_key is None or key == api_key]
 
