@@ -133,7 +133,7 @@ class Plan(NamedTuple):
     def duration(self) -> int:
         """Whole seconds from creation to the end, however the task ends (rounded up, as
         `estimated_time`: a completed task took what it promised)."""
-        return math.ceil(round(self.ended - self.created, 6))
+        return math.ceil(self.ended - self.created - 1e-9)  # no float dust past a second
 
     def failed_from(self, now: float, failure: Failure) -> Plan:
         """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
