@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -61,6 +62,17 @@ def _no_real_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test asks real DNS about a callback host: a simulator's default resolver resolves
     nothing (names are accepted at submit, fail at delivery); tests that need names inject one."""
     monkeypatch.setattr("mockserver.delivery.engine.system_resolver", offline_resolver)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """`serve` run in-process (the CLI's tests) makes log records quiet process-wide
+    (`cli.logging.quiet_log_records`); each test starts from logging as it was."""
+    names = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+    kept = [getattr(logging, name) for name in names]
+    yield
+    for name, value in zip(names, kept, strict=True):
+        setattr(logging, name, value)
 
 
 @pytest.fixture(params=sorted(STORES))

@@ -188,8 +188,7 @@ class Simulator:
                 "The clock is real: start the server with --clock virtual to advance it",
                 param="seconds",
             )
-        if self._shares_clock:
-            await self._catch_up()
+        await self.catch_up()
         if self._shares_clock and 0 < seconds < float("inf"):
             # the new time first: the other processes follow it while this one runs through
             await self.store.save_clock(VirtualClock(self.clock.now() + seconds))
@@ -204,8 +203,8 @@ class Simulator:
             await self._catch_up()
 
     async def _catch_up(self) -> None:
-        """`catch_up`, for the operations: called only on a shared store, so that a store of
-        its own costs them no coroutine."""
+        """`catch_up`, for the vendor's operations (create, query, credits): called only on a
+        shared store, so that on a store of its own they await no coroutine for it."""
         shared = await self.store.shared_time()
         if shared is not None and shared > self.clock.now():
             await self.callbacks.advance(shared - self.clock.now())
@@ -447,8 +446,7 @@ class Simulator:
 
     async def tasks(self) -> list[Task]:
         """Every task, in creation order."""
-        if self._shares_clock:
-            await self._catch_up()
+        await self.catch_up()
         return await self.store.tasks()
 
     async def metrics(self) -> MetricsSnapshot:
@@ -470,8 +468,7 @@ class Simulator:
 
     async def accounts(self, api_key: str | None = None) -> list[tuple[str, AccountView]]:
         """Each key's credits, settled now (`api_key`: that key's only)."""
-        if self._shares_clock:
-            await self._catch_up()
+        await self.catch_up()
         listing = await self.store.accounts(self.now())
         return [(key, view) for key, view in listing if api_key is None or key == api_key]
 

@@ -9,7 +9,6 @@ import json
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis as sync_redis
@@ -19,7 +18,7 @@ from mockserver.storage.records import FORMAT
 from mockserver.storage.redis import RedisStore
 from mockserver.storage.sqlite import SqliteStore
 
-from ..fixtures.release_497264d.make import legacy_row
+from ..fixtures.release_497264d.make import read_back
 from ..redis_server import redis_url
 
 pytestmark = pytest.mark.anyio
@@ -27,18 +26,6 @@ pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "release_497264d"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 NOW: float = EXPECTED["now"]
-
-
-async def read_back(store: Any, restored: Any) -> dict[str, Any]:
-    return {
-        "clock": None if restored.clock is None else list(restored.clock),
-        "handled": sorted(t.id for t, handled in restored.tasks if handled),
-        "tasks": [legacy_row(t) for t in await store.tasks()],
-        "accounts": [[key, list(view)] for key, view in await store.accounts(NOW)],
-        "deliveries": [d.to_json() for d in await store.deliveries()],
-        "journal": [list(e) for e in await store.journal()],
-        "faults": [f.to_json() for f in await store.faults()],
-    }
 
 
 def load_redis(url: str, prefix: str) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..base import StoreUnavailable
-from ..records import FORMAT, dumps, legacy_entry, legacy_task
+from ..records import FORMAT, dumps, legacy_entry, legacy_task, loads
 
 #: Seconds a process opening a prefix of an older format waits for another to migrate it.
 MIGRATION_WAIT = 30.0
@@ -43,19 +42,19 @@ async def _from_1(client: Any, key: Callable[..., str]) -> None:
     JSON lists, the other records JSON objects without `v`."""
     for task_id in await client.lrange(key("order"), 0, -1):
         kept = await client.get(key("task", task_id))
-        if kept is not None and isinstance(row := json.loads(kept), list):
-            await client.set(key("task", task_id), json.dumps(legacy_task(row)))
+        if kept is not None and isinstance(row := loads(kept), list):
+            await client.set(key("task", task_id), dumps(legacy_task(row)))
     journal = key("journal")
     for index, kept in enumerate(await client.lrange(journal, 0, -1)):
-        if isinstance(row := json.loads(kept), list):
-            await client.lset(journal, index, json.dumps(legacy_entry(row)))
+        if isinstance(row := loads(kept), list):
+            await client.lset(journal, index, dumps(legacy_entry(row)))
     for webhook_id in await client.lrange(key("deliveries"), 0, -1):
         name = key("delivery", webhook_id)
         kept = await client.get(name)
-        if kept is not None and "v" not in (record := json.loads(kept)):
+        if kept is not None and "v" not in (record := loads(kept)):
             await client.set(name, dumps(record))
     for fault_id, kept in (await client.hgetall(key("faults"))).items():
-        if "v" not in (record := json.loads(kept)):
+        if "v" not in (record := loads(kept)):
             await client.hset(key("faults"), fault_id, dumps(record))
     if await client.exists(key("clock")):
         await client.hsetnx(key("clock"), "v", str(FORMAT))
