@@ -55,6 +55,11 @@ class Failure(NamedTuple):
 Knot = tuple[float, float]
 
 
+def _whole_seconds(span: float) -> int:
+    """`span` rounded up to a whole second, but for float dust: 83.00000000000001 is 83."""
+    return math.ceil(span - 1e-9)
+
+
 class Plan(NamedTuple):
     """When the task leaves pending, how its progress grows, when it ends, and how it ends.
 
@@ -128,12 +133,12 @@ class Plan(NamedTuple):
 
     def estimated_time(self) -> int:
         """Seconds from creation to completion, as the create response promises."""
-        return math.ceil(self.finished - self.created)
+        return _whole_seconds(self.finished - self.created)
 
     def duration(self) -> int:
         """Whole seconds from creation to the end, however the task ends (rounded up, as
         `estimated_time`: a completed task took what it promised)."""
-        return math.ceil(self.ended - self.created - 1e-9)  # no float dust past a second
+        return _whole_seconds(self.ended - self.created)
 
     def failed_from(self, now: float, failure: Failure) -> Plan:
         """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
