@@ -124,10 +124,9 @@ class Usage:
 
     @classmethod
     def _read(cls, r: _Reader) -> Usage:
-        credits = r.optional("credits_reserved", (int, float))
         return cls(
             r.optional("billing_rule", str),
-            None if credits is None else float(credits),
+            _number(r.optional("credits_reserved", (int, float))),
             r.optional("user_group", str),
             _number(r.optional("credits_used", (int, float))),
             r.extra(),
