@@ -1,7 +1,8 @@
 """The merged OpenAPI document: the only source of enums, limits and documented errors.
 
-The vendor's page is vendored verbatim; `openapi/overlay.yaml` is deep-merged onto it. Both are read
-once per process (`load_spec()` is cached); validators are compiled once. A simulator reads the
+The vendor's pages are vendored verbatim: the create page, and the credits page's operation and
+its `CreditsResponse`; `openapi/overlay.yaml` is deep-merged onto them. All are read once per
+process (`load_spec()` is cached); validators are compiled once. A simulator reads the
 spec it was given (`Simulator.spec`, by default this one); nothing else reads its own copy.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ import jsonschema_rs
 import yaml
 
 VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
+CREDITS_FILE = "vendor/get-credits.json"
 OVERLAY_FILE = "overlay.yaml"
 CREATE = "createVideoGeneration"
 QUERY = "getTaskDetail"
@@ -32,21 +35,40 @@ def spec_dir() -> Path:
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else in `overlay` replaces what `base` had."""
+    """Mappings merge key by key; a null in `overlay` removes the key (as a JSON Merge Patch,
+    RFC 7386, does); anything else in `overlay` replaces what `base` had."""
     merged = copy.deepcopy(dict(base))
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+def _read_document(path: Path) -> dict[str, Any]:
+    """A YAML file, or a JSON file (by its suffix), whose top is a mapping."""
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping at the top")
+        raise ValueError(f"{path}: expected a mapping at the top")
     return data
+
+
+def credits_page_part(page: Mapping[str, Any]) -> dict[str, Any]:
+    """What the merged document takes of the credits page: its path and its `CreditsResponse`.
+
+    Its `ErrorResponse` (an integer `code`, as the vendor answered before March 2026) is left
+    out, so its error responses refer to the create page's, whose `code` is a string; its
+    `info`, `servers` and tags describe that page alone.
+    """
+    schemas = page["components"]["schemas"]
+    return {
+        "paths": page["paths"],
+        "components": {"schemas": {"CreditsResponse": schemas["CreditsResponse"]}},
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,5 +189,6 @@ class Spec:
 def load_spec() -> Spec:
     """The merged document, read and compiled once per process."""
     folder = spec_dir()
-    document = deep_merge(_read_yaml(folder / VENDOR_FILE), _read_yaml(folder / OVERLAY_FILE))
-    return Spec(document)
+    credits = credits_page_part(_read_document(folder / CREDITS_FILE))
+    vendored = deep_merge(_read_document(folder / VENDOR_FILE), credits)
+    return Spec(deep_merge(vendored, _read_document(folder / OVERLAY_FILE)))

@@ -118,15 +118,17 @@ class Usage:
     billing_rule: str | None = None
     credits_reserved: float | None = None
     user_group: str | None = None
+    #: what an ended task was charged: its price when completed, 0 when failed
+    credits_used: float | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @classmethod
     def _read(cls, r: _Reader) -> Usage:
-        credits = r.optional("credits_reserved", (int, float))
         return cls(
             r.optional("billing_rule", str),
-            None if credits is None else float(credits),
+            _number(r.optional("credits_reserved", (int, float))),
             r.optional("user_group", str),
+            _number(r.optional("credits_used", (int, float))),
             r.extra(),
         )
 
@@ -146,6 +148,8 @@ class Task:
     error: TaskError | None = None
     task_info: TaskInfo | None = None
     usage: Usage | None = None
+    #: seconds from creation to the end, once the task has ended
+    duration: float | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @property
@@ -180,6 +184,7 @@ class Task:
         error = r.obj("error")
         info = r.obj("task_info")
         usage = r.obj("usage")
+        duration = r.optional("duration", (int, float))
         return cls(
             id=task_id,
             object=obj,
@@ -192,6 +197,7 @@ class Task:
             error=None if error is None else TaskError._read(error),
             task_info=None if info is None else TaskInfo._read(info),
             usage=None if usage is None else Usage._read(usage),
+            duration=duration,
             extra=r.extra(),
         )
 
@@ -209,6 +215,8 @@ class Task:
             body["type"] = self.type
         if self.results:
             body["results"] = list(self.results)
+        if self.duration is not None:
+            body["duration"] = self.duration
         for name, part in (
             ("error", self.error),
             ("task_info", self.task_info),
@@ -222,35 +230,56 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Credits:
-    """A key's balance as `GET /v1/credits` shows it: what the account has left, what the key's
-    completed tasks were charged, and whether the key is unlimited (then `remaining` is None).
-    A running task's reserved price is neither used nor remaining."""
+    """A key's balance as `GET /v1/credits` shows it, inside the vendor's envelope
+    `{"success", "message", "data": {"user", "token"}}`: what the account has left and what it
+    used, what the key's completed tasks were charged, and whether the key has a limit of its
+    own. A running task's reserved price is neither used nor remaining."""
 
+    #: `data.user.remaining_credits`: what the account has left
     remaining: float | None
+    #: `data.token.used_credits`: what this key's completed tasks were charged
     used: float
+    #: `data.token.unlimited_credits`: the key has no limit of its own (the account's applies)
     unlimited: bool
-    #: `token.remaining_credits`: what this key may still spend (the account's, here)
+    #: `data.token.remaining_credits`: what this key may still spend
     token_remaining: float | None = None
+    #: `data.user.used_credits`: what the account's completed tasks were charged
+    account_used: float | None = None
+    #: the envelope's `message` (the vendor's is empty on success)
+    message: str = ""
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
     @classmethod
     def from_json(cls, data: builtins.object, *, raw: str = "") -> Credits:
-        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not one."""
+        """Parse a decoded body; UnexpectedResponseError (carrying `raw`) if it is not one, or
+        if its envelope says `success: false`."""
         r = _Reader(data, "credits", raw)
-        user = r.obj("user")
-        token = r.obj("token")
+        success = r.required("success", bool)
+        message = r.optional("message", str) or ""
+        if not success:
+            raise r.fail(f"the answer says success: false ({message or 'no message'})")
+        body = r.obj("data")
+        user = None if body is None else body.obj("user")
+        token = None if body is None else body.obj("token")
         if user is None or token is None:
-            raise r.fail("expected 'user' and 'token' objects")
+            raise r.fail("expected 'data.user' and 'data.token' objects")
         remaining = user.optional("remaining_credits", (int, float))
+        account_used = user.optional("used_credits", (int, float))
         used = token.optional("used_credits", (int, float))
         if used is None:
-            raise r.fail("missing required field 'token.used_credits'")
+            raise r.fail("missing required field 'data.token.used_credits'")
         token_remaining = token.optional("remaining_credits", (int, float))
         unlimited = token.required("unlimited_credits", bool)
         return cls(
-            None if remaining is None else float(remaining),
+            _number(remaining),
             float(used),
             unlimited,
-            None if token_remaining is None else float(token_remaining),
+            _number(token_remaining),
+            _number(account_used),
+            message,
             r.extra(),
         )
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)

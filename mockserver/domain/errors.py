@@ -56,8 +56,25 @@ class IdempotencyConflict(MockError):
     status = 422
 
 
+#: Seconds an injected 429 (a scenario, an admin fault, chaos) asks the caller to wait: the
+#: vendor publishes no limit and advises 1-2 s between requests. A key's own rate limit or
+#: concurrency cap says when it next lets a request in instead.
+RETRY_AFTER_429 = 1
+
+
 class RateLimited(MockError):
+    """A 429, which always says when to come back: `retry_after` whole seconds, at least 1."""
+
     status = 429
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        retry_after: int = RETRY_AFTER_429,
+    ) -> None:
+        super().__init__(message, param=param, retry_after=max(1, retry_after))
 
 
 class InternalError(MockError):

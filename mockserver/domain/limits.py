@@ -32,6 +32,11 @@ class TokenBucket:
         return (1.0 - self.tokens) / self.rate if self.rate > 0 else math.inf
 
 
+#: What `GET /v1/credits` shows an unlimited key has left: the vendor's page declares a number,
+#: and a client that compares a price with it should find enough.
+UNLIMITED_REMAINING = 1_000_000_000.0
+
+
 class AccountView(NamedTuple):
     """A key's credits at one moment: what it started with (None: unlimited), what completed
     tasks used, what running tasks hold, what remains, and how many tasks are running."""
@@ -45,14 +50,21 @@ class AccountView(NamedTuple):
     def to_json(self) -> dict[str, float | int | None]:
         return self._asdict()
 
-    def credits_json(self) -> dict[str, dict[str, float | bool | None]]:
-        """The body of `GET /v1/credits`: the vendor's shape, from the same numbers."""
+    def credits_json(self) -> dict[str, object]:
+        """The body of `GET /v1/credits`: the vendor's envelope, from the same numbers. The
+        account is the key's own, so `user` and `token` agree; an unlimited key shows
+        `UNLIMITED_REMAINING` left, as the vendor's page has no null for it."""
+        remaining = UNLIMITED_REMAINING if self.remaining is None else self.remaining
         return {
-            "user": {"remaining_credits": self.remaining},
-            "token": {
-                "used_credits": self.used,
-                "remaining_credits": self.remaining,
-                "unlimited_credits": self.credits is None,
+            "success": True,
+            "message": "",
+            "data": {
+                "user": {"remaining_credits": remaining, "used_credits": self.used},
+                "token": {
+                    "remaining_credits": remaining,
+                    "unlimited_credits": self.credits is None,
+                    "used_credits": self.used,
+                },
             },
         }
 

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..spec import CREATE, Spec
+from ..spec import CREATE, DocumentedError, Spec
 from .gateway import GATEWAY_ERRORS, gateway_statuses
 from .tasks import Failure
 
@@ -200,27 +200,30 @@ def callback_delay(callback_scenario: str | None) -> float:
     return float(callback_scenario.removeprefix("delay:"))
 
 
+def _gateways(error: DocumentedError) -> str:
+    return (
+        f"the gateway's {error.status} {error.type} (documented on the vendor's sibling pages, "
+        "not the create page)"
+    )
+
+
 def catalogue(spec: Spec) -> list[CatalogueEntry]:
     """Every scenario, for people: name, what it does, and a header that triggers it."""
     by_code: dict[str, list[str]] = {}
     for operation_id, errors in spec.errors.items():
         for error in errors.values():
             by_code.setdefault(error.code, []).append(f"{operation_id} {error.status}")
-    entries = [
-        CatalogueEntry(code, f"answers the documented error of {', '.join(where)}", code)
-        for code, where in sorted(
-            by_code.items(), key=lambda item: (item[1][0].split()[1], item[0])
-        )
+    gateway = {error.code: error for error in GATEWAY_ERRORS.values()}
+    entries = []
+    for code, where in sorted(by_code.items(), key=lambda item: (item[1][0].split()[1], item[0])):
+        effect = f"answers the documented error of {', '.join(where)}"
+        if code in gateway:  # a page documents it, the gateway answers it everywhere else
+            effect += f"; elsewhere {_gateways(gateway.pop(code))}"
+        entries.append(CatalogueEntry(code, effect, code))
+    entries += [
+        CatalogueEntry(error.code, f"answers {_gateways(error)}", error.code)
+        for error in gateway.values()
     ]
-    for error in GATEWAY_ERRORS.values():
-        entries.append(
-            CatalogueEntry(
-                error.code,
-                f"answers the gateway's {error.status} {error.type} (documented on the vendor's "
-                "sibling pages, not the create page)",
-                error.code,
-            )
-        )
     for code, (message, progress) in TASK_FAILURES.items():
         stage = "before processing" if progress == 0 else f"at {progress}% of processing"
         entries.append(

@@ -55,6 +55,11 @@ class Failure(NamedTuple):
 Knot = tuple[float, float]
 
 
+def _whole_seconds(span: float) -> int:
+    """`span` rounded up to a whole second, but for float dust: 83.00000000000001 is 83."""
+    return math.ceil(span - 1e-9)
+
+
 class Plan(NamedTuple):
     """When the task leaves pending, how its progress grows, when it ends, and how it ends.
 
@@ -128,7 +133,12 @@ class Plan(NamedTuple):
 
     def estimated_time(self) -> int:
         """Seconds from creation to completion, as the create response promises."""
-        return math.ceil(self.finished - self.created)
+        return _whole_seconds(self.finished - self.created)
+
+    def duration(self) -> int:
+        """Whole seconds from creation to the end, however the task ends (rounded up, as
+        `estimated_time`: a completed task took what it promised)."""
+        return _whole_seconds(self.ended - self.created)
 
     def failed_from(self, now: float, failure: Failure) -> Plan:
         """This plan, ended at `now` by `failure`, keeping the progress reached by then."""
@@ -160,11 +170,18 @@ class Task:
         return self.plan.ended + RESULT_TTL
 
     def to_json(self, now: float, *, user_group: str = "default") -> JSONObject:
-        """The body of `GET /v1/tasks/{id}` at time `now` (also the create body and callbacks)."""
+        """The body of `GET /v1/tasks/{id}` at time `now` (also the create body and callbacks).
+        An ended task also says what it was charged (`usage.credits_used`) and how long it took
+        (`duration`), as the vendor's clients read them."""
         plan = self.plan
         status = plan.status_at(now)
         # pending is the answer to every create: its progress needs no second lookup
         progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now)
+        usage: JSONObject = {
+            "billing_rule": "per_second",
+            "credits_reserved": self.price,
+            "user_group": user_group,
+        }
         body: JSONObject = {
             "created": int(plan.created),
             "id": self.id,
@@ -178,11 +195,7 @@ class Task:
                 "video_duration": self.request.duration,
             },
             "type": "video",
-            "usage": {
-                "billing_rule": "per_second",
-                "credits_reserved": self.price,
-                "user_group": user_group,
-            },
+            "usage": usage,
         }
         if status is TaskStatus.COMPLETED:
             body["results"] = [self.result_url()]
@@ -193,4 +206,9 @@ class Task:
                 "message": self.plan.failure.message,
                 "type": "task_error",
             }
+        else:
+            return body
+        # ended: what it was charged (a failed task nothing) and how long it took
+        usage["credits_used"] = self.price if status is TaskStatus.COMPLETED else 0.0
+        body["duration"] = plan.duration()
         return body

@@ -53,8 +53,15 @@ _ERROR_BY_STATUS: dict[int, type[MockError]] = {
 }
 
 
+#: The longest wait a `Retry-After` names: a day, for a bucket that never refills (`rate = 0`).
+MAX_RETRY_AFTER = 86_400
+
+
 def retry_after(seconds: float) -> int:
-    """A wait as `Retry-After` gives it: whole seconds, rounded up, at least 1."""
+    """A wait as `Retry-After` gives it: whole seconds, rounded up, at least 1, at most
+    `MAX_RETRY_AFTER` (an endless wait, or not a number, is the most)."""
+    if not seconds < MAX_RETRY_AFTER:
+        return MAX_RETRY_AFTER
     return max(1, math.ceil(seconds - 1e-9))
 
 

@@ -34,6 +34,8 @@ from evolink_client import (
     WaitTimeoutError,
 )
 from mockserver import Settings, Simulator, create_app, load_spec
+from mockserver.domain.errors import RETRY_AFTER_429
+from mockserver.domain.gateway import RETRY_AFTER_503
 from mockserver.domain.timing import FAST
 from mockserver.spec import CREATE, CREDITS, QUERY, DocumentedError
 from mockserver.testing.server import serve_in_thread
@@ -79,6 +81,18 @@ def expected_attempts(operation_id: str, status: int) -> int:
     """
     retried = status == 429 or (operation_id != CREATE and status >= 500)
     return POLICY.max_attempts if retried else 1
+
+
+#: What the simulator's injected errors ask for in `Retry-After`, by status.
+RETRY_AFTER = {429: RETRY_AFTER_429, 503: RETRY_AFTER_503}
+
+
+def expected_sleeps(status: int, attempts: int) -> list[float]:
+    """What the default policy sleeps between `attempts`: what `Retry-After` asks, where the
+    answer carries one, else the backoff with the jitter pinned."""
+    if status in RETRY_AFTER:
+        return [float(RETRY_AFTER[status])] * (attempts - 1)
+    return [JITTER * POLICY.base_delay * 2**n for n in range(attempts - 1)]
 
 
 def assert_documented(exc: APIStatusError, error: DocumentedError) -> None:
@@ -233,7 +247,7 @@ async def test_async_create_is_retried_after_a_429_and_makes_one_task(asim: Asyn
         ("POST", 200, None),
     ]
     assert await asim.tasks() == 1
-    assert asim.slept == [JITTER * POLICY.base_delay]
+    assert asim.slept == [float(RETRY_AFTER_429)]  # what the 429's Retry-After asked
 
 
 @pytest.mark.anyio
@@ -394,8 +408,7 @@ def test_sync_documented_error_with_the_default_retries(
     assert ssim.faults() == []  # exactly `attempts` requests were made: all of the fault
     method = "POST" if operation_id == CREATE else "GET"
     assert api_requests(ssim.journal())[1:] == [(method, error.status, error.code)] * attempts
-    ceilings = [POLICY.base_delay * 2**n for n in range(attempts - 1)]
-    assert ssim.slept == [JITTER * c for c in ceilings]
+    assert ssim.slept == expected_sleeps(error.status, attempts)
     assert ssim.tasks() == 1  # no create that failed made a task
 
 

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from evolink_client import Task, TaskError, TaskInfo, TaskStatus, UnexpectedResponseError, Usage
+from evolink_client import (
+    Credits,
+    Task,
+    TaskError,
+    TaskInfo,
+    TaskStatus,
+    UnexpectedResponseError,
+    Usage,
+)
+from mockserver.spec import CREDITS_FILE, spec_dir
 
 from ..client_fixtures import VIDEO_URL, completed_body, failed_body, task_body
 
@@ -25,6 +34,18 @@ def test_documented_body_parses_into_typed_fields() -> None:
     )
     assert isinstance(task.usage.credits_reserved, float)
     assert task.done
+
+
+def test_an_ended_tasks_charge_and_duration_are_typed_and_round_trip() -> None:
+    body = completed_body(duration=45)
+    body["usage"]["credits_used"] = 69.12
+    task = Task.from_json(body)
+
+    assert task.usage is not None
+    assert (task.usage.credits_used, task.duration) == (69.12, 45)
+    assert task.usage.extra == {}
+    assert task.extra == {}
+    assert task.to_json() == body | {"usage": body["usage"] | {"credits_reserved": 7.0}}
 
 
 def test_failed_body_carries_the_task_error() -> None:
@@ -127,3 +148,49 @@ def test_non_object_is_unexpected(data: object) -> None:
 def test_status_terminal_flags() -> None:
     assert [s.terminal for s in TaskStatus] == [False, False, True, True]
     assert TaskStatus("processing") == "processing"
+
+
+def credits_example() -> dict[str, Any]:
+    """The 200 example of the vendored credits page."""
+    page = json.loads((spec_dir() / CREDITS_FILE).read_text(encoding="utf-8"))
+    example: dict[str, Any] = page["paths"]["/v1/credits"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["example"]
+    return example
+
+
+def test_the_credits_pages_example_parses_into_typed_fields() -> None:
+    credits = Credits.from_json(credits_example())
+
+    assert credits == Credits(
+        remaining=1095.3996,
+        used=583.5571,
+        unlimited=False,
+        token_remaining=99416.4429,
+        account_used=135.9048,
+        message="",
+    )
+
+
+BAD_CREDITS: list[tuple[str, Any, str]] = [
+    ("refused", {"success": False, "message": "key disabled", "data": None}, "key disabled"),
+    ("refused-silently", {"success": False}, "no message"),
+    ("no-success", {"message": "", "data": credits_example()["data"]}, "success"),
+    ("bare-balance", credits_example()["data"], "success"),
+    ("no-data", {"success": True, "message": ""}, "data.user"),
+    ("no-token", {**credits_example(), "data": {"user": {}}}, "data.token"),
+    (
+        "no-used",
+        {**credits_example(), "data": {"user": {}, "token": {"unlimited_credits": True}}},
+        "data.token.used_credits",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "match"), [(d, m) for _, d, m in BAD_CREDITS], ids=[i for i, _, _ in BAD_CREDITS]
+)
+def test_a_credits_body_outside_the_vendors_envelope_is_unexpected(data: Any, match: str) -> None:
+    with pytest.raises(UnexpectedResponseError, match=match) as info:
+        Credits.from_json(data, raw="raw")
+    assert info.value.raw == "raw"

@@ -19,6 +19,7 @@ from evolink_client import (
     TaskStatus,
 )
 from mockserver import Settings, create_app
+from mockserver.domain.limits import UNLIMITED_REMAINING
 from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
@@ -105,8 +106,9 @@ async def test_inprocess_credits_fall_by_the_price_of_a_completed_task(
     await admin.advance(3600)
     after = await client.get_credits()
 
-    assert (before.used, before.unlimited, before.remaining) == (0.0, True, None)
-    assert (after.used, after.unlimited) == (230.44608, True)
+    assert (before.used, before.unlimited, before.account_used) == (0.0, True, 0.0)
+    assert before.remaining == before.token_remaining == UNLIMITED_REMAINING
+    assert (after.used, after.unlimited, after.account_used) == (230.44608, True, 230.44608)
 
 
 @pytest.mark.anyio

@@ -78,6 +78,20 @@ def test_estimated_time_is_when_the_task_completes() -> None:
     assert Plan(created=100, started=105, finished=145.2).estimated_time() == 46
 
 
+@given(plans)
+def test_a_completed_task_took_what_its_create_promised(plan: Plan) -> None:
+    completed = plan._replace(failure=None)
+
+    assert completed.duration() == completed.estimated_time()
+
+
+def test_float_dust_adds_no_second_to_the_promise_or_the_duration() -> None:
+    # 183.97722548020278 - 100.97722548020276 is 83.00000000000001, not 83
+    plan = Plan(created=100.97722548020276, started=103.97722548020276, finished=183.97722548020278)
+
+    assert (plan.estimated_time(), plan.duration()) == (83, 83)
+
+
 def test_a_failure_before_processing_ends_when_processing_would_start() -> None:
     plan = Plan(
         created=0, started=5, finished=45, failure=Failure("content_policy_violation", "no", 0)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
-from mockserver.spec import VENDOR_FILE, deep_merge, load_spec, spec_dir
+from mockserver.spec import CREDITS_FILE, VENDOR_FILE, deep_merge, load_spec, spec_dir
 
 from ..bodies import MODEL, PROMPT, create_body
 
@@ -23,10 +24,46 @@ def test_the_merged_document_is_valid_openapi_3_1() -> None:
     validate(SPEC.document)  # raises on any violation
 
 
-def test_the_vendored_file_matches_the_checksum_recorded_in_the_readme() -> None:
-    recorded = re.search(r"sha256: `([0-9a-f]{64})`", (spec_dir() / "README.md").read_text())
-    assert recorded is not None
-    assert hashlib.sha256((spec_dir() / VENDOR_FILE).read_bytes()).hexdigest() == recorded.group(1)
+def recorded(name: str) -> dict[str, str]:
+    """What the README's section on a vendored file records: `sha256`, `git blob`, ..."""
+    readme = (spec_dir() / "README.md").read_text(encoding="utf-8")
+    section = re.search(rf"^### `{re.escape(name)}`\n(.*?)(?=^#|\Z)", readme, re.S | re.M)
+    assert section is not None, f"README.md has no section on {name}"
+    return dict(re.findall(r"^- ([\w ]+): `([0-9a-f]+)`", section.group(1), re.M))
+
+
+def test_every_vendored_file_has_its_section_in_the_readme() -> None:
+    vendored = sorted(f"vendor/{path.name}" for path in (spec_dir() / "vendor").iterdir())
+
+    assert vendored == sorted([VENDOR_FILE, CREDITS_FILE])
+    assert all("sha256" in recorded(name) for name in vendored)
+
+
+@pytest.mark.parametrize("name", [VENDOR_FILE, CREDITS_FILE])
+def test_the_vendored_file_matches_the_checksum_recorded_in_the_readme(name: str) -> None:
+    data = (spec_dir() / name).read_bytes()
+
+    assert hashlib.sha256(data).hexdigest() == recorded(name)["sha256"]
+
+
+def test_the_credits_page_is_the_docs_sources_file_at_the_recorded_commit() -> None:
+    """Git names a file by a hash of its bytes: the recorded blob id is what `git rev-parse
+    COMMIT:PATH` prints in the vendor's docs repository, so equal ids mean equal bytes."""
+    data = (spec_dir() / CREDITS_FILE).read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+    assert blob == recorded(CREDITS_FILE)["git blob"]
+
+
+def test_the_credits_response_is_the_vendored_pages_untouched() -> None:
+    page = json.loads((spec_dir() / CREDITS_FILE).read_text(encoding="utf-8"))
+    schemas = SPEC.document["components"]["schemas"]
+    operation = SPEC.operation("getCredits")
+
+    assert schemas["CreditsResponse"] == page["components"]["schemas"]["CreditsResponse"]
+    assert operation["responses"]["200"] == page["paths"]["/v1/credits"]["get"]["responses"]["200"]
+    # its integer-code ErrorResponse is left out: the create page's, with string codes, stands
+    assert schemas["ErrorResponse"]["properties"]["error"]["properties"]["code"]["type"] == "string"
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="the seed page is not beside this checkout")
@@ -116,14 +153,26 @@ AUTHORED_CREATE_ERRORS = {
     ),
 }
 
+# The credits page's error table, its integer codes replaced by the mock's strings (README.md).
+CREDITS_ERRORS = {
+    400: ("invalid_request", "invalid_request_error", "Invalid request"),
+    401: ("unauthorized", "authentication_error", "Invalid or expired token"),
+    403: ("permission_denied", "permission_error", "Access denied"),
+    429: ("rate_limit_exceeded", "rate_limit_error", "Rate limit exceeded"),
+    500: ("internal_error", "internal_server_error", "Internal server error"),
+    502: ("upstream_error", "upstream_error", "Upstream service error"),
+    503: ("service_unavailable", "service_unavailable_error", "Service temporarily unavailable"),
+}
+
 
 @pytest.mark.parametrize(
     ("operation_id", "table"),
     [
         ("getTaskDetail", QUERY_ERRORS),
         ("createVideoGeneration", {**CREATE_ERRORS, **AUTHORED_CREATE_ERRORS}),
+        ("getCredits", CREDITS_ERRORS),
     ],
-    ids=["query", "create"],
+    ids=["query", "create", "credits"],
 )
 def test_documented_errors_are_exactly_the_vendors(
     operation_id: str, table: dict[int, tuple[str, str, str]]
@@ -143,8 +192,15 @@ def test_the_400_of_the_query_names_its_param() -> None:
         ({"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
         ({"a": 1}, {"b": {"c": 1}}, {"a": 1, "b": {"c": 1}}),
         ({"a": {"b": 1}}, {"a": 5}, {"a": 5}),
+        ({"a": {"b": 1, "c": 2}}, {"a": {"b": None}, "d": None}, {"a": {"c": 2}}),
     ],
-    ids=["mappings-merge", "lists-replace", "new-keys-added", "scalar-replaces-mapping"],
+    ids=[
+        "mappings-merge",
+        "lists-replace",
+        "new-keys-added",
+        "scalar-replaces-mapping",
+        "null-removes",
+    ],
 )
 def test_deep_merge(
     base: dict[str, object], overlay: dict[str, object], merged: dict[str, object]

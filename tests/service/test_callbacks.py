@@ -289,6 +289,9 @@ async def test_the_body_is_the_tasks_query_body_at_that_moment(
     assert request.body == query.content  # byte for byte
     assert request.json()["status"] == "completed"
     assert request.json()["results"] == [f"http://mock.test/_mock/videos/{task['id']}.mp4"]
+    # what the task cost and took, as its query says
+    assert request.json()["usage"]["credits_used"] == task["usage"]["credits_reserved"]
+    assert request.json()["duration"] == task["task_info"]["estimated_time"]
 
 
 async def test_a_cancelled_task_delivers_failed_with_request_cancelled(
@@ -314,6 +317,7 @@ async def test_a_cancelled_task_delivers_failed_with_request_cancelled(
         "type": "task_error",
     }
     assert body["task_info"]["can_cancel"] is False
+    assert (body["usage"]["credits_used"], body["duration"]) == (0, 25)
     (request,) = receiver.requests
     assert request.body == query.content
     assert sent_times(delivery) == [START + 25]

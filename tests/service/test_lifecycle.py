@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
 
-from mockserver import Simulator
+from mockserver import Settings, Simulator
 
 from ..bodies import create_body
+from ..callback_fixtures import api_for
+from ..conftest import KEY, START, MakeSimulator
 from ..mp4probe import probe
 
 pytestmark = pytest.mark.anyio
@@ -209,3 +212,90 @@ async def test_a_listener_added_later_hears_the_tasks_still_running(
         (running["id"], running["created"] + 45),
         (later["id"], later["created"] + 45),
     ]
+
+
+async def admin_task(api: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
+    """The task as `/_mock/tasks` lists it: its simulated `created` and `ends_at`."""
+    listing: list[dict[str, Any]] = (await api.get("/_mock/tasks")).json()
+    return next(task for task in listing if task["id"] == task_id)
+
+
+async def test_an_ended_task_says_what_it_was_charged_and_how_long_it_took(
+    api: httpx.AsyncClient,
+) -> None:
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()  # 4 s at 720p
+    await advance(api, 44)
+    running = (await api.get(f"/v1/tasks/{created['id']}")).json()
+    await advance(api, 1)
+    ended = (await api.get(f"/v1/tasks/{created['id']}")).json()
+    listed = await admin_task(api, created["id"])
+    (account,) = (await api.get("/_mock/accounts")).json()
+
+    assert created["usage"]["credits_reserved"] == 69.12
+    assert "credits_used" not in created["usage"]
+    assert "duration" not in created
+    assert running["status"] == "processing"
+    assert "credits_used" not in running["usage"]
+    assert "duration" not in running
+    assert ended["status"] == "completed"
+    assert ended["usage"]["credits_used"] == 69.12 == account["used"]  # what completion charged
+    assert ended["duration"] == 45 == listed["ends_at"] - listed["created"]
+    assert ended["duration"] == created["task_info"]["estimated_time"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "ends_after"),
+    [("fail:service_error", 17), ("fail:content_policy_violation", 5)],
+    ids=["at-30-percent", "before-processing"],
+)
+async def test_a_failed_task_was_charged_nothing_and_took_until_it_failed(
+    api: httpx.AsyncClient, scenario: str, ends_after: int
+) -> None:
+    created = (
+        await api.post("/v1/videos/generations", json=VALID, headers={"X-Mock-Scenario": scenario})
+    ).json()
+    await advance(api, 3600)
+    failed = (await api.get(f"/v1/tasks/{created['id']}")).json()
+    listed = await admin_task(api, created["id"])
+    (account,) = (await api.get("/_mock/accounts")).json()
+
+    assert failed["status"] == "failed"
+    assert failed["usage"] == {**created["usage"], "credits_used": 0}
+    assert account["used"] == 0
+    # 5 s queued, then 40 s of processing: 30 % of it is 12 s
+    assert failed["duration"] == ends_after == listed["ends_at"] - listed["created"]
+
+
+async def test_a_cancelled_task_was_charged_nothing_and_took_until_the_cancel(
+    api: httpx.AsyncClient,
+) -> None:
+    created = (await api.post("/v1/videos/generations", json=VALID)).json()
+    await advance(api, 25.5)
+    cancelled = (await api.post(f"/_mock/tasks/{created['id']}/cancel")).json()
+    await advance(api, 3600)
+    later = (await api.get(f"/v1/tasks/{created['id']}")).json()
+
+    assert (cancelled["status"], cancelled["error"]["code"]) == ("failed", "request_cancelled")
+    assert cancelled["usage"]["credits_used"] == 0
+    assert cancelled["duration"] == 26  # 25.5 s, in whole seconds rounded up
+    assert later == cancelled
+
+
+async def test_a_drawn_plan_takes_its_whole_seconds_from_create_to_end(
+    make_simulator: MakeSimulator,
+) -> None:
+    """On the vendor's timing profile a plan's end falls between seconds: `duration` is the
+    time from the create to it, rounded up to a whole second."""
+    sim = make_simulator(Settings(clock="virtual", start_time=START, seed=7))
+    async with api_for(sim, KEY) as api:
+        ids = [
+            (await api.post("/v1/videos/generations", json=VALID)).json()["id"] for _ in range(5)
+        ]
+        await advance(api, 24 * 3600 - 1)
+        ended = [(await api.get(f"/v1/tasks/{task_id}")).json() for task_id in ids]
+        listed = [await admin_task(api, task_id) for task_id in ids]
+
+    for task, admin in zip(ended, listed, strict=True):
+        assert task["status"] in ("completed", "failed")
+        assert task["duration"] == math.ceil(admin["ends_at"] - admin["created"])
+        assert task["usage"]["credits_used"] == (69.12 if task["status"] == "completed" else 0)
