@@ -149,12 +149,19 @@ class MockServer:
         count: int | None = None,
         status: int | None = None,
         api_key: str | None = None,
+        header: str | None = None,
         timeout: float = 0.0,
     ) -> list[dict[str, Any]]:
-        """The journal entries that match (`operation`: create, query or an operationId); with
+        """The journal entries that match (`operation`: create, query or an operationId;
+        `header`: `"Name"`, the request carried it, or `"Name: value"`, with that value); with
         `count`, exactly that many of them, waiting up to `timeout` real seconds for them to
         arrive. AssertionError otherwise, listing every request the journal holds."""
-        params: dict[str, Any] = {"operation": operation, "status": status, "api_key": api_key}
+        params: dict[str, Any] = {
+            "operation": operation,
+            "status": status,
+            "api_key": api_key,
+            "header": header,
+        }
         params = {k: v for k, v in params.items() if v is not None}
         if timeout > 0:
             params |= {"wait": timeout, "count": max(count or 1, 1)}

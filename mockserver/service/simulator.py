@@ -22,7 +22,7 @@ from ..domain.deliveries import Delivery
 from ..domain.errors import Forbidden, InsufficientQuota, InvalidRequest, NotFound, RateLimited
 from ..domain.faults import Fault
 from ..domain.idempotency import Claim, checked_key
-from ..domain.journal import Entry, EntryFilter, redact
+from ..domain.journal import Entry, EntryFilter, RawHeaders, redact
 from ..domain.limits import AccountView
 from ..domain.moderation import Moderator
 from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
@@ -405,12 +405,25 @@ class Simulator:
         operation: str | None = None,
         elapsed: float | None = None,
         request_id: str | None = None,
+        headers: RawHeaders = (),
+        replayed: bool = False,
     ) -> None:
-        """Journal one answer of the vendor's API (the key is redacted), and count it: by
-        `operation` (the spec's operationId) and status, its `elapsed` real seconds."""
+        """Journal one answer of the vendor's API (the key and credentials redacted), and
+        count it: by `operation` (the spec's operationId) and status, its `elapsed` real
+        seconds."""
         if self.request_metrics is not None:
             self.request_metrics.observe(operation, status, elapsed)
-        entry = Entry(self.now(), method, path, redact(api_key), status, scenario, request_id)
+        entry = Entry(
+            self.now(),
+            method,
+            path,
+            redact(api_key),
+            status,
+            scenario,
+            request_id,
+            headers,
+            replayed,
+        )
         await self.store.log_request(entry)
         self.changes.notify()
 

@@ -19,7 +19,7 @@ import orjson
 from ..domain.deliveries import Attempt, Delivery, Outcome
 from ..domain.faults import Fault
 from ..domain.idempotency import Claim
-from ..domain.journal import Entry
+from ..domain.journal import Entry, shown_headers
 from ..domain.tasks import Failure, Plan, Task, VideoRequest
 from .base import ClockState
 
@@ -150,12 +150,19 @@ ENTRY_FIELDS = Entry._fields
 
 
 def entry_record(entry: Entry) -> Record:
-    return entry._asdict()
+    """An entry, its headers as the journal shows them (credentials redacted: never stored)."""
+    return {**entry._asdict(), "headers": list(shown_headers(entry.headers).items())}
 
 
 def entry_from(record: Mapping[str, Any]) -> Entry:
     record = _checked(record, "journal entry")
     fields: dict[str, Any] = {name: record.get(name) for name in ENTRY_FIELDS}
+    # an entry written before headers were kept has none, and was no replay
+    fields["headers"] = tuple(
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in record.get("headers") or ()
+    )
+    fields["replayed"] = bool(record.get("replayed"))
     return Entry(**fields)
 
 

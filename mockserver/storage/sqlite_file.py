@@ -26,6 +26,7 @@ from .records import (
     delivery_from,
     delivery_record,
     entry_from,
+    entry_record,
     plan_record,
     task_from,
     task_record,
@@ -36,7 +37,7 @@ log = logging.getLogger("mockserver.store")
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
 #: The columns are the fields of `storage.records`, by name.
 SCHEMA_VERSION = 4
-#: Idempotency keys bound to tasks (layout 4).
+#: Idempotency keys bound to tasks (layout 4, which also journals requests' headers).
 _CLAIMS = """
 CREATE TABLE IF NOT EXISTS claims (
     owner TEXT NOT NULL,
@@ -55,7 +56,11 @@ _MIGRATIONS = {
         "ALTER TABLE journal ADD COLUMN request_id TEXT;"
     ),
     2: "ALTER TABLE tasks RENAME COLUMN credits TO price;",
-    3: _CLAIMS,
+    3: _CLAIMS
+    + (
+        "ALTER TABLE journal ADD COLUMN headers TEXT; "
+        "ALTER TABLE journal ADD COLUMN replayed INTEGER;"
+    ),
 }
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
 TRIM_EVERY = 1_000
@@ -109,7 +114,9 @@ CREATE TABLE IF NOT EXISTS journal (
     api_key TEXT,
     status INTEGER NOT NULL,
     scenario TEXT,
-    request_id TEXT
+    request_id TEXT,
+    headers TEXT,
+    replayed INTEGER
 );
 """
     + _CLAIMS
@@ -339,7 +346,9 @@ class Database:
     # -- the journal ----------------------------------------------------------------------------
 
     def append_entry(self, entry: Entry) -> None:
-        self._conn.execute(_INSERT_ENTRY, entry._asdict())
+        record = entry_record(entry)
+        record["headers"] = json.dumps(record["headers"])
+        self._conn.execute(_INSERT_ENTRY, record)
         self._journal_added += 1
         if self._journal_added % TRIM_EVERY == 0:
             self._trim_journal()
@@ -355,7 +364,12 @@ class Database:
             f"SELECT {', '.join(ENTRY_FIELDS)} FROM journal ORDER BY id DESC LIMIT ?",
             (self.journal_limit,),
         ).fetchall()
-        return [entry_from(dict(zip(ENTRY_FIELDS, row, strict=True))) for row in reversed(rows)]
+        entries = []
+        for row in reversed(rows):
+            record = dict(zip(ENTRY_FIELDS, row, strict=True))
+            record["headers"] = json.loads(record["headers"] or "[]")
+            entries.append(entry_from(record))
+        return entries
 
     def count(self, table: str) -> int:
         """Rows in a table (tests and diagnostics)."""

@@ -105,8 +105,8 @@ async def delete_fault(request: Request) -> Response:
 
 
 def entry_filter(request: Request) -> tuple[EntryFilter, int]:
-    """`?operation=create|query|OPERATION_ID&status=NNN&api_key=KEY&count=N`: which entries,
-    and how many a long-poll waits for."""
+    """`?operation=create|query|OPERATION_ID&status=NNN&api_key=KEY&header=NAME[:VALUE]&count=N`:
+    which entries, and how many a long-poll waits for."""
     params = request.query_params
     operation = params.get("operation")
     if operation is not None and operation not in OPERATIONS:
@@ -122,6 +122,7 @@ def entry_filter(request: Request) -> tuple[EntryFilter, int]:
         OPERATIONS[operation] if operation is not None else None,
         int(status) if status is not None else None,
         params.get("api_key"),
+        params.get("header"),
     )
     return wanted, int(count)
 

@@ -66,7 +66,9 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
         return
     owner = call.owner if call is not None and call.owner is not None else bearer(request)
     if call is None:
-        await simulator(request).journal_answer(scope["method"], path, owner, status, None)
+        await simulator(request).journal_answer(
+            scope["method"], path, owner, status, None, headers=scope["headers"]
+        )
         return
     elapsed = time.perf_counter() - call.started if call.started is not None else None
     await simulator(request).journal_answer(
@@ -78,6 +80,8 @@ async def journal(request: Request, status: int, call: Call | None) -> None:
         call.operation,
         elapsed,
         call.request_id or None,
+        scope["headers"],
+        call.replayed,
     )
 
 

@@ -262,3 +262,21 @@ def test_drop_after_create_binds_the_key_and_the_retry_gets_its_task() -> None:
         (200, "drop-after-create"),
         (200, None),
     ]
+
+
+async def test_the_journal_shows_a_creates_headers_and_whether_it_replayed(
+    api: httpx.AsyncClient,
+) -> None:
+    sent = {"Idempotency-Key": "key-1", "X-Evo-Client": "evolink-mcp", "X-Api-Key": KEY}
+    await create(api, None, **sent)
+    await create(api, None, **sent)
+
+    journal = (await api.get("/_mock/requests")).json()
+
+    first, second = journal
+    assert first["headers"]["idempotency-key"] == "key-1"
+    assert first["headers"]["x-evo-client"] == "evolink-mcp"
+    assert first["headers"]["authorization"] == "[redacted]"
+    assert first["headers"]["x-api-key"] == "[redacted]"
+    assert KEY not in str(journal)  # the API key is nowhere, only its redacted form
+    assert (first["replayed"], second["replayed"]) == (False, True)

@@ -215,3 +215,17 @@ def test_assert_requests_counts_and_says_what_it_saw(evolink_mock: MockServer) -
     assert "expected 3 request(s) matching operation=create, found 1" in message
     assert "the journal holds 3" in message
     assert f"GET /v1/tasks/{task_id} -> 500 [internal_error] key sk-evo..." in message
+
+
+def test_assert_requests_matches_a_header_by_name_or_by_value(evolink_mock: MockServer) -> None:
+    with httpx.Client(base_url=evolink_mock.base_url, headers=evolink_mock.headers) as api:
+        keyed = {"Idempotency-Key": "intent-1", "X-Evo-Client": "evolink-mcp"}
+        api.post("/v1/videos/generations", json=create_body(), headers=keyed)
+        api.post("/v1/videos/generations", json=create_body())
+
+    (entry,) = evolink_mock.assert_requests(header="Idempotency-Key", count=1)
+    assert entry["headers"]["idempotency-key"] == "intent-1"
+    assert len(evolink_mock.assert_requests(header="x-evo-client: evolink-mcp", count=1)) == 1
+    assert evolink_mock.assert_requests(header="X-Evo-Client: another") == []
+    with pytest.raises(AssertionError, match="matching operation=create, header=Idempotency-Key"):
+        evolink_mock.assert_requests(operation="create", header="Idempotency-Key", count=2)

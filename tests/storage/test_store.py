@@ -253,6 +253,8 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
             ("tasks", "curve"),
             ("tasks", "callback_scenario"),
             ("journal", "request_id"),
+            ("journal", "headers"),
+            ("journal", "replayed"),
         ]:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")

@@ -57,10 +57,12 @@ async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) 
     try:
         restored = await store.open(lambda key: {"sk-beta": 10_000.0}.get(key))
         found = await read_back(store, restored)
+        journal = await store.journal()
     finally:
         store.close()
 
     assert found == EXPECTED["sqlite"]
+    assert {(e.headers, e.replayed) for e in journal} == {((), False)}  # kept none, no replay
     assert len(found["tasks"]) == 5
     assert len(found["deliveries"]) == 2
 
@@ -73,10 +75,12 @@ async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
     try:
         restored = await store.open(lambda key: None)
         found = await read_back(store, restored)
+        journal = await store.journal()
     finally:
         store.close()
 
     assert found == EXPECTED["redis"]
+    assert {(e.headers, e.replayed) for e in journal} == {((), False)}  # kept none, no replay
     assert len(found["tasks"]) == 5
     assert len(found["faults"]) == 2
 
