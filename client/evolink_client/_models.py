@@ -147,6 +147,10 @@ class Task:
     task_info: TaskInfo | None = None
     usage: Usage | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: True on the task a create returned when the server answered with `Idempotency-Replayed:
+    #: true`: the task the key made before, and no new charge. Not part of the body, so `to_json`
+    #: leaves it out and `==` ignores it.
+    replayed: bool = field(default=False, compare=False)
 
     @property
     def done(self) -> bool:
