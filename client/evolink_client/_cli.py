@@ -22,6 +22,7 @@ from ._errors import (
     AuthenticationError,
     ConfigurationError,
     EvolinkError,
+    IdempotencyConflictError,
     InsufficientQuotaError,
     InvalidRequestError,
     PermissionDeniedError,
@@ -58,11 +59,16 @@ EXIT_CODES: tuple[tuple[int, tuple[type[BaseException], ...], str], ...] = (
     (6, (PermissionDeniedError,), "HTTP 403: no access to the model or the task"),
     (7, (TaskNotFoundError,), "HTTP 404: no such task, or it expired"),
     (8, (RateLimitError,), "HTTP 429: rate limited, after retries"),
-    (9, (ServerError,), "HTTP 5xx: server error, after retries (reads only)"),
+    (9, (ServerError,), "HTTP 5xx: server error, after retries where safe"),
     (10, (APIConnectionError,), "connection error or timeout, after retries where safe"),
     (11, (TaskFailedError,), "the task failed (content policy, service error ...)"),
     (12, (WaitTimeoutError,), "--wait gave up before the task finished"),
     (13, (TaskNotReadyError,), "download: the task has not completed yet"),
+    (
+        14,
+        (IdempotencyConflictError,),
+        "HTTP 409/422 idempotency_conflict: the key is another request's, or still in use",
+    ),
     (130, (KeyboardInterrupt,), "interrupted"),
 )
 
@@ -125,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
     generate.add_argument("--image-url", action="append", help="reference image URL (at most one)")
     generate.add_argument("--callback-url", help="HTTPS URL to call when the task ends")
+    keys = generate.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the create's Idempotency-Key: 1-255 printable ASCII characters (default: a new "
+        "random key per run). Run again with the same KEY and arguments, and a server that "
+        "keeps keys answers with the first run's task, not a new one; with other arguments, "
+        "it refuses (exit 14)",
+    )
+    keys.add_argument(
+        "--no-idempotency-key",
+        action="store_true",
+        help="send no Idempotency-Key, and retry the create only when it surely made no task "
+        "(a 429, a connection never made): for a server that ignores the header, where a "
+        "retried create could make and bill a second task",
+    )
     generate.add_argument("--wait", action="store_true", help="wait for the task to finish")
     generate.add_argument("--output", metavar="FILE", help="save the video here (implies --wait)")
     generate.add_argument(
@@ -163,14 +185,18 @@ class _Output:
         self.out = out
         self.err = err
 
-    def task(self, task: Task, path: str | None = None) -> None:
+    def task(self, task: Task, path: str | None = None, *, replayed: bool = False) -> None:
         if self.as_json:
             doc: dict[str, Any] = {"task": task.to_json()}
+            if replayed:
+                doc["replayed"] = True
             if path is not None:
                 doc["output"] = path
             print(json.dumps(doc, ensure_ascii=False), file=self.out)
             return
         print(f"{task.id}\t{task.status.value}\t{task.progress}%", file=self.out)
+        if replayed:
+            print("replayed: the task this key made before; no new charge", file=self.out)
         for url in task.results:
             print(f"result: {url}", file=self.out)
         if task.error is not None:
@@ -219,9 +245,11 @@ def _generate(client: Client, args: argparse.Namespace, output: _Output) -> int:
         quality=args.quality,
         image_urls=args.image_url,
         callback_url=args.callback_url,
+        idempotency_key=args.idempotency_key,
     )
+    replayed = task.replayed  # the polled task no longer says how the create was answered
     if not (args.wait or args.output):
-        output.task(task)
+        output.task(task, replayed=replayed)
         return 0
     bar = _ProgressBar(task.id, output.err, disable=output.as_json)
     try:
@@ -231,7 +259,7 @@ def _generate(client: Client, args: argparse.Namespace, output: _Output) -> int:
     finally:
         bar.close()
     path = str(client.download(task, args.output)) if args.output else None
-    output.task(task, path)
+    output.task(task, path, replayed=replayed)
     return 0
 
 
@@ -262,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = _Output(getattr(args, "json", False), sys.stdout, sys.stderr)
     try:
         with Client(
-            getattr(args, "api_key", None), base_url=getattr(args, "base_url", None)
+            getattr(args, "api_key", None),
+            base_url=getattr(args, "base_url", None),
+            idempotency_keys=not getattr(args, "no_idempotency_key", False),
         ) as client:
             return COMMANDS[args.command](client, args, output)
     except (EvolinkError, OSError, KeyboardInterrupt) as exc:

@@ -8,12 +8,14 @@ it; the two subclasses only send and sleep.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import random as _random
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +35,9 @@ from ._constants import (
     CREDITS_PATH,
     DEFAULT_BASE_URL,
     DURATIONS,
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_REPLAYED_HEADER,
     IMAGE_URLS_MAX_ITEMS,
     MODEL,
     MODELS,
@@ -96,6 +101,29 @@ def _resolve_base_url(base_url: str | None) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"the base URL must be http(s)://host[:port], got {url!r}")
     return url
+
+
+def _check_idempotency_key(key: object) -> str:
+    """The caller's key, if a server takes it and HTTP carries it as it is; else ValidationError."""
+    param = "idempotency_key"
+    if not isinstance(key, str) or not key:
+        raise ValidationError("idempotency_key must be a non-empty string", param=param)
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationError(
+            f"idempotency_key is {len(key)} characters; at most {IDEMPOTENCY_KEY_MAX_LENGTH}",
+            param=param,
+        )
+    for position, char in enumerate(key):
+        if not " " <= char <= "~":
+            raise ValidationError(
+                f"idempotency_key has {char!r} at position {position}; "
+                "only printable ASCII (0x20-0x7E) is allowed",
+                param=param,
+            )
+    # HTTP drops the spaces around a field value (h11 refuses to send them)
+    if key[0] == " " or key[-1] == " ":
+        raise ValidationError("idempotency_key starts or ends with a space", param=param)
+    return key
 
 
 def _is_web_url(value: object, schemes: tuple[str, ...]) -> bool:
@@ -232,6 +260,22 @@ def _read(response: httpx.Response, parse: Callable[..., _Body]) -> _Body:
         raise
 
 
+def _read_task(response: httpx.Response) -> Task:
+    return _read(response, Task.from_json)
+
+
+def _read_credits(response: httpx.Response) -> Credits:
+    return _read(response, Credits.from_json)
+
+
+def _read_created(response: httpx.Response) -> Task:
+    """The created task, `replayed` if the server answered with the key's first answer."""
+    task = _read(response, Task.from_json)
+    if response.headers.get(IDEMPOTENCY_REPLAYED_HEADER, "").strip().lower() == "true":
+        return dataclasses.replace(task, replayed=True)
+    return task
+
+
 def _check_length(response: httpx.Response, written: int) -> None:
     declared = response.headers.get("content-length", "")
     if (
@@ -354,12 +398,15 @@ class _BaseClient:
         api_key: str | None,
         base_url: str | None,
         retry: RetryPolicy | None,
+        idempotency_keys: bool,
         clock: Callable[[], float],
         random: Callable[[], float],
     ) -> None:
         self._api_key = _resolve_api_key(api_key)
         self.base_url = _resolve_base_url(base_url)
         self.retry = retry or RetryPolicy()
+        #: whether each create carries an `Idempotency-Key` (and is retried under it)
+        self.idempotency_keys = idempotency_keys
         self._clock = clock
         self._random = random
 
@@ -373,10 +420,26 @@ class _BaseClient:
             "Accept": "application/json",
         }
 
-    def _build_request(self, method: str, path: str, body: Any = None) -> httpx.Request:
+    def _build_request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Request:
         """A request to the API: `body` as JSON, and the key (which only API requests carry)."""
-        headers = {"Authorization": f"Bearer {self._api_key}"}
+        headers = {"Authorization": f"Bearer {self._api_key}", **(headers or {})}
         return self._http.build_request(method, path, json=body, headers=headers)
+
+    def _create_headers(self, idempotency_key: str | None) -> dict[str, str]:
+        """The headers of one create, the same on each of its attempts: its `Idempotency-Key`,
+        the caller's or a new one, unless the client sends none."""
+        if idempotency_key is not None:
+            if not self.idempotency_keys:
+                raise ValidationError(
+                    "idempotency_key was given to a client made with idempotency_keys=False",
+                    param="idempotency_key",
+                )
+            return {IDEMPOTENCY_KEY_HEADER: _check_idempotency_key(idempotency_key)}
+        if not self.idempotency_keys:
+            return {}
+        return {IDEMPOTENCY_KEY_HEADER: uuid.uuid4().hex}
 
     def _attempts(self, *, idempotent: bool) -> Attempts:
         return Attempts(self.retry, idempotent=idempotent, clock=self._clock, random=self._random)
@@ -405,12 +468,13 @@ class Client(_BaseClient):
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        idempotency_keys: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        super().__init__(api_key, base_url, retry, clock, random)
+        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random)
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -436,17 +500,18 @@ class Client(_BaseClient):
         path: str,
         *,
         body: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool,
-        parse: Callable[..., _Body],
+        read: Callable[[httpx.Response], _Body],
     ) -> _Body:
         retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
             with retrying:
-                request = self._build_request(method, path, body)
+                request = self._build_request(method, path, body, headers)
                 with _map_transport_errors:
                     response = self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
-                return _read(response, parse)
+                return read(response)
             self._sleep(retrying.delay)
 
     def create_video(
@@ -459,8 +524,13 @@ class Client(_BaseClient):
         quality: str | None = None,
         image_urls: Sequence[str] | None = None,
         callback_url: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Task:
-        """Start a video generation task. Checked locally first; retried only if surely not made."""
+        """Start a video generation task. Checked locally first; see client/README.md, "Retries".
+
+        The request carries `idempotency_key`, or a new key, so that a retry cannot make a second
+        task; the returned task's `replayed` says the server answered with the key's first task.
+        """
         body = build_create_body(
             prompt,
             model=model,
@@ -470,15 +540,23 @@ class Client(_BaseClient):
             image_urls=image_urls,
             callback_url=callback_url,
         )
-        return self._call("POST", CREATE_PATH, body=body, idempotent=False, parse=Task.from_json)
+        headers = self._create_headers(idempotency_key)
+        return self._call(
+            "POST",
+            CREATE_PATH,
+            body=body,
+            headers=headers,
+            idempotent=IDEMPOTENCY_KEY_HEADER in headers,
+            read=_read_created,
+        )
 
     def get_task(self, task_id: str) -> Task:
         """The task's current state. A failed task is returned, not raised: see wait()."""
-        return self._call("GET", self._task_path(task_id), idempotent=True, parse=Task.from_json)
+        return self._call("GET", self._task_path(task_id), idempotent=True, read=_read_task)
 
     def get_credits(self) -> Credits:
         """The key's balance (`GET /v1/credits`)."""
-        return self._call("GET", CREDITS_PATH, idempotent=True, parse=Credits.from_json)
+        return self._call("GET", CREDITS_PATH, idempotent=True, read=_read_credits)
 
     def wait(
         self,
@@ -541,12 +619,13 @@ class AsyncClient(_BaseClient):
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        idempotency_keys: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: AsyncSleep = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        super().__init__(api_key, base_url, retry, clock, random)
+        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -572,17 +651,18 @@ class AsyncClient(_BaseClient):
         path: str,
         *,
         body: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool,
-        parse: Callable[..., _Body],
+        read: Callable[[httpx.Response], _Body],
     ) -> _Body:
         retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
             with retrying:
-                request = self._build_request(method, path, body)
+                request = self._build_request(method, path, body, headers)
                 with _map_transport_errors:
                     response = await self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
-                return _read(response, parse)
+                return read(response)
             await self._sleep(retrying.delay)
 
     async def create_video(
@@ -595,8 +675,13 @@ class AsyncClient(_BaseClient):
         quality: str | None = None,
         image_urls: Sequence[str] | None = None,
         callback_url: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Task:
-        """Start a video generation task. Checked locally first; retried only if surely not made."""
+        """Start a video generation task. Checked locally first; see client/README.md, "Retries".
+
+        The request carries `idempotency_key`, or a new key, so that a retry cannot make a second
+        task; the returned task's `replayed` says the server answered with the key's first task.
+        """
         body = build_create_body(
             prompt,
             model=model,
@@ -606,19 +691,23 @@ class AsyncClient(_BaseClient):
             image_urls=image_urls,
             callback_url=callback_url,
         )
+        headers = self._create_headers(idempotency_key)
         return await self._call(
-            "POST", CREATE_PATH, body=body, idempotent=False, parse=Task.from_json
+            "POST",
+            CREATE_PATH,
+            body=body,
+            headers=headers,
+            idempotent=IDEMPOTENCY_KEY_HEADER in headers,
+            read=_read_created,
         )
 
     async def get_task(self, task_id: str) -> Task:
         """The task's current state. A failed task is returned, not raised: see wait()."""
-        return await self._call(
-            "GET", self._task_path(task_id), idempotent=True, parse=Task.from_json
-        )
+        return await self._call("GET", self._task_path(task_id), idempotent=True, read=_read_task)
 
     async def get_credits(self) -> Credits:
         """The key's balance (`GET /v1/credits`)."""
-        return await self._call("GET", CREDITS_PATH, idempotent=True, parse=Credits.from_json)
+        return await self._call("GET", CREDITS_PATH, idempotent=True, read=_read_credits)
 
     async def wait(
         self,

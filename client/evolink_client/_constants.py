@@ -2,7 +2,9 @@
 
 The client does not import the simulator, so these are copies;
 `tests/client/test_client_spec_drift.py` compares each one with `mockserver.load_spec()`, so a
-change to the spec fails a test until this file follows.
+change to the spec fails a test until this file follows. The idempotency names at the end are
+not in the spec (the vendor documents no idempotency): they follow the vendor's own client and
+the IETF HTTPAPI draft "The Idempotency-Key HTTP Header Field"; client/README.md, "Retries".
 """
 
 from __future__ import annotations
@@ -29,3 +31,9 @@ CALLBACK_URL_MAX_LENGTH: Final = 2048
 
 TASK_OBJECT: Final = "video.generation.task"
 REQUEST_ID_HEADER: Final = "x-request-id"
+
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_REPLAYED_HEADER: Final = "idempotency-replayed"
+IDEMPOTENCY_CONFLICT: Final = "idempotency_conflict"
+#: What a server takes for a key; the client refuses anything else before sending.
+IDEMPOTENCY_KEY_MAX_LENGTH: Final = 255

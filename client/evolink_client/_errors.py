@@ -3,6 +3,7 @@
 `error_from_response` is the one place that maps an HTTP error response to a class. It maps by
 status, not by wire code: the two operations use different codes for the same status (a 402 is
 `insufficient_quota` on create and `quota_exceeded` on query), and the code is kept on the error.
+The one exception is `idempotency_conflict`, one cause answered with two statuses (409, 422).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._constants import REQUEST_ID_HEADER
+from ._constants import IDEMPOTENCY_CONFLICT, REQUEST_ID_HEADER
 
 if TYPE_CHECKING:
     from ._models import Task
@@ -120,6 +121,20 @@ class ServerError(APIStatusError):
     """5xx, including a proxy's HTML 502."""
 
 
+class IdempotencyConflictError(APIStatusError):
+    """409 or 422 `idempotency_conflict`: the create's `Idempotency-Key` is taken.
+
+    422: the key was first sent with another body; the same request gets the same answer, so it
+    is never retried. 409: a request with the key is still being answered (`in_flight`); it is
+    retried with the same key, after `Retry-After` when the server gives one.
+    """
+
+    @property
+    def in_flight(self) -> bool:
+        """True for the 409: asking again with the same key will get the first request's answer."""
+        return self.status == 409
+
+
 class TaskFailedError(EvolinkError):
     """The task ended with `status: failed`; `code` is its task failure code."""
 
@@ -170,7 +185,9 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 
 
-def error_class(status: int) -> type[APIStatusError]:
+def error_class(status: int, code: str | None = None) -> type[APIStatusError]:
+    if code == IDEMPOTENCY_CONFLICT and status in (409, 422):
+        return IdempotencyConflictError
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIStatusError)
@@ -203,10 +220,11 @@ def error_from_response(
     if message is None:
         preview = " ".join(raw.split())[:_RAW_PREVIEW]
         message = f"{reason or 'error'}" + (f": {preview}" if preview else " (empty body)")
-    return error_class(status)(
+    code = _str_or_none(error.get("code"))
+    return error_class(status, code)(
         message,
         status=status,
-        code=_str_or_none(error.get("code")),
+        code=code,
         type=_str_or_none(error.get("type")),
         param=_str_or_none(error.get("param")),
         request_id=headers.get(REQUEST_ID_HEADER),

@@ -151,6 +151,10 @@ class Task:
     #: seconds from creation to the end, once the task has ended
     duration: float | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: True on the task a create returned when the server answered with `Idempotency-Replayed:
+    #: true`: the task the key made before, and no new charge. Not part of the body, so `to_json`
+    #: leaves it out and `==` ignores it.
+    replayed: bool = field(default=False, compare=False)
 
     @property
     def done(self) -> bool:

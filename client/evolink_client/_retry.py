@@ -1,8 +1,9 @@
 """When to try a request again, and how long to wait first. No I/O here: the clients sleep.
 
-The reasoning is in client/README.md, "Retries". In short: reads retry on 429, 500, 502, 503,
-504 and any transport error; a create (not idempotent) retries only when no task can have been
-made: a 429, or a connection that was never established.
+The reasoning is in client/README.md, "Retries". In short: reads, and creates sent with an
+`Idempotency-Key`, retry on 429, 500, 502, 503, 504 and any transport error (a keyed create also
+on the 409 of a twin still in flight); a create without a key retries only when no task can have
+been made: a 429, or a connection that was never established.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ._errors import APIConnectionError, APIStatusError, EvolinkError
+from ._errors import APIConnectionError, APIStatusError, EvolinkError, IdempotencyConflictError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: The request never left: no connection was made, so the server cannot have acted on it.
@@ -67,6 +68,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def retryable(error: EvolinkError, *, idempotent: bool) -> bool:
+    """Whether sending the request again is safe and may help.
+
+    `idempotent`: sending the request twice does no more than sending it once: a read, or a
+    create with an `Idempotency-Key` (the server answers a repeat with the first answer).
+    """
+    if isinstance(error, IdempotencyConflictError):
+        # 409: the twin with this key is still running, and its answer is what a retry will get;
+        # 422: the key belongs to another body, and will for as long as the server keeps it
+        return error.in_flight
     if isinstance(error, APIStatusError):
         if idempotent:
             return error.status in RETRY_STATUSES

@@ -1,6 +1,9 @@
 """The reference client against `drop-after-create`: the task is made and charged, the answer
 never arrives; the client raises a connection error and does not create a second task.
 
+It runs without idempotency keys: the simulator does not act on them, and with a key the client
+would retry the lost answer, which only a server that keeps keys answers with the first task.
+
     python examples/tour/lost_answer.py
 """
 
@@ -17,7 +20,7 @@ def main() -> None:
     sim = Simulator(Settings(clock="virtual"))
     with serve_in_thread(create_app(simulator=sim)) as url:
         httpx.post(f"{url}/_mock/faults", json={"scenario": "drop-after-create", "times": 1})
-        with Client("sk-demo", base_url=url) as client:  # the default retry policy
+        with Client("sk-demo", base_url=url, idempotency_keys=False) as client:
             try:
                 client.create_video("a cat")
             except APIConnectionError as exc:

@@ -256,8 +256,15 @@ def test_missing_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["generate", "x", "--duration", "5"], ["generate"], ["frobnicate"], [], ["download", "t"]],
-    ids=["bad-duration", "no-prompt", "unknown-command", "no-command", "no-output"],
+    [
+        ["generate", "x", "--duration", "5"],
+        ["generate"],
+        ["frobnicate"],
+        [],
+        ["download", "t"],
+        ["generate", "x", "--idempotency-key", "k", "--no-idempotency-key"],
+    ],
+    ids=["bad-duration", "no-prompt", "unknown-command", "no-command", "no-output", "two-keys"],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, *argv)
@@ -281,6 +288,7 @@ ERRORS = [
     (client.APITimeoutError("x"), 10),
     (client.UnexpectedResponseError("x", raw=""), 1),
     (client.APIStatusError("x", status=409), 1),
+    (client.IdempotencyConflictError("x", status=422), 14),
     (OSError("disk full"), 1),
     (KeyboardInterrupt(), 130),
     (ValueError("not ours"), 1),
@@ -335,6 +343,84 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_server_exits_10(capsys: pytest.CaptureFixture[str]) -> None:
     with respx.mock(base_url=BASE) as router:
         router.post("/v1/videos/generations").mock(side_effect=httpx.ReadTimeout("slow"))
-        code, _, err = run(capsys, "--base-url", BASE, "--api-key", "sk-k", "generate", "x")
-    assert code == 10  # a create is never retried after a read timeout, so this is instant
+        code, _, err = run(
+            capsys, "--base-url", BASE, "--api-key", "sk-k", "generate", "x", "--no-idempotency-key"
+        )
+    assert code == 10  # without a key a create is not retried after a read timeout: instant
     assert "ReadTimeout" in err
+
+
+# -- idempotency keys --------------------------------------------------------------------------
+
+KEYED = ("--base-url", BASE, "--api-key", "sk-k", "generate", "x")
+#: a 503 that asks for no wait, so that the CLI's real sleep between attempts takes no time
+BUSY = httpx.Response(
+    503, json={"error": {"code": "x", "message": "busy"}}, headers={"Retry-After": "0"}
+)
+
+
+def sent_keys(route: respx.Route) -> list[str | None]:
+    return [call.request.headers.get("idempotency-key") for call in route.calls]
+
+
+def test_generate_sends_a_new_key_and_retries_under_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with respx.mock(base_url=BASE) as router:
+        route = router.post("/v1/videos/generations").mock(
+            side_effect=[BUSY, httpx.Response(200, json=task_body())]
+        )
+        code, _, err = run(capsys, *KEYED)
+    assert code == 0, err
+    first, second = sent_keys(route)
+    assert first is not None
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert second == first
+
+
+def test_generate_sends_the_given_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with respx.mock(base_url=BASE) as router:
+        route = router.post("/v1/videos/generations").respond(json=task_body())
+        code, _, _ = run(capsys, *KEYED, "--idempotency-key", "nightly-2025-01-01")
+    assert code == 0
+    assert sent_keys(route) == ["nightly-2025-01-01"]
+
+
+def test_no_idempotency_key_sends_none_and_does_not_retry_a_5xx(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with respx.mock(base_url=BASE) as router:
+        route = router.post("/v1/videos/generations").mock(side_effect=[BUSY, BUSY])
+        code, _, _ = run(capsys, *KEYED, "--no-idempotency-key")
+    assert code == 9
+    assert sent_keys(route) == [None]
+
+
+def test_an_invalid_key_exits_2_without_a_request(capsys: pytest.CaptureFixture[str]) -> None:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        route = router.post("/v1/videos/generations").respond(json=task_body())
+        code, _, err = run(capsys, *KEYED, "--idempotency-key", "x" * 256)
+    assert code == 2
+    assert "idempotency_key" in err
+    assert not route.called
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_a_replayed_create_says_so(as_json: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    replay = httpx.Response(200, json=task_body(), headers={"Idempotency-Replayed": "true"})
+    with respx.mock(base_url=BASE) as router:
+        router.post("/v1/videos/generations").mock(return_value=replay)
+        code, out, _ = run(capsys, *(["--json"] if as_json else []), *KEYED)
+    assert code == 0
+    if as_json:
+        assert json.loads(out)["replayed"] is True
+    else:
+        assert out.splitlines()[1] == "replayed: the task this key made before; no new charge"
+
+
+def test_a_key_used_with_another_prompt_exits_14(capsys: pytest.CaptureFixture[str]) -> None:
+    body = {"error": {"code": "idempotency_conflict", "message": "key reused", "type": "x"}}
+    with respx.mock(base_url=BASE) as router:
+        route = router.post("/v1/videos/generations").respond(422, json=body)
+        code, out, _ = run(capsys, "--json", *KEYED, "--idempotency-key", "k")
+    assert code == 14
+    assert route.call_count == 1
+    assert json.loads(out)["error"]["class"] == "IdempotencyConflictError"

@@ -228,7 +228,8 @@ def test_retry_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
-# -- create: not idempotent --------------------------------------------------------------------
+# -- create without an idempotency key: not idempotent ----------------------------------------
+# (with a key, the default: tests/client/test_client_idempotency.py)
 
 
 @pytest.mark.parametrize(
@@ -236,11 +237,12 @@ def test_retry_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
     [error(429), httpx.ConnectError("refused"), httpx.ConnectTimeout("slow")],
     ids=["429", "ConnectError", "ConnectTimeout"],
 )
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
 def test_create_is_retried_when_no_task_can_have_been_made(
-    first: httpx.Response | Exception,
+    first: httpx.Response | Exception, keyed: bool
 ) -> None:
     fake = FakeTime()
-    with respx.mock() as router, make_client(fake) as client:
+    with respx.mock() as router, make_client(fake, idempotency_keys=keyed) as client:
         route = router.post(CREATE_URL).mock(side_effect=[first, OK])
         assert client.create_video("A cat").id == TASK_ID
     assert route.call_count == 2
@@ -261,9 +263,11 @@ def test_create_is_retried_when_no_task_can_have_been_made(
     ],
     ids=["500", "502", "503", "504", "ReadTimeout", "WriteTimeout", "ReadError", "Remote"],
 )
-def test_create_is_not_retried_when_a_task_may_exist(failure: httpx.Response | Exception) -> None:
+def test_unkeyed_create_is_not_retried_when_a_task_may_exist(
+    failure: httpx.Response | Exception,
+) -> None:
     fake = FakeTime()
-    with respx.mock() as router, make_client(fake) as client:
+    with respx.mock() as router, make_client(fake, idempotency_keys=False) as client:
         route = router.post(CREATE_URL).mock(side_effect=[failure, OK])
         with pytest.raises((ServerError, APIConnectionError)):
             client.create_video("A cat")
@@ -271,9 +275,9 @@ def test_create_is_not_retried_when_a_task_may_exist(failure: httpx.Response | E
     assert fake.sleeps == []
 
 
-def test_create_429_retries_are_bounded() -> None:
+def test_unkeyed_create_429_retries_are_bounded() -> None:
     fake = FakeTime()
-    with respx.mock() as router, make_client(fake) as client:
+    with respx.mock() as router, make_client(fake, idempotency_keys=False) as client:
         route = router.post(CREATE_URL).mock(return_value=error(429))
         with pytest.raises(RateLimitError):
             client.create_video("A cat")
@@ -320,9 +324,9 @@ async def test_async_download_is_retried_like_a_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_async_create_not_retried_after_500_but_after_connect_error() -> None:
+async def test_async_unkeyed_create_not_retried_after_500_but_after_connect_error() -> None:
     fake = FakeTime()
-    async with make_async_client(fake) as client:
+    async with make_async_client(fake, idempotency_keys=False) as client:
         with respx.mock() as router:
             route = router.post(CREATE_URL).mock(side_effect=[error(500), OK])
             with pytest.raises(ServerError):

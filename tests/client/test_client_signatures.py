@@ -74,8 +74,17 @@ def test_the_same_constructor_but_for_transport_and_sleep() -> None:
 
 
 @pytest.mark.parametrize("cls", [Client, AsyncClient])
-def test_create_video_takes_what_build_create_body_takes(cls: type[Client | AsyncClient]) -> None:
-    self, *create = signature(cls.create_video).parameters.values()
+def test_create_video_takes_what_build_create_body_takes_and_a_key(
+    cls: type[Client | AsyncClient],
+) -> None:
+    self, *create, key = signature(cls.create_video).parameters.values()
 
     assert self.name == "self"
     assert parameters(inspect.Signature(create)) == parameters(signature(build_create_body))
+    # the request's header, not its body
+    assert (key.name, key.kind, key.default, key.annotation) == (
+        "idempotency_key",
+        inspect.Parameter.KEYWORD_ONLY,
+        None,
+        str | None,
+    )
