@@ -12,6 +12,7 @@ import pytest
 from evolink_client import (
     APIStatusError,
     AuthenticationError,
+    IdempotencyConflictError,
     InsufficientQuotaError,
     InvalidRequestError,
     PermissionDeniedError,
@@ -26,6 +27,7 @@ EXPECTED_CLASS: dict[int, type[APIStatusError]] = {
     402: InsufficientQuotaError,
     403: PermissionDeniedError,
     404: TaskNotFoundError,
+    422: IdempotencyConflictError,
     429: RateLimitError,
 }
 

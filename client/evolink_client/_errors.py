@@ -3,7 +3,8 @@
 `error_from_response` is the one place that maps an HTTP error response to a class. It maps by
 status, not by wire code: the two operations use different codes for the same status (a 402 is
 `insufficient_quota` on create and `quota_exceeded` on query), and the code is kept on the error.
-The one exception is `idempotency_conflict`, one cause answered with two statuses (409, 422).
+A 422 is `IdempotencyConflictError` (the create's one documented 422); so is a 409 whose code
+is `idempotency_conflict` (the IETF draft's twin still in flight, which the spec does not list).
 """
 
 from __future__ import annotations
@@ -186,7 +187,9 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 
 
 def error_class(status: int, code: str | None = None) -> type[APIStatusError]:
-    if code == IDEMPOTENCY_CONFLICT and status in (409, 422):
+    # the create's one documented 422 is the conflict; a 409 is one only when it says so (the
+    # draft's in-flight twin: the spec documents no 409)
+    if status == 422 or (status == 409 and code == IDEMPOTENCY_CONFLICT):
         return IdempotencyConflictError
     if status >= 500:
         return ServerError

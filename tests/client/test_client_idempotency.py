@@ -231,12 +231,12 @@ def test_a_422_conflict_is_raised_at_once_and_not_retried() -> None:
         (409, "idempotency_conflict", IdempotencyConflictError),
         (422, "idempotency_conflict", IdempotencyConflictError),
         (409, "conflict", APIStatusError),
-        (422, "unprocessable", APIStatusError),
+        (422, "unprocessable", IdempotencyConflictError),
         (400, "idempotency_conflict", InvalidRequestError),
     ],
     ids=["409", "422", "409-other-code", "422-other-code", "400-same-code"],
 )
-def test_the_conflict_class_needs_its_code_and_one_of_its_statuses(
+def test_the_conflict_class_is_any_422_and_a_409_that_says_so(
     status: int, code: str, expected: type[APIStatusError]
 ) -> None:
     with respx.mock() as router, make_client(FakeTime(), idempotency_keys=False) as client:
