@@ -424,3 +424,31 @@ def test_a_key_used_with_another_prompt_exits_14(capsys: pytest.CaptureFixture[s
     assert code == 14
     assert route.call_count == 1
     assert json.loads(out)["error"]["class"] == "IdempotencyConflictError"
+
+
+def test_generate_through_a_lost_answer_makes_one_task(capsys: pytest.CaptureFixture[str]) -> None:
+    """`drop-after-create` cuts the connection after the task is made: the CLI's retry carries
+    the same key, and the mock answers the task the lost answer made."""
+    app = create_app(Settings(timings=FAST, clock="virtual"))
+    with serve_in_thread(app) as base_url:
+        fault = {"scenario": "drop-after-create", "match": {"operation": "create"}, "times": 1}
+        assert httpx.post(f"{base_url}/_mock/faults", json=fault).status_code == 201
+
+        code, out, _ = run(
+            capsys, "--json", "--base-url", base_url, "--api-key", "sk-cli", "generate", "A cat"
+        )
+        journal = httpx.get(f"{base_url}/_mock/requests").json()
+        made = httpx.get(f"{base_url}/_mock/tasks").json()
+        accounts = httpx.get(f"{base_url}/_mock/accounts").json()
+
+    assert code == 0
+    printed = json.loads(out)
+    shown = printed["task"]
+    assert printed["replayed"] is True
+    assert [task["id"] for task in made] == [shown["id"]]  # one task for the one intent
+    assert [(e["status"], e["scenario"], e["replayed"]) for e in journal] == [
+        (200, "drop-after-create", False),
+        (200, None, True),
+    ]
+    assert journal[0]["headers"]["idempotency-key"] == journal[1]["headers"]["idempotency-key"]
+    assert [(a["reserved"], a["running"]) for a in accounts] == [(69.12, 1)]

@@ -87,8 +87,8 @@ def test_the_reference_client_without_keys_raises_and_never_creates_a_second_tas
         timeout=5,
     ).raise_for_status()
 
-    # Without idempotency keys: this simulator does not act on them, so a keyed retry (the
-    # client's default) would make the second task this test is about.
+    # Without idempotency keys (the client's default retries under its key, and the simulator
+    # answers that retry with this task: tests/client/test_client_cli.py)
     with (
         Client(KEY, base_url=base_url, idempotency_keys=False) as client,
         pytest.raises(APIConnectionError),
