@@ -48,6 +48,8 @@ class MockApp(Starlette):
         in-process transport)."""
         if not self.worlds.ready:
             await self.worlds.enter(header(request, b"authorization"))
+        if self.worlds.ready:  # for good (keys are not isolated): no request needs this again
+            self.dispatcher.before = None
 
     def build_middleware_stack(self) -> ASGIApp:
         """The middleware added to the app around the dispatcher, which handles errors with
