@@ -50,6 +50,14 @@ def test_the_simulator_passes_and_makes_one_task(served: str) -> None:
     assert account["reserved"] == Settings().pricing.credits(VideoRequest(**BODY))
 
 
+@pytest.mark.parametrize("served", ["idempotency-key-ignored"], indirect=True)
+def test_a_simulator_that_ignores_the_key_is_caught(served: str) -> None:
+    with pytest.raises(ContractViolation, match="a second task was made") as caught:
+        check_idempotency(served, OWNER)
+
+    assert caught.value.check == CHECK
+
+
 def task(task_id: str) -> dict[str, Any]:
     return {"id": task_id, "object": "video.generation.task", "status": "pending", "progress": 0}
 
