@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from evolink_contract import checks as _checks  # registers the custom schemathesis checks
 from evolink_contract.checks import ContractViolation
+from evolink_contract.idempotency import check_idempotency
 from evolink_contract.lifecycle import run_lifecycle
 from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
 from mockserver import Settings
@@ -59,6 +60,14 @@ def lifecycle_findings(base_url: str, *, max_examples: int) -> list[Finding]:
     return []
 
 
+def idempotency_findings(base_url: str) -> list[Finding]:
+    try:
+        check_idempotency(base_url, OWNER)
+    except ContractViolation as exc:
+        return [Finding(exc.check, "idempotency", str(exc))]
+    return []
+
+
 def callback_findings(make_app: AppFactory) -> list[Finding]:
     try:
         check_callbacks(make_app)
@@ -81,6 +90,7 @@ def run_harness(mutant: str | None = None, *, max_examples: int = 15) -> list[Fi
     with serve_in_thread(make_app(settings)) as base_url:
         # the machine is cheap (a few ms a step) and its bugs need longer walks to show
         findings += lifecycle_findings(base_url, max_examples=4 * max_examples)
+        findings += idempotency_findings(base_url)
     return findings + callback_findings(make_app)
 
 

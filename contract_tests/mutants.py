@@ -68,6 +68,11 @@ async def _foreign_task_readable(m: Mutant, scope: Scope, sim: Simulator, body: 
     return _with_auth(scope, task.owner) if task is not None else scope
 
 
+async def _idempotency_key_ignored(m: Mutant, scope: Scope, sim: Simulator, body: bytes) -> Scope:
+    headers = [(k, v) for k, v in scope["headers"] if k != b"idempotency-key"]
+    return {**scope, "headers": headers}
+
+
 def _task_lost(m: Mutant, scope: Scope, status: int, body: JSON) -> tuple[int, JSON]:
     if scope["method"] == "GET" and status == 200:
         error = load_spec().errors[QUERY][404]
@@ -137,6 +142,11 @@ MUTANTS = [
     ),
     Mutant("auth-ignored", "any key, or none, is accepted", on_request=_auth_ignored),
     Mutant("foreign-task-readable", "any key can read any task", on_request=_foreign_task_readable),
+    Mutant(
+        "idempotency-key-ignored",
+        "`Idempotency-Key` is dropped before the app: every create makes a new task",
+        on_request=_idempotency_key_ignored,
+    ),
     Mutant("task-lost", "every task read answers 404 task_not_found", on_response=_task_lost),
     Mutant(
         "undeclared-field",

@@ -20,6 +20,7 @@ EXPECTED = {
     "crash-on-unicode": "not_a_server_error",
     "auth-ignored": "ignored_auth",
     "foreign-task-readable": "only_owner_can_read",
+    "idempotency-key-ignored": "idempotency_key_honoured",
     "task-lost": "owner_can_read",
     "undeclared-field": "no_undeclared_fields",
     "missing-required-field": "response_schema_conformance",

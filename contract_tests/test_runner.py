@@ -89,6 +89,7 @@ def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_run
         "test_operation[GET /v1/credits]",
         "test_stateful",
         "test_lifecycle",
+        "test_idempotency",
     } <= names
 
 

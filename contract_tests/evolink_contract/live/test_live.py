@@ -1,5 +1,5 @@
-"""The contract, against a live server: each operation, the link-following stateful run, and the
-async-job state machine. Run it with `evolink-contract`."""
+"""The contract, against a live server: each operation, the link-following stateful run, the
+async-job state machine and the idempotency check. Run it with `evolink-contract`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import schemathesis
 
+from evolink_contract.idempotency import check_idempotency
 from evolink_contract.lifecycle import run_lifecycle
 
 schema = schemathesis.pytest.from_fixture("live_schema")
@@ -31,3 +32,10 @@ def test_lifecycle(base_url: str, api_key: str) -> None:
         )
     else:
         run_lifecycle(base_url, api_key, "sk-contract-not-a-key", max_examples=examples)
+
+
+def test_idempotency(base_url: str, api_key: str) -> None:
+    """One key, one task: the same create replayed, another request refused (422). It makes one
+    task, which is charged on a paid server: evolink-contract gets there only with
+    --allow-paid-creates."""
+    check_idempotency(base_url, api_key)
