@@ -182,14 +182,15 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     402: InsufficientQuotaError,
     403: PermissionDeniedError,
     404: TaskNotFoundError,
+    422: IdempotencyConflictError,  # the create's one documented 422
     429: RateLimitError,
 }
 
 
 def error_class(status: int, code: str | None = None) -> type[APIStatusError]:
-    # the create's one documented 422 is the conflict; a 409 is one only when it says so (the
-    # draft's in-flight twin: the spec documents no 409)
-    if status == 422 or (status == 409 and code == IDEMPOTENCY_CONFLICT):
+    # a 409 is the conflict only when it says so (the draft's in-flight twin: the spec
+    # documents no 409)
+    if status == 409 and code == IDEMPOTENCY_CONFLICT:
         return IdempotencyConflictError
     if status >= 500:
         return ServerError
