@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,30 @@ class FuzzResult:
         return sum(n for s, n in self.statuses.items() if s is not None and s >= 500)
 
 
+def read_report(events: Iterable[str], result: FuzzResult) -> None:
+    """Count the cases, statuses and failed checks of schemathesis' NDJSON report in `result`."""
+    seen: set[str] = set()
+    for line in events:
+        event = json.loads(line)
+        finished = event.get("ScenarioFinished")
+        if not finished:
+            continue
+        # a phase schemathesis skips (no negative data for `GET /v1/credits`, which takes
+        # no input) finishes with no recorder, or one without cases
+        recorder = finished.get("recorder") or {}
+        for case_id in recorder.get("cases", ()):
+            if case_id not in seen:
+                seen.add(case_id)
+                result.cases[(finished["phase"], recorder["label"])] += 1
+        for interaction in recorder.get("interactions", {}).values():
+            response = interaction.get("response")
+            result.statuses[response["status_code"] if response else None] += 1
+        for checks in recorder.get("checks", {}).values():
+            for check in checks:
+                if check["status"] != "success":
+                    result.failed_checks[check["name"]] += 1
+
+
 def run_schemathesis(
     url: str, max_examples: int, seed: int, timeout: float, workdir: Path
 ) -> FuzzResult:
@@ -247,25 +271,8 @@ def run_schemathesis(
     if not report.exists():
         raise SetupError(f"schemathesis wrote no report (exit {proc.returncode}):\n{out[-3000:]}")
     result = FuzzResult(seconds=seconds, exit_code=proc.returncode)
-    seen: set[str] = set()
     with report.open(encoding="utf-8") as events:
-        for line in events:
-            event = json.loads(line)
-            finished = event.get("ScenarioFinished")
-            if not finished:
-                continue
-            recorder = finished["recorder"]
-            for case_id in recorder["cases"]:
-                if case_id not in seen:
-                    seen.add(case_id)
-                    result.cases[(finished["phase"], recorder["label"])] += 1
-            for interaction in recorder["interactions"].values():
-                response = interaction.get("response")
-                result.statuses[response["status_code"] if response else None] += 1
-            for checks in recorder["checks"].values():
-                for check in checks:
-                    if check["status"] != "success":
-                        result.failed_checks[check["name"]] += 1
+        read_report(events, result)
     match = re.search(r"^Test cases:\s*\n\s*(.+)$", out, re.MULTILINE)
     result.summary_line = match.group(1).strip() if match else "(no summary line found)"
     return result

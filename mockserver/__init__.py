@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .domain.pricing import Pricing
     from .domain.tasks import Failure, Plan, Task, TaskStatus, VideoRequest
     from .domain.timing import Timings
+    from .pytest_plugin import MockServerError
     from .service.simulator import Simulator
     from .settings import Settings
     from .spec import Spec, load_spec
@@ -59,6 +60,7 @@ _WHERE = {
     "load_spec": ".spec",
     "Store": ".storage.base",
     "MemoryStore": ".storage.memory",
+    "MockServerError": ".pytest_plugin",  # raised by its fixtures' handles
     "MockApp": ".web.app",
     "create_app": ".web.app",
 }
@@ -73,6 +75,7 @@ __all__ = [
     "MemoryStore",
     "MockApp",
     "MockError",
+    "MockServerError",
     "NotFound",
     "Plan",
     "Pricing",

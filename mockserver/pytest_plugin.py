@@ -211,7 +211,9 @@ def _evolink_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SS
     try:
         import trustme
     except ImportError:  # pragma: no cover - the test extra installs it
-        pytest.fail("the evolink_mock fixtures need trustme: pip install trustme")
+        pytest.fail(
+            "the evolink_mock fixtures need trustme: pip install 'evolink-sora-mock[pytest]'"
+        )
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -334,7 +336,12 @@ def evolink_mock(evolink_mock_server: MockServer, evolink_receiver: Receiver) ->
 
 @pytest.fixture
 def evolink_respx() -> Iterator[InProcessMock]:
-    import respx
+    try:
+        import respx
+    except ImportError:  # pragma: no cover - the pytest and test extras install it
+        pytest.fail(
+            "the evolink_respx fixture needs respx: pip install 'evolink-sora-mock[pytest]'"
+        )
 
     from .service.simulator import Simulator
     from .settings import Settings

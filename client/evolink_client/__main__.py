@@ -1,4 +1,4 @@
-"""`python -m client ...` runs the `evolink-video` command."""
+"""`python -m evolink_client ...` runs the `evolink-video` command."""
 
 from ._cli import main
 

@@ -7,6 +7,8 @@ show the same table, and a test keeps the README in step.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -281,12 +283,28 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Output], int]] = {
 }
 
 
+def _usage_error_json(said: str, code: int) -> None:
+    """argparse's usage error (`usage: ...` then `PROG: error: MESSAGE`) as `--json` prints
+    every error: one JSON document on stdout."""
+    last = said.strip().splitlines()[-1]
+    message = last.split(": error: ", 1)[-1]
+    error = {"class": "UsageError", "message": message, "usage": said.strip()}
+    print(json.dumps({"error": error, "exit_code": code}, ensure_ascii=False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    said = io.StringIO()
     try:
-        args = parser.parse_args(argv)
+        # with --json a usage error is JSON on stdout too; argparse writes it to stderr
+        with contextlib.redirect_stderr(said) if "--json" in given else contextlib.nullcontext():
+            args = parser.parse_args(given)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
-        return exc.code if isinstance(exc.code, int) else 2
+        code = exc.code if isinstance(exc.code, int) else 2
+        if said.getvalue():
+            _usage_error_json(said.getvalue(), code)
+        return code
     output = _Output(getattr(args, "json", False), sys.stdout, sys.stderr)
     try:
         with Client(

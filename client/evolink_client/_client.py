@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import random as _random
-import tempfile
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -298,11 +298,23 @@ def _result_url(task: Task) -> str:
     return task.result_url
 
 
+#: O_BINARY where the platform has it (Windows): the bytes as they came
+_O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
 @contextlib.contextmanager
 def _atomic_target(path: StrPath) -> Iterator[tuple[Path, Any]]:
-    """A temp file beside `path`, renamed onto it on success and removed on any failure."""
+    """A temp file beside `path`, renamed onto it on success and removed on any failure. It is
+    made as `open(path, "wb")` would make it (mode 0o666 less the umask), not 0o600 as
+    `tempfile.mkstemp` makes its files: a downloaded video is no secret."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 32 random bits drawn twice
+            continue
     try:
         with os.fdopen(fd, "wb") as file:
             yield target, file

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
@@ -669,17 +669,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     given = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(given)
     args.argv = given
+    if args.command == "proxy":
+        proxy(args)
+    elif args.command == "serve":
+        serve(args)
+    else:
+        try:
+            print_listing(args)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stop_at_closed_pipe()
+
+
+def print_listing(args: argparse.Namespace) -> None:
+    """`scenarios` and `spec`: what they print on stdout."""
     if args.command == "scenarios" and args.markdown:
         print(markdown_table(load_spec()))
     elif args.command == "scenarios":
         print_scenarios()
-    elif args.command == "proxy":
-        proxy(args)
-    elif args.command == "spec":
+    else:
         json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-    else:
-        serve(args)
+
+
+def stop_at_closed_pipe() -> NoReturn:
+    """The reader of stdout went away (`evolink-mock spec | head`): stop quietly, as `cat`
+    does, rather than with a traceback (the recipe of Python's `signal` documentation: what
+    is left in stdout's buffer goes to /dev/null, so the flush at exit cannot fail again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -452,3 +452,35 @@ def test_generate_through_a_lost_answer_makes_one_task(capsys: pytest.CaptureFix
     ]
     assert journal[0]["headers"]["idempotency-key"] == journal[1]["headers"]["idempotency-key"]
     assert [(a["reserved"], a["running"]) for a in accounts] == [(69.12, 1)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("--json", "generate"), ("generate", "A cat", "--duration", "5", "--json")],
+)
+def test_a_usage_error_with_json_is_json_on_stdout(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    code, out, err = run(capsys, *argv)
+
+    assert code == 2
+    assert err == ""
+    doc = json.loads(out)
+    assert doc["exit_code"] == 2
+    assert doc["error"]["class"] == "UsageError"
+    assert doc["error"]["message"] in (
+        "the following arguments are required: PROMPT",
+        "argument --duration: invalid choice: 5 (choose from 4, 8, 12)",
+    )
+    assert doc["error"]["usage"].startswith("usage: evolink-video generate")
+
+
+def test_a_usage_error_without_json_stays_argparse_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "generate")
+
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        "evolink-video generate: error: the following arguments are required: PROMPT"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,19 @@ def test_download_streams_the_result_to_the_path_without_the_key(tmp_path: Path)
     assert target.read_bytes() == MP4_BYTES
     assert sorted(tmp_path.iterdir()) == [target]
     assert "authorization" not in route.calls.last.request.headers
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_downloaded_video_has_the_mode_the_umask_gives(tmp_path: Path, umask: int) -> None:
+    target = tmp_path / "cat.mp4"
+    old = os.umask(umask)
+    try:
+        with respx.mock() as router, make_client(FakeTime()) as client:
+            router.get(VIDEO_URL).respond(content=MP4_BYTES)
+            client.download(Task.from_json(completed_body()), target)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
 
 
 def test_download_by_task_id_fetches_the_task_first(tmp_path: Path) -> None:

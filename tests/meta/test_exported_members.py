@@ -25,6 +25,13 @@ def test_all_lists_every_public_member_and_only_those() -> None:
         assert getattr(mockserver, name) is not None
 
 
+def test_the_plugins_error_is_importable_from_the_package() -> None:
+    from mockserver import pytest_plugin
+
+    # `except mockserver.MockServerError` catches what the fixtures' handles raise
+    assert mockserver.MockServerError is pytest_plugin.MockServerError
+
+
 @pytest.mark.processes
 def test_the_pytest_plugin_loads_without_the_server() -> None:
     """pytest loads the plugin in every run of a project that installs this package."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -116,6 +118,24 @@ def test_spec_prints_the_merged_document(capsys: pytest.CaptureFixture[str]) -> 
     main(["spec"])
 
     assert json.loads(capsys.readouterr().out) == load_spec().document
+
+
+def test_spec_into_a_pipe_closed_early_stops_without_a_traceback() -> None:
+    # `evolink-mock spec | head -2`: the reader goes away after two lines
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "mockserver.cli.main", "spec"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert writer.stdout is not None
+    assert writer.stderr is not None
+    assert writer.stdout.readline() == b"{\n"
+    writer.stdout.close()
+    with writer.stderr:
+        stderr = writer.stderr.read()
+    assert writer.wait(timeout=30) == 1
+    assert b"Traceback" not in stderr, stderr
+    assert b"BrokenPipeError" not in stderr, stderr
 
 
 def test_serve_help_offers_no_deliberate_defects() -> None:
