@@ -65,3 +65,16 @@ def test_the_fuzz_report_reader_counts_cases_and_survives_a_skipped_phase(
     assert result.cases == {("fuzzing", "POST /v1/videos/generations"): 2}
     assert result.statuses == {400: 1, None: 1}
     assert result.failed_checks == {"not_a_server_error": 1}
+
+
+@pytest.mark.processes
+def test_startup_runs_and_prints_its_median() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "startup.py"), "--starts", "1", "--target", "60"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "serve to healthy /_mock/health, 1 starts:" in result.stdout
+    assert result.stdout.rstrip().endswith("median <= 60 s  PASS")
