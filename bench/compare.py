@@ -1,15 +1,20 @@
-"""Throughput and latency of evolink-mock against Prism and a bare-Starlette ceiling, with wrk.
+"""Throughput and latency of evolink-mock against the mock servers a team would pick instead, and
+a bare-Starlette ceiling, with wrk.
 
-Three servers on 127.0.0.1, each on a free port: (A) ours, `python -m mockserver.cli.main serve`;
-(B) Prism mocking the same merged spec; (C) bench/ceiling.py. wrk hits each in turn with the same
-threads, connections, duration and request, alternating A B C round after round so machine noise
-hits all alike; queries (GET /v1/tasks/{id}) run against ours and the ceiling only, since Prism
-keeps no task state. Medians over rounds are printed with the ratios and the targets.
+Servers on 127.0.0.1, each on a free port: ours (`python -m mockserver.cli.main serve`); Prism
+mocking the same merged spec; WireMock standalone answering a canned create and query (ours'
+own answers, registered as stubs); Mockoon CLI serving the merged spec as `mockoon-cli import`
+makes it; and bench/ceiling.py. wrk hits each in turn with the same threads, connections,
+duration and request, alternating round after round so machine noise hits all alike. Queries
+(GET /v1/tasks/{id}) run against ours, the ceiling, WireMock and Mockoon (Prism keeps no task
+state and answers an example only for the create it validates). Medians over rounds are printed
+with the ratios, the targets and the aims.
 
     bash bench/compare.sh --duration 10 --rounds 3
 
-Installs what it lacks: Prism into bench/.cache/prism (npm), wrk from Debian (root only).
-Exit status: 0 every target passed and every run was clean, 1 otherwise, 2 setup failed.
+Installs what it lacks: Prism, WireMock (its standalone jar, in npm's `wiremock` package) and
+Mockoon's CLI into bench/.cache (npm); wrk and, for WireMock, a Java runtime from Debian (root
+only). Exit status: 0 every target passed and every run was clean, 1 otherwise, 2 setup failed.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ ROOT = BENCH.parent
 CACHE = BENCH / ".cache"
 PRISM_DIR = CACHE / "prism"
 PRISM_BIN = PRISM_DIR / "node_modules" / ".bin" / "prism"
+WIREMOCK_DIR = CACHE / "wiremock"
+MOCKOON_DIR = CACHE / "mockoon"
+MOCKOON_BIN = MOCKOON_DIR / "node_modules" / ".bin" / "mockoon-cli"
+MOCKOON_DATA = CACHE / "mockoon-environment.json"
 SPEC = CACHE / "openapi.json"
 LOGS = CACHE / "logs"
 RESULTS = BENCH / "results"
@@ -48,6 +57,9 @@ BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration"
 HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
 
 OURS, PRISM, CEILING = "ours", "prism", "ceiling"
+WIREMOCK, MOCKOON = "wiremock", "mockoon"
+#: the servers that keep no state: any task id is answered with the canned query
+CANNED_QUERY_ID = "task-unified-1757169743-7cvnl5zw"
 CREATE, QUERY = "create", "query"
 
 
@@ -55,39 +67,70 @@ CREATE, QUERY = "create", "query"
 
 
 def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+    return apt_install("wrk", "wrk", "the load generator; macOS: `brew install wrk`")
+
+
+def npm_install(package: str, prefix: Path, binary: Path, what: str) -> Path:
+    """`binary` after `npm install --prefix PREFIX PACKAGE` (skipped when it is there)."""
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if not npm:
+        raise SetupError(f"npm is not on PATH: install Node.js (>= 18) and npm to fetch {what}")
+    print(f"installing {what}: npm install --prefix {prefix} {package}", flush=True)
+    prefix.mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package]
+    if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:
+        raise SetupError(f"npm install {package} failed")
+    if not binary.exists():
+        raise SetupError(f"npm finished but {binary} is missing")
+    return binary
+
+
+def ensure_prism() -> Path:
+    return npm_install("@stoplight/prism-cli", PRISM_DIR, PRISM_BIN, "Prism")
+
+
+def apt_install(command: str, package: str, what: str) -> str:
+    """`command` on PATH, installed from Debian's `package` when missing and running as root."""
+    found = shutil.which(command)
     if found:
         return found
     if os.geteuid() != 0:
         raise SetupError(
-            "wrk is not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y wrk`; "
-            "macOS: `brew install wrk`) and run again."
+            f"{command} is not on PATH ({what}). Install it (Debian/Ubuntu: "
+            f"`sudo apt-get install -y {package}`) and run again."
         )
-    print("installing wrk: apt-get update && apt-get install -y wrk", flush=True)
+    print(f"installing {package}: apt-get update && apt-get install -y {package}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
         if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            raise SetupError(f"`{' '.join(cmd)}` failed; install wrk by hand and run again")
-    found = shutil.which("wrk")
+            raise SetupError(f"`{' '.join(cmd)}` failed; install {package} by hand and run again")
+    found = shutil.which(command)
     if not found:
-        raise SetupError("apt-get installed wrk but it is not on PATH")
+        raise SetupError(f"apt-get installed {package} but {command} is not on PATH")
     return found
 
 
-def ensure_prism() -> Path:
-    if PRISM_BIN.exists():
-        return PRISM_BIN
-    npm = shutil.which("npm")
-    if not npm:
-        raise SetupError("npm is not on PATH: install Node.js (>= 18) and npm to fetch Prism")
-    print(f"installing Prism: npm install --prefix {PRISM_DIR} @stoplight/prism-cli", flush=True)
-    PRISM_DIR.mkdir(parents=True, exist_ok=True)
-    cmd = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(PRISM_DIR)]
-    if subprocess.run([*cmd, "@stoplight/prism-cli"], stdout=subprocess.DEVNULL).returncode != 0:
-        raise SetupError("npm install @stoplight/prism-cli failed")
-    if not PRISM_BIN.exists():
-        raise SetupError(f"npm finished but {PRISM_BIN} is missing")
-    return PRISM_BIN
+def ensure_wiremock() -> tuple[str, Path]:
+    """The Java runtime and WireMock's standalone jar (npm's `wiremock` package ships it)."""
+    java = apt_install("java", "openjdk-17-jre-headless", "WireMock runs on Java")
+    marker = WIREMOCK_DIR / "node_modules" / "wiremock" / "package.json"
+    npm_install("wiremock", WIREMOCK_DIR, marker, "WireMock")
+    jars = sorted((WIREMOCK_DIR / "node_modules" / "wiremock").glob("**/wiremock-standalone-*.jar"))
+    if not jars:
+        raise SetupError(f"no wiremock-standalone-*.jar under {WIREMOCK_DIR}")
+    return java, jars[-1]
+
+
+def ensure_mockoon() -> Path:
+    """Mockoon's CLI, and the merged spec imported as its environment (its own importer)."""
+    binary = npm_install("@mockoon/cli", MOCKOON_DIR, MOCKOON_BIN, "Mockoon CLI")
+    argv = [str(binary), "import", "--input", str(SPEC), "--output", str(MOCKOON_DATA)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0 or not MOCKOON_DATA.exists():
+        raise SetupError(f"mockoon-cli import failed: {done.stderr.strip() or done.stdout}")
+    return binary
 
 
 def ours_env(src: Path | None) -> dict[str, str]:
@@ -151,12 +194,20 @@ def session_cpu_seconds(sid: int) -> float | None:
 # -- servers --------------------------------------------------------------------------------------
 
 
-def servers(log_level: str, prism_log_level: str, ours_src: Path | None) -> dict[str, Server]:
-    ours, prism, ceiling = free_ports(3)
+def servers(
+    log_level: str,
+    prism_log_level: str,
+    ours_src: Path | None,
+    wiremock: tuple[str, Path] | None = None,
+    mockoon: Path | None = None,
+) -> dict[str, Server]:
+    """Every server to compare, not started: ours, Prism, WireMock (given its Java and jar),
+    Mockoon (given its CLI), then the ceiling. Each peer runs at its default logging."""
+    ours, prism, ceiling, wiremock_port, mockoon_port = free_ports(5)
     py = sys.executable
     level = ["--log-level", log_level]
     prism_argv = [str(PRISM_BIN), "mock", "-h", HOST, "-p", str(prism)]
-    return {
+    group = {
         OURS: Server(
             OURS,
             [py, "-m", "mockserver.cli.main", "serve", "--port", str(ours), *level],
@@ -172,14 +223,78 @@ def servers(log_level: str, prism_log_level: str, ours_src: Path | None) -> dict
             LOGS / f"{PRISM}.log",
             cwd=CACHE,
         ),
-        CEILING: Server(
-            CEILING,
-            [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *level],
-            ceiling,
-            LOGS / f"{CEILING}.log",
-            cwd=CACHE,
-        ),
     }
+    if wiremock is not None:
+        java, jar = wiremock
+        root = CACHE / "wiremock-root"  # its mappings and files: none, the stubs are posted
+        (root / "mappings").mkdir(parents=True, exist_ok=True)
+        group[WIREMOCK] = Server(
+            WIREMOCK,
+            [
+                java,
+                "-jar",
+                str(jar),
+                "--port",
+                str(wiremock_port),
+                "--bind-address",
+                HOST,
+                "--root-dir",
+                str(root),
+                "--disable-banner",
+            ],
+            wiremock_port,
+            LOGS / f"{WIREMOCK}.log",
+            cwd=CACHE,
+        )
+    if mockoon is not None:
+        group[MOCKOON] = Server(
+            MOCKOON,
+            [
+                str(mockoon),
+                "start",
+                "--data",
+                str(MOCKOON_DATA),
+                "--port",
+                str(mockoon_port),
+                "--hostname",
+                HOST,
+                "--disable-log-to-file",
+            ],
+            mockoon_port,
+            LOGS / f"{MOCKOON}.log",
+            cwd=CACHE,
+        )
+    group[CEILING] = Server(
+        CEILING,
+        [py, str(BENCH / "ceiling.py"), "--port", str(ceiling), *level],
+        ceiling,
+        LOGS / f"{CEILING}.log",
+        cwd=CACHE,
+    )
+    return group
+
+
+def stub_wiremock(server: Server, create_answer: bytes, query_answer: bytes) -> None:
+    """WireMock's canned answers: ours' own create and query bodies, for any body and task id."""
+    stubs = [
+        {
+            "request": {"method": "POST", "urlPath": CREATE_PATH},
+            "response": {"status": 200, "body": create_answer.decode(), "headers": JSON_HEADER},
+        },
+        {
+            "request": {"method": "GET", "urlPathPattern": "/v1/tasks/[^/]+"},
+            "response": {"status": 200, "body": query_answer.decode(), "headers": JSON_HEADER},
+        },
+    ]
+    for stub in stubs:
+        status, said = _proc.request(
+            server.port, "POST", "/__admin/mappings", json.dumps(stub).encode(), JSON_HEADER
+        )
+        if status != 201:
+            raise SetupError(f"wiremock: a stub was refused ({status}): {said[:300]!r}")
+
+
+JSON_HEADER = {"Content-Type": "application/json"}
 
 
 @contextlib.contextmanager
@@ -336,30 +451,60 @@ class Target:
     value: float
     goal: str
     passed: bool
+    #: an aim is reported beside the targets but does not decide the exit status
+    aim: bool = False
 
 
 def targets(s: dict[tuple[str, str], Summary]) -> list[Target]:
     out: list[Target] = []
 
-    def add(label: str, num: tuple[str, str], den: tuple[str, str], attr: str, goal: str) -> None:
+    def add(
+        label: str,
+        num: tuple[str, str],
+        den: tuple[str, str],
+        attr: str,
+        goal: str,
+        aim: bool = False,
+    ) -> None:
         if num not in s or den not in s:
             return
-        value = getattr(s[num], attr) / getattr(s[den], attr)
+        top, bottom = getattr(s[num], attr), getattr(s[den], attr)
+        if top is None or not bottom:
+            return  # no CPU figure off Linux
+        value = top / bottom
         sign, bound = goal.split()
         passed = value >= float(bound) if sign == ">=" else value <= float(bound)
-        out.append(Target(label, value, goal, passed))
+        out.append(Target(label, value, goal, passed, aim))
 
     add("creates  ours/prism    req/s", (OURS, CREATE), (PRISM, CREATE), "rps", ">= 5")
     add("creates  ours/ceiling  req/s", (OURS, CREATE), (CEILING, CREATE), "rps", ">= 0.5")
     add("creates  ours/ceiling  p99", (OURS, CREATE), (CEILING, CREATE), "p99_ms", "<= 3")
     add("queries  ours/ceiling  req/s", (OURS, QUERY), (CEILING, QUERY), "rps", ">= 0.6")
+    # aims: where the peers and the ceiling say ours should be (bench/README.md, "Aims")
+    add("creates  ours/mockoon  req/s", (OURS, CREATE), (MOCKOON, CREATE), "rps", ">= 5", True)
+    add(
+        "creates  ours/ceiling  CPU/req",
+        (OURS, CREATE),
+        (CEILING, CREATE),
+        "cpu_us",
+        "<= 1.2",
+        True,
+    )
+    add(
+        "creates  ours/wiremock CPU/req", (OURS, CREATE), (WIREMOCK, CREATE), "cpu_us", "<= 1", True
+    )
+    add(
+        "creates  ours/wiremock p99", (OURS, CREATE), (WIREMOCK, CREATE), "p99_ms", "<= 0.333", True
+    )
+    add("queries  ours/ceiling  req/s", (OURS, QUERY), (CEILING, QUERY), "rps", ">= 1.0", True)
     return out
 
 
 def print_report(
     runs: Sequence[Run], args: argparse.Namespace, revision: str
 ) -> tuple[list[Target], bool]:
-    order = [(OURS, CREATE), (PRISM, CREATE), (CEILING, CREATE), (OURS, QUERY), (CEILING, QUERY)]
+    names = (OURS, PRISM, WIREMOCK, MOCKOON, CEILING)
+    order = [(name, op) for op in (CREATE, QUERY) for name in names]
     found = [x for key in order if (x := summarise(runs, *key)) is not None]
     by_key = {(x.server, x.op): x for x in found}
     print()
@@ -381,18 +526,20 @@ def print_report(
             f"{x.server:<9}{x.op:<8}{x.rps:>9.0f}{x.p50_ms:>9.2f}{x.p99_ms:>9.2f}"
             f"{cpu:>12}{load:>10}   {per_round}"
         )
-    print("(Prism keeps no task state: queries run against ours and the ceiling only.")
-    print(" CPU: the server's own CPU time per request; load 1.00 = one core busy for the run.)")
+    print("(Prism keeps no task state: it is not queried. WireMock answers canned stubs, Mockoon")
+    print(" what its importer made of the spec; neither validates a body or keeps a task.")
+    print(" CPU: the server's own CPU time per request, all its processes and threads; load")
+    print(" 1.00 = one core busy for the run.)")
     print()
     checks = targets(by_key)
-    print(f"{'ratio':<31}{'value':>8}  {'target':<8}result")
+    print(f"{'ratio':<33}{'value':>8}  {'goal':<10}result")
     for t in checks:
-        print(f"{t.label:<31}{t.value:>8.2f}  {t.goal:<8}{'PASS' if t.passed else 'FAIL'}")
-    for op, label in ((CREATE, "creates"), (QUERY, "queries")):
-        ours, ceiling = by_key.get((OURS, op)), by_key.get((CEILING, op))
-        if ours and ceiling and ours.cpu_us and ceiling.cpu_us:
-            ratio = ours.cpu_us / ceiling.cpu_us
-            print(f"{label:<9}ours/ceiling  CPU/req {ratio:>8.2f}  (no target; robust to noise)")
+        verdict = "PASS" if t.passed else "FAIL"
+        print(f"{t.label:<33}{t.value:>8.2f}  {t.goal:<10}{verdict}{'  (aim)' if t.aim else ''}")
+    ours, ceiling = by_key.get((OURS, QUERY)), by_key.get((CEILING, QUERY))
+    if ours and ceiling and ours.cpu_us and ceiling.cpu_us:
+        ratio = ours.cpu_us / ceiling.cpu_us
+        print(f"{'queries  ours/ceiling  CPU/req':<33}{ratio:>8.2f}  (no goal; robust to noise)")
     dirty = [r for r in runs if not r.clean]
     print()
     if dirty:
@@ -438,6 +585,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "matches ours at --log-level warning)",
     )
     parser.add_argument("--no-prism", action="store_true", help="skip Prism (and npm)")
+    parser.add_argument("--no-wiremock", action="store_true", help="skip WireMock (and Java)")
+    parser.add_argument("--no-mockoon", action="store_true", help="skip Mockoon")
     parser.add_argument(
         "--ours-src",
         type=Path,
@@ -454,20 +603,29 @@ def bench(args: argparse.Namespace) -> int:
     opts = WrkOptions(ensure_wrk(), args.threads, args.connections, args.wrk_timeout)
     if not args.no_prism:
         ensure_prism()
+    wiremock = None if args.no_wiremock else ensure_wiremock()
     ours_src = args.ours_src.resolve() if args.ours_src else None
     if ours_src is not None and not (ours_src / "mockserver" / "__init__.py").is_file():
         raise SetupError(f"--ours-src {ours_src}: no mockserver package there")
     write_spec(ours_src)
-    group = servers(args.log_level, args.prism_log_level, ours_src)
+    mockoon = None if args.no_mockoon else ensure_mockoon()  # imports the spec just written
+    group = servers(args.log_level, args.prism_log_level, ours_src, wiremock, mockoon)
     if args.no_prism:
         del group[PRISM]
     (LOGS / "wrk.log").unlink(missing_ok=True)
     print("starting servers on 127.0.0.1", flush=True)
     runs: list[Run] = []
     with running(group, args.ready_timeout):
+        if WIREMOCK in group:
+            first = create_task(group[OURS])
+            _, created = request(group[OURS].port, "POST", CREATE_PATH, BODY)
+            _, queried = request(group[OURS].port, "GET", QUERY_PATH.format(first))
+            stub_wiremock(group[WIREMOCK], created, queried)
         for server in group.values():
             create_task(server)  # every server answers the exact create wrk will send
         task_ids = {name: create_task(group[name]) for name in (OURS, CEILING)}
+        # the peers keep no tasks: any id gets the canned (or generated) query answer
+        task_ids |= {name: CANNED_QUERY_ID for name in (WIREMOCK, MOCKOON) if name in group}
         for name, task_id in task_ids.items():
             check_query(group[name], task_id)
 
@@ -487,7 +645,7 @@ def bench(args: argparse.Namespace) -> int:
                 runs.append(run)
                 cpu = run.cpu_us_per_request
                 print(
-                    f"round {rnd}/{args.rounds}  {name:<8}{op:<7}{run.rps:>9.0f} req/s  "
+                    f"round {rnd}/{args.rounds}  {name:<9}{op:<7}{run.rps:>9.0f} req/s  "
                     f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms"
                     + ("" if cpu is None else f"  CPU {cpu:4.0f} us/req")
                     + ("" if run.clean else "  UNCLEAN"),
@@ -514,7 +672,7 @@ def bench(args: argparse.Namespace) -> int:
         )
     )
     print(f"raw results: {out.relative_to(ROOT)}; server and wrk logs: {LOGS.relative_to(ROOT)}/")
-    return 0 if clean and all(t.passed for t in checks) else 1
+    return 0 if clean and all(t.passed for t in checks if not t.aim) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

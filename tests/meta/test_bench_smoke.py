@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,31 @@ def test_startup_runs_and_prints_its_median() -> None:
     )
     assert "serve to healthy /_mock/health, 1 starts:" in result.stdout
     assert result.stdout.rstrip().endswith("median <= 60 s  PASS")
+
+
+def test_compare_holds_ours_to_each_peer_and_aims_do_not_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import compare  # type: ignore[import-not-found]  # bench/ is a folder of scripts
+
+    def summary(server: str, op: str, rps: float, p99: float, cpu: float) -> Any:
+        return compare.Summary(server, op, rps, 1.0, p99, cpu, 1.0, [round(rps)])
+
+    found = {
+        ("ours", "create"): summary("ours", "create", 6000, 15, 150),
+        ("prism", "create"): summary("prism", "create", 1000, 200, 750),
+        ("wiremock", "create"): summary("wiremock", "create", 12000, 180, 140),
+        ("mockoon", "create"): summary("mockoon", "create", 700, 440, 1400),
+        ("ceiling", "create"): summary("ceiling", "create", 9000, 10, 110),
+    }
+    checks = {t.label.split()[1] + " " + t.label.split()[2]: t for t in compare.targets(found)}
+
+    assert checks["ours/prism req/s"].passed
+    assert not checks["ours/prism req/s"].aim
+    assert checks["ours/mockoon req/s"].value == pytest.approx(6000 / 700)
+    assert checks["ours/mockoon req/s"].aim
+    # 150 us against WireMock's 140 for a canned answer: an aim missed, reported as such
+    assert not checks["ours/wiremock CPU/req"].passed
+    assert checks["ours/wiremock CPU/req"].aim
+    assert checks["ours/wiremock p99"].passed  # 15 ms against 180
