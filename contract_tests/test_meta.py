@@ -44,7 +44,9 @@ def test_the_clean_simulator_passes_the_whole_harness() -> None:
 
 @pytest.mark.parametrize("mutant", sorted(EXPECTED))
 def test_each_broken_simulator_is_caught_by_its_check(mutant: str) -> None:
-    caught = {finding.check for finding in run_harness(mutant)}
+    # the harness stops at the first of its parts that catches the mutant with its check; the
+    # full table (every check that catches each) is `python -m contract_tests.meta`'s
+    caught = {finding.check for finding in run_harness(mutant, until=EXPECTED[mutant])}
 
     assert EXPECTED[mutant] in caught, f"{mutant} was caught only by {sorted(caught)}"
 
