@@ -2,7 +2,7 @@
 # Build the evolink-mock container image (the top-level Containerfile) with podman or docker,
 # and check one.
 #
-#   scripts/image.sh build [--tag TAG] [--base IMAGE]   # default tag: evolink-mock:VERSION
+#   scripts/image.sh build [--tag TAG] [--base IMAGE]   # default: evolink-mock:VERSION and :latest
 #   scripts/image.sh smoke [--tag TAG]                  # start it, create a task, stop it
 #
 # build makes the wheels of the project and its dependencies here (build/image-wheels/), then
@@ -124,7 +124,8 @@ build() {
     done
     local cli
     pick_engine
-    tag="${tag:-evolink-mock:$(version)}"
+    local tags=(--tag "$tag")
+    [ -n "$tag" ] || tags=(--tag "evolink-mock:$(version)" --tag evolink-mock:latest)
     [ -n "$base" ] || base="$(choose_base "$cli")"
     local wheels="$root/build/image-wheels"
     say "making the wheels in build/image-wheels with $python"
@@ -138,13 +139,13 @@ build() {
     local format=()
     # podman's default (OCI) format has no HEALTHCHECK
     [ "$cli" = podman ] && format=(--format docker)
-    say "building $tag on $base with $cli"
-    "$cli" build "${format[@]}" --layers=false --file "$root/Containerfile" --tag "$tag" \
+    say "building ${tags[*]} on $base with $cli"
+    "$cli" build "${format[@]}" --layers=false --file "$root/Containerfile" "${tags[@]}" \
         --build-arg "BASE=$base" \
         --build-arg "VERSION=$(version)" \
         --build-arg "SOURCE=${EVOLINK_IMAGE_SOURCE:-}" \
         "$root" >&2
-    say "built $tag"
+    say "built ${tags[*]}"
 }
 
 smoke() {
@@ -157,7 +158,7 @@ smoke() {
     done
     local cli
     pick_engine
-    tag="${tag:-evolink-mock:$(version)}"
+    tag="${tag:-evolink-mock:latest}"
     local port
     port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     local name="evolink-mock-smoke-$port"
