@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from mockserver import __version__
 
@@ -85,6 +86,18 @@ def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     )
 
 
+def image_sh(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """scripts/image.sh, its wheels made by this Python (the version the image's base has)."""
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "image.sh"), *args],
+        env={**podman_env(), "EVOLINK_IMAGE_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def content_hash() -> str:
     digest = hashlib.sha256()
     for name in INPUTS:
@@ -123,14 +136,7 @@ def image() -> str:
     with lock.open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another pytest on this machine may be building it
         if podman("image", "exists", tag).returncode != 0:
-            built = subprocess.run(
-                ["bash", str(ROOT / "scripts" / "image.sh"), "build", "--tag", tag],
-                env={**podman_env(), "EVOLINK_IMAGE_PYTHON": sys.executable},
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
+            built = image_sh("build", "--tag", tag, timeout=900)
             if "mmdebstrap is not installed" in built.stderr:
                 unavailable(built.stderr.strip().splitlines()[-1])
             assert built.returncode == 0, built.stderr[-3000:]
@@ -371,3 +377,24 @@ def test_db_on_a_volume_keeps_the_tasks_across_containers(image: str) -> None:
             podman("rm", "--force", second.name)
     finally:
         podman("volume", "rm", "--force", volume)
+
+
+def test_the_smoke_subcommand_passes_on_the_image(image: str) -> None:
+    done = image_sh("smoke", "--tag", image)
+    assert done.returncode == 0, done.stderr
+    assert f"image.sh: smoke: {image} serves" in done.stderr
+    assert podman("ps", "--all", "--quiet", "--filter", "name=evolink-mock-smoke").stdout == ""
+
+
+def test_the_publishing_workflow_builds_checks_and_pushes_one_image_on_a_tag() -> None:
+    workflow = yaml.safe_load((ROOT / "examples" / "publish-image.yml").read_text())
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as true
+    listed = workflow["jobs"]["image"]["steps"]
+    steps = {step.get("name"): step for step in listed}
+    assert steps["Build"]["run"] == "scripts/image.sh build --tag evolink-mock:ci"
+    assert steps["Smoke"]["run"] == "scripts/image.sh smoke --tag evolink-mock:ci"
+    push = steps["Push"]["run"]
+    assert 'docker tag evolink-mock:ci "$image:$tag"' in push
+    assert "org.opencontainers.image.version" in push
+    # checkout and Python first
+    assert [step.get("name") for step in listed] == [None, None, "Build", "Smoke", "Push"]
