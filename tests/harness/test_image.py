@@ -398,3 +398,55 @@ def test_the_publishing_workflow_builds_checks_and_pushes_one_image_on_a_tag() -
     assert "org.opencontainers.image.version" in push
     # checkout and Python first
     assert [step.get("name") for step in listed] == [None, None, "Build", "Smoke", "Push"]
+
+
+@pytest.fixture(scope="module")
+def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """podman's Docker-compatible API on a socket of this module's own, while it runs."""
+    folder = tmp_path_factory.mktemp("podman")
+    socket_path, log = folder / "podman.sock", folder / "service.log"
+    with log.open("wb") as output:
+        service = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+            env=podman_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            assert service.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "podman system service made no socket in 30 s"
+            time.sleep(0.1)
+        yield socket_path
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def test_testcontainers_starts_the_image_through_podmans_docker_socket(
+    image: str, podman_socket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testcontainers.core.config import ConnectionMode, testcontainers_config
+
+    from mockserver.testing.container import EvolinkMockContainer
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{podman_socket}")
+    # its reaper's image comes from Docker Hub; these tests run in a container of their own
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    monkeypatch.setattr(
+        testcontainers_config, "connection_mode_override", ConnectionMode.docker_host
+    )
+    with EvolinkMockContainer(image) as mock:
+        assert mock.url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=mock.url, headers=KEY, timeout=10) as api:
+            task = api.post("/v1/videos/generations", json=create_body()).json()
+            wait = {"seconds": task["task_info"]["estimated_time"]}
+            assert api.post("/_mock/clock/advance", json=wait).status_code == 401
+            advanced = api.post("/_mock/clock/advance", json=wait, headers=mock.admin_headers)
+            assert advanced.status_code == 200
+            assert api.get(f"/v1/tasks/{task['id']}").json()["status"] == "completed"
+        container_id = mock.get_wrapped_container().id
+        published = podman("port", container_id).stdout.split()
+        assert all(binding.startswith("127.0.0.1:") for binding in published[2::3])
+    assert podman("container", "exists", container_id).returncode != 0  # removed on exit
