@@ -117,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
-        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+        "--host",
+        # the image sets it to 0.0.0.0, so that `serve --clock virtual` as a container's
+        # command is reachable through its published port like the default command
+        default=os.environ.get(HOST_ENV) or "127.0.0.1",
+        help=f"interface to listen on (default: ${HOST_ENV}, else 127.0.0.1)",
     )
     serve.add_argument(
         "--port",
@@ -401,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: The environment variable that gives `--admin-token` (kept out of `ps` and shell history).
 ADMIN_TOKEN_ENV = "EVOLINK_MOCK_ADMIN_TOKEN"
+#: The environment variable that gives `serve --host` its default (the container image's).
+HOST_ENV = "EVOLINK_MOCK_HOST"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -426,6 +432,13 @@ def admin_token(args: argparse.Namespace) -> str | None:
             ) from None
     host = getattr(args, "host", "127.0.0.1")
     if token is None and not is_loopback_host(host) and not args.admin_open:
+        if os.environ.get(ADMIN_TOKEN_ENV) == "":
+            # set but empty: most often a secret that did not reach the container or the job
+            raise SystemExit(
+                f"evolink-mock: error: ${ADMIN_TOKEN_ENV} is set but empty, and --host {host} "
+                "is not loopback: give it a token to protect /_mock/*, or pass --admin-open "
+                "to leave it open"
+            )
         raise SystemExit(
             f"evolink-mock: error: --host {host} is not loopback: pass --admin-token TOKEN "
             f"(or set {ADMIN_TOKEN_ENV}) to protect /_mock/*, or --admin-open to leave it open"

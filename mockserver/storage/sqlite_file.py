@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -154,6 +155,27 @@ class DatabaseError(Exception):
     """The file cannot serve as the simulator's database (locked, another layout, not SQLite)."""
 
 
+def _why_unwritable(path: str) -> str | None:
+    """Why SQLite could not write beside `path` (WAL mode makes two files next to it), said so
+    that a deployment knows what to change; None when it can. SQLite itself only says "unable to
+    open database file"."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        flags = os.statvfs(folder).f_flag
+    except FileNotFoundError:
+        return f"the folder {folder} does not exist"
+    except OSError:
+        return None  # SQLite's own error says more
+    if flags & os.ST_RDONLY:
+        return (
+            f"{folder} is on a read-only file system: mount a writable volume there "
+            f"(in a container: -v NAME:{folder})"
+        )
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable by this user (uid {os.getuid()})"
+    return None
+
+
 class Database:
     """One SQLite connection, opened at startup and used from the event loop's thread (it may be
     another thread than the one that opened it: the server's, in `serve_in_thread`)."""
@@ -171,6 +193,9 @@ class Database:
         self._journal_added = 0
         self._deliveries_added = 0
         self._closed = False
+        unwritable = _why_unwritable(path)
+        if unwritable:
+            raise DatabaseError(f"{path}: {unwritable}")
         try:
             # one connection, no contention: a short busy timeout only makes a second server
             # on the same file fail fast

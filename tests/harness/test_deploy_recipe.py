@@ -1,9 +1,9 @@
-"""The deployment recipe (examples/deploy): its mock command is one `evolink-mock serve`
-accepts, on a shared store, with the admin token it needs off loopback."""
+"""The deployment recipe (examples/deploy): its replicas run the container image, with a
+command `evolink-mock serve` accepts, on a shared store, with the admin token it needs off
+loopback."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,8 @@ import yaml
 
 from mockserver.cli.main import build_parser, settings_from
 
-RECIPE = Path(__file__).resolve().parents[2] / "examples" / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "examples" / "deploy"
 
 
 def test_the_replicas_serve_one_state_from_redis_behind_the_token(
@@ -20,11 +21,12 @@ def test_the_replicas_serve_one_state_from_redis_behind_the_token(
     monkeypatch.setenv("EVOLINK_MOCK_ADMIN_TOKEN", "from-the-environment")
     compose = yaml.safe_load((RECIPE / "compose.yaml").read_text())
     services = compose["services"]
-    script = services["mock-a"]["command"][-1]
-    serve = shlex.split(script.split("exec evolink-mock", 1)[1])
+    serve = services["mock-a"]["command"]  # the image's entrypoint is evolink-mock
     settings = settings_from(build_parser().parse_args(serve))
 
     assert services["mock-b"] == services["mock-a"]  # two replicas of one service
+    assert services["mock-a"]["image"] == "${EVOLINK_MOCK_IMAGE:-evolink-mock:latest}"
+    assert (ROOT / "Containerfile").read_text().count('ENTRYPOINT ["evolink-mock"]') == 1
     assert settings.store_url == "redis://redis:6379/0"
     assert settings.admin_token == "from-the-environment"
     assert "EVOLINK_MOCK_ADMIN_TOKEN" in services["mock-a"]["environment"]

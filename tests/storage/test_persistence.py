@@ -266,6 +266,17 @@ def test_a_second_server_on_one_file_fails_and_so_does_a_file_of_another_kind(
         main(["serve", "--db", str(text), "--port", "0"])
 
 
+def test_a_db_in_a_missing_folder_is_one_line_naming_the_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--db", str(missing / "db.sqlite"), "--port", "0"])
+    message = str(exited.value.code)
+    assert message == (
+        f"evolink-mock: error: --db {missing}/db.sqlite: the folder {missing} does not exist"
+    )
+    assert not missing.exists()
+
+
 def test_serve_help_describes_db_and_the_flag_becomes_a_setting() -> None:
     parser = build_parser()
     serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr,index]

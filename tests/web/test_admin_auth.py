@@ -119,6 +119,34 @@ def test_beyond_loopback_without_a_token_is_refused(
     assert "\n" not in message
 
 
+def test_an_empty_token_in_the_environment_is_named_beyond_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVOLINK_MOCK_ADMIN_TOKEN", "")
+    parse = build_parser().parse_args
+    with pytest.raises(SystemExit) as exited:
+        settings_from(parse(["serve", "--host", "0.0.0.0"]))
+    assert str(exited.value.code).startswith(
+        "evolink-mock: error: $EVOLINK_MOCK_ADMIN_TOKEN is set but empty, and --host 0.0.0.0"
+    )
+    # as if unset where no token is needed, and where --admin-open says so
+    assert settings_from(parse(["serve", "--host", "127.0.0.1"])).admin_token is None
+    open_ = settings_from(parse(["serve", "--host", "0.0.0.0", "--admin-open"]))
+    assert open_.admin_token is None
+
+
+def test_the_host_default_comes_from_the_environment_and_needs_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EVOLINK_MOCK_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("EVOLINK_MOCK_HOST", "0.0.0.0")  # as the container image sets it
+    args = build_parser().parse_args(["serve", "--clock", "virtual"])
+    assert args.host == "0.0.0.0"
+    with pytest.raises(SystemExit, match=r"--host 0\.0\.0\.0 is not loopback"):
+        settings_from(args)
+    assert build_parser().parse_args(["serve", "--host", "::1"]).host == "::1"
+
+
 def test_admin_open_or_a_token_allows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVOLINK_MOCK_ADMIN_TOKEN", raising=False)
     parse = build_parser().parse_args

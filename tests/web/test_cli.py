@@ -25,10 +25,13 @@ def help_text(*argv: str) -> str:
     return text
 
 
-def test_serve_help_names_every_flag_with_its_real_default() -> None:
+def test_serve_help_names_every_flag_with_its_real_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EVOLINK_MOCK_HOST", raising=False)
     text = " ".join(help_text("serve").split())
     for phrase in [
-        "--host HOST interface to listen on (default: 127.0.0.1)",
+        "--host HOST interface to listen on (default: $EVOLINK_MOCK_HOST, else 127.0.0.1)",
         "--port PORT port to listen on; 0 picks a free one (default: 8000)",
         "--api-key KEY accept only this bearer key (repeatable);",
         "by default any key shaped like the vendor's (sk- then letters, digits, - or _)",
