@@ -529,9 +529,13 @@ class Simulator:
         if counted is None:
             raise NotFound("Metrics are off (serve --no-metrics)")
         now = self.now()
-        statuses = dict.fromkeys((status.value for status in TaskStatus), 0)
+        # every served model in every status, 0 or not; a kept task of another model too
+        statuses = {
+            (model, status.value): 0 for model in self.models.names for status in TaskStatus
+        }
         for task in await self.store.tasks():
-            statuses[task.plan.status_at(now).value] += 1
+            key = (task.request.model, task.plan.status_at(now).value)
+            statuses[key] = statuses.get(key, 0) + 1
         return MetricsSnapshot(
             dict(counted.requests),
             {op: (list(h.counts), h.total) for op, h in counted.latency.items()},
