@@ -17,6 +17,7 @@ from mockserver import Settings, Simulator, create_app
 from mockserver.cli.main import build_parser, settings_from
 from mockserver.delivery.images import ImageInfo, check_shape
 from mockserver.domain.models import load_models, shipped_models
+from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.tasks import VideoRequest
 from mockserver.domain.timing import FAST
 
@@ -356,3 +357,21 @@ def test_serve_with_a_missing_price_exits_non_zero_with_one_line(tmp_path: Path)
     assert served.log().strip() == (
         f'evolink-mock: error: {folder / "fixture-cam-1.toml"}: prices."480p".5: missing price'
     )
+
+
+async def test_a_key_without_a_model_gets_the_pages_403_naming_that_model(
+    make_simulator: MakeSimulator,
+) -> None:
+    profiles = Profiles(keys={KEY: KeyProfile(models=(PRO,))})
+    sim = make_simulator(Settings(clock="virtual", start_time=START, profiles=profiles))
+    async with api_on(sim) as api:
+        allowed = await api.post("/v1/videos/generations", json=body(PRO))
+        denied = await api.post("/v1/videos/generations", json=body(PREVIEW))
+
+    assert allowed.status_code == 200
+    assert denied.status_code == 403
+    assert denied.json()["error"] == {
+        "code": "model_access_denied",
+        "message": f"Token does not have access to model: {PREVIEW}",
+        "type": "invalid_request_error",
+    }
