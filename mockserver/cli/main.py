@@ -105,7 +105,10 @@ def _chaos(text: str) -> Chaos:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evolink-mock",
-        description="An offline simulator of Evolink's Sora-2-Pro video generation API.",
+        description=(
+            "An offline simulator of Evolink's Sora video generation API, each model from its "
+            "vendored page."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -404,10 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios.add_argument(
         "--markdown", action="store_true", help="print the catalogue as the README's Markdown table"
     )
-    commands.add_parser(
+    spec = commands.add_parser(
         "spec",
         help="print the merged OpenAPI document (JSON) the server validates against",
         description="Print the merged OpenAPI document, the same one served at /openapi.json.",
+    )
+    spec.add_argument(
+        "--models-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="the document serve --models-dir DIR would serve (repeatable)",
     )
     return parser
 
@@ -713,7 +724,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "proxy":
         proxy(args)
     elif args.command == "spec":
-        json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
+        document = served_models(Config(), args.models_dir).spec.document
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         serve(args)

@@ -345,7 +345,7 @@ class Simulator:
         profile = self.admission.profile(owner)
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
-        model = self.models[request.model]  # the parser let only a served model through
+        model = self.models.profiles[request.model]  # the parser let only a served one in
         failure = scenario.failure if scenario is not None else None
         if failure is None and self.images is not None:
             # fails the task as it leaves pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from mockserver import Settings, Simulator, create_app
-from mockserver.cli.main import build_parser, settings_from
+from mockserver.cli.main import build_parser, main, settings_from
 from mockserver.delivery.images import ImageInfo, check_shape
 from mockserver.domain.models import load_models, shipped_models
 from mockserver.domain.profiles import KeyProfile, Profiles
@@ -375,3 +376,18 @@ async def test_a_key_without_a_model_gets_the_pages_403_naming_that_model(
         "message": f"Token does not have access to model: {PREVIEW}",
         "type": "invalid_request_error",
     }
+
+
+def test_spec_prints_the_document_a_models_folder_adds_to(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["spec", "--models-dir", str(FIXTURE_MODELS)])
+    document = json.loads(capsys.readouterr().out)
+
+    refs = [r["$ref"] for r in document["components"]["schemas"]["VideoGenerationRequest"]["oneOf"]]
+    # the base page's model first, then by name
+    assert [ref.removeprefix("#/components/schemas/VideoGenerationRequest.") for ref in refs] == [
+        "sora-2-pro-preview",
+        "fixture-cam-1",
+        "sora-2-preview",
+    ]
