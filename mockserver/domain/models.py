@@ -269,6 +269,21 @@ def profile_from(source: ModelSource) -> ModelProfile:
     )
 
 
+def check_timings(models: Models, per_video_second: Collection[str], profile: str) -> None:
+    """Refuse a model whose tasks would need a row the timing profile lacks (`[timing]
+    quality`, or else each quality of its frames), before a create could meet it."""
+    for model in models:
+        rows = {model.timing_quality} if model.timing_quality else {q for _, q in model.frames}
+        for row in sorted(rows - set(per_video_second)):
+            field_name = "timing.quality" if model.timing_quality else "timing"
+            raise ModelFileError(
+                model.file,
+                field_name,
+                f"the timing profile {profile!r} has no per_video_second row {row!r} "
+                f"(it has {', '.join(per_video_second)}): set [timing] quality to one of them",
+            )
+
+
 def _billing_rules(source: ModelSource) -> list[str]:
     """What the page's `usage.billing_rule` allows (per_call, per_token, per_second)."""
     schemas = source.document["components"]["schemas"]

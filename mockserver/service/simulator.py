@@ -24,6 +24,7 @@ from ..domain.faults import Fault
 from ..domain.idempotency import Claim, checked_key
 from ..domain.journal import Entry, EntryFilter, RawHeaders, redact
 from ..domain.limits import AccountView
+from ..domain.models import check_timings
 from ..domain.moderation import Moderator
 from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
@@ -74,6 +75,8 @@ class Simulator:
             models if self.settings.pricing is None else models.priced(self.settings.pricing)
         )
         self.spec = spec or models.spec
+        timings = self.settings.timings
+        check_timings(self.models, timings.per_video_second, timings.name)
         if store is not None and self.settings.db_path is not None:
             raise ValueError("pass a store or settings.db_path, not both")
         self.store: Store = store if store is not None else open_store(self.settings)

@@ -21,6 +21,7 @@ from mockserver.domain.models import load_models, shipped_models
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.tasks import VideoRequest
 from mockserver.domain.timing import FAST
+from mockserver.spec import ModelFileError
 
 from ..conftest import KEY, START, MakeSimulator
 from ..mp4probe import probe
@@ -391,3 +392,16 @@ def test_spec_prints_the_document_a_models_folder_adds_to(
         "fixture-cam-1",
         "sora-2-preview",
     ]
+
+
+def test_a_model_whose_quality_the_timing_profile_lacks_stops_serve(tmp_path: Path) -> None:
+    folder = fixture_copy(tmp_path, 'quality = "720p"\n', "")  # its own 480p: no vendor row
+    args = build_parser().parse_args(["serve", "--models-dir", str(folder)])
+
+    with pytest.raises(ModelFileError) as refused:
+        Simulator(settings_from(args))
+
+    assert str(refused.value) == (
+        f"{folder / 'fixture-cam-1.toml'}: timing: the timing profile 'vendor' has no "
+        "per_video_second row '480p' (it has 720p, 1080p): set [timing] quality to one of them"
+    )
