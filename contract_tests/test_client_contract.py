@@ -49,7 +49,7 @@ SPEC = load_spec()
 DOC: dict[str, Any] = SPEC.document
 KEY = "sk-contract-client"
 BASE = "https://api.evolink.test"
-REQUEST = DOC["components"]["schemas"]["VideoGenerationRequest"]["properties"]
+REQUEST = SPEC.request_schema["properties"]  # the first model's, the seed's
 OPTIONAL_ENUMS = ("aspect_ratio", "quality", "duration")
 #: The spec's example task id: a path parameter the spec accepts.
 TASK_ID: str = next(

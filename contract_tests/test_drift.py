@@ -99,6 +99,7 @@ def test_every_probe_is_refused_by_the_spec_before_anything_is_sent() -> None:
         "callback URL",
         "malformed JSON",
         "wrong content type",
+        "duration (sora-2-preview)",
         "malformed task id",
         "unknown task id",
     } == set(names)
@@ -107,7 +108,7 @@ def test_every_probe_is_refused_by_the_spec_before_anything_is_sent() -> None:
 def test_a_probe_the_spec_accepts_stops_the_run_with_nothing_sent(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(drift, "probes", lambda: [drift._create("valid")])
+    monkeypatch.setattr(drift, "probes", lambda spec=None: [drift._create("valid")])
     sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -132,23 +133,36 @@ def test_a_clean_simulator_shows_no_difference_and_no_create_succeeded(
         journal = httpx.get(f"{base_url}/_mock/requests", timeout=5).json()
 
     assert code == 0, capsys.readouterr().out
-    assert "no differences: 14 requests" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no differences: 15 requests" in out
+    # both served models' rows, each model's page broken at least once
+    assert "sora-2-preview: duration (sora-2-preview)" in out
+    assert "sora-2-pro-preview: prompt length, duration, quality, aspect ratio" in out
     creates = [e for e in journal if e["operation"] == "createVideoGeneration"]
-    assert len(creates) == 12
+    assert len(creates) == 13
     assert all(e["status"] >= 400 for e in journal)
     written = json.loads(report.read_text())
     assert written["version"] == 1
     assert written["differences"] == 0
-    assert len(written["rows"]) == 14
+    assert len(written["rows"]) == 15
 
 
 @pytest.mark.parametrize(
-    ("rewrite", "row", "field"),
-    [(reword_not_found, "unknown task id", "message"), (duration_is_422, "duration", "status")],
+    ("rewrite", "row", "field", "also"),
+    [
+        (reword_not_found, "unknown task id", "message", []),
+        # every model's duration row: each model's page refuses its own
+        (duration_is_422, "duration", "status", ["duration (sora-2-preview)"]),
+    ],
     ids=["worded-differently", "another-status"],
 )
 def test_a_drifted_vendor_exits_1_naming_the_row(
-    rewrite: Rewrite, row: str, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    rewrite: Rewrite,
+    row: str,
+    field: str,
+    also: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = tmp_path / "drift.json"
     app = Drifted(create_app(Settings(clock="virtual")), rewrite)
@@ -162,7 +176,9 @@ def test_a_drifted_vendor_exits_1_naming_the_row(
     lines = [line for line in out.splitlines() if line.startswith(row)]
     assert any(line.split()[len(row.split())] == field for line in lines), out
     rows = json.loads(report.read_text())["rows"]
-    assert [(r["probe"], r["differences"][0]) for r in rows if r["differences"]] == [(row, field)]
+    assert [(r["probe"], r["differences"][0]) for r in rows if r["differences"]] == [
+        (name, field) for name in [row, *also]
+    ]
 
 
 def test_a_status_outside_the_spec_is_reported_as_such() -> None:

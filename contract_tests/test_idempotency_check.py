@@ -47,7 +47,7 @@ def test_the_simulator_passes_and_makes_one_task(served: str) -> None:
     made = httpx.get(f"{served}/_mock/tasks").json()
     (account,) = httpx.get(f"{served}/_mock/accounts").json()
     assert [task["prompt"] for task in made] == [BODY["prompt"]]
-    assert account["reserved"] == Settings().pricing.credits(VideoRequest(**BODY))
+    assert account["reserved"] == Settings().models[BODY["model"]].credits(VideoRequest(**BODY))
 
 
 @pytest.mark.parametrize("served", ["idempotency-key-ignored"], indirect=True)

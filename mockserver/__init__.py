@@ -1,4 +1,4 @@
-"""An offline simulator of Evolink's Sora-2-Pro video generation API.
+"""An offline simulator of Evolink's Sora video generation API (sora-2-pro-preview, sora-2-preview).
 
 The names below are imported when first used: pytest loads this package's plugin in every test
 run of a project that installs it, and that should not cost the import of the whole server.
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         RateLimited,
         Unauthorized,
     )
+    from .domain.models import ModelProfile, Models, load_models
     from .domain.pricing import Pricing
     from .domain.tasks import Failure, Plan, Task, TaskStatus, VideoRequest
     from .domain.timing import Timings
@@ -47,6 +48,9 @@ _WHERE = {
     "NotFound": ".domain.errors",
     "RateLimited": ".domain.errors",
     "Unauthorized": ".domain.errors",
+    "ModelProfile": ".domain.models",
+    "Models": ".domain.models",
+    "load_models": ".domain.models",
     "Pricing": ".domain.pricing",
     "Failure": ".domain.tasks",
     "Plan": ".domain.tasks",
@@ -76,6 +80,8 @@ __all__ = [
     "MockApp",
     "MockError",
     "MockServerError",
+    "ModelProfile",
+    "Models",
     "NotFound",
     "Plan",
     "Pricing",
@@ -93,6 +99,7 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "create_app",
+    "load_models",
     "load_spec",
 ]
 

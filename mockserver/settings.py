@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .domain.chaos import Chaos
 from .domain.clock import ClockKind
+from .domain.models import Models, shipped_models
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
 from .domain.recording import RecordedTask
@@ -39,7 +40,11 @@ class Settings:
     #: Seeds every random choice (plans, ids, latencies): the same seed and requests give the
     #: same run. None draws from the OS.
     seed: int | None = None
-    pricing: Pricing = field(default_factory=Pricing)
+    #: The served models (`mockserver.domain.models`): by default the shipped ones.
+    models: Models = field(default_factory=shipped_models)
+    #: A price table over one model's (`[pricing]` of `--config`; `pricing.model`, by default
+    #: the first served); None: the models' own.
+    pricing: Pricing | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     #: Per-key credits, limits, models and default scenarios; moderation rules.
     profiles: Profiles = field(default_factory=Profiles)

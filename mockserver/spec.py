@@ -1,9 +1,12 @@
 """The merged OpenAPI document: the only source of enums, limits and documented errors.
 
 The vendor's pages are vendored verbatim: the create page, and the credits page's operation and
-its `CreditsResponse`; `openapi/overlay.yaml` is deep-merged onto them. All are read once per
-process (`load_spec()` is cached); validators are compiled once. A simulator reads the
-spec it was given (`Simulator.spec`, by default this one); nothing else reads its own copy.
+its `CreditsResponse`; `openapi/overlay.yaml` is deep-merged onto them. Each served model is a
+data file (`openapi/models/<model>.toml`, its format in `docs/models.md`) naming its own vendored
+create page: the served create body is those pages' request bodies, one per model, told apart by
+`model`. All are read once per process (`load_spec()` is cached); validators are compiled once,
+one per model. A simulator reads the spec it was given (`Simulator.spec`, by default this one);
+nothing else reads its own copy.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +24,14 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
+#: The base document: its operation's text and its response and error shapes are every model's.
 VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
 CREDITS_FILE = "vendor/get-credits.json"
 OVERLAY_FILE = "overlay.yaml"
+#: The shipped models' data files, one `<model>.toml` each.
+MODELS_DIR = "models"
+#: What names a model's request schema among the document's schemas.
+REQUEST_SCHEMA = "VideoGenerationRequest"
 CREATE = "createVideoGeneration"
 QUERY = "getTaskDetail"
 CREDITS = "getCredits"
@@ -71,6 +80,160 @@ def credits_page_part(page: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class ModelFileError(ValueError):
+    """A model's data file or page that cannot be served: one line naming the file and field."""
+
+    def __init__(self, path: Path, field: str, why: str) -> None:
+        super().__init__(f"{path}: {field}: {why}" if field else f"{path}: {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """One served model as its files say: its data file (`profile`, read as `data`) and the
+    vendored create page it names (`page`, read as `document`)."""
+
+    name: str
+    profile: Path
+    data: Mapping[str, Any]
+    page: Path
+    document: Mapping[str, Any]
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        """The page's create request schema, as the vendor wrote it."""
+        schema: Mapping[str, Any] = self.document["components"]["schemas"][REQUEST_SCHEMA]
+        return schema
+
+
+#: A model's name: what the vendor's pages use (lowercase, digits, `.`, `-`, `_`).
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def read_model(profile: Path) -> ModelSource:
+    """A model's data file and the page it names (`page`, relative to the file), checked for
+    what the document needs of them: a name, a page with a create request body, durations."""
+    try:
+        data = tomllib.loads(profile.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFileError(profile, "", exc.strerror or str(exc)) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(profile, "", f"not valid TOML: {exc}") from exc
+    name = data.get("model")
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise ModelFileError(profile, "model", "expected a model name like sora-2-preview")
+    if not isinstance(data.get("page"), str):
+        raise ModelFileError(profile, "page", "expected the path of the model's vendored page")
+    page = (profile.parent / data["page"]).resolve()
+    try:
+        document = _read_document(page)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ModelFileError(profile, "page", f"cannot read {page}: {exc}") from exc
+    try:
+        operation = document["paths"]["/v1/videos/generations"]["post"]
+        request = document["components"]["schemas"][REQUEST_SCHEMA]
+        properties = request["properties"]
+    except (KeyError, TypeError):
+        raise ModelFileError(
+            profile,
+            "page",
+            f"{page} has no POST /v1/videos/generations with a {REQUEST_SCHEMA} schema",
+        ) from None
+    if operation.get("operationId") != CREATE or "model" not in properties:
+        raise ModelFileError(profile, "page", f"{page} is not a {CREATE} page with a model field")
+    enum = properties["model"].get("enum")
+    if enum is not None and enum != [name]:
+        raise ModelFileError(profile, "model", f"{name!r}, but its page's model enum is {enum}")
+    durations = data.get("durations")
+    if (
+        not isinstance(durations, list)
+        or not durations
+        or not all(type(d) is int and d > 0 for d in durations)
+        or len(set(durations)) != len(durations)
+    ):
+        raise ModelFileError(profile, "durations", "expected whole seconds, like [4, 8, 12]")
+    return ModelSource(name, profile, data, page, document)
+
+
+def read_models(
+    folders: Sequence[Path], only: Collection[str] | None = None
+) -> tuple[ModelSource, ...]:
+    """Every `*.toml` of the folders, in order (the base page's model first, then by name);
+    with `only`, just those models, each of which must be found. Two files naming one model,
+    or two models on one page, are refused."""
+    found: dict[str, ModelSource] = {}
+    pages: dict[Path, ModelSource] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise ModelFileError(folder, "", "not a folder of model files")
+        for path in sorted(folder.glob("*.toml")):
+            source = read_model(path)
+            twin = found.get(source.name)
+            if twin is not None:
+                raise ModelFileError(path, "model", f"{source.name!r} is {twin.profile}'s too")
+            same_page = pages.get(source.page)
+            if same_page is not None:
+                raise ModelFileError(
+                    path, "page", f"{source.page} is the page of {same_page.name!r} already"
+                )
+            found[source.name] = pages[source.page] = source
+    if only is not None:
+        missing = sorted(set(only) - set(found))
+        if missing:
+            raise ModelFileError(
+                folders[0] if folders else Path("."),
+                "models",
+                f"no model file for {', '.join(missing)}; found: {', '.join(sorted(found))}",
+            )
+        found = {name: source for name, source in found.items() if name in only}
+    if not found:
+        raise ModelFileError(folders[0] if folders else Path("."), "models", "no model to serve")
+    base = (spec_dir() / VENDOR_FILE).resolve()
+    return tuple(sorted(found.values(), key=lambda s: (s.page != base, s.name)))
+
+
+def model_request(source: ModelSource, overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's create request schema as served: its page's, with what every page's prose says
+    (`overlay`: the overlay's `VideoGenerationRequest`), `model` its one value, and `duration`
+    the durations of its data file."""
+    properties = source.request.get("properties", {})
+    prose = {k: v for k, v in overlay.get("properties", {}).items() if k in properties}
+    schema = deep_merge(source.request, {**overlay, "properties": prose})
+    properties = schema["properties"]
+    properties["model"] = {**properties["model"], "enum": [source.name], "default": source.name}
+    if "duration" in properties:
+        properties["duration"] = {**properties["duration"], "enum": list(source.data["durations"])}
+    return schema
+
+
+def build_document(models: Sequence[ModelSource], folder: Path | None = None) -> dict[str, Any]:
+    """The served document: the base page, the credits page's part and the overlay, then the
+    create request body as one schema per model (`VideoGenerationRequest.<model>`), discriminated
+    by `model`, each page's example beside it."""
+    folder = folder or spec_dir()
+    credits = credits_page_part(_read_document(folder / CREDITS_FILE))
+    overlay = _read_document(folder / OVERLAY_FILE)
+    request_overlay = overlay["components"]["schemas"].pop(REQUEST_SCHEMA, {})
+    document = deep_merge(deep_merge(_read_document(folder / VENDOR_FILE), credits), overlay)
+    schemas = document["components"]["schemas"]
+    refs = {}
+    examples = {}
+    for source in models:
+        name = f"{REQUEST_SCHEMA}.{source.name}"
+        schemas[name] = model_request(source, request_overlay)
+        refs[source.name] = f"#/components/schemas/{name}"
+        content = source.document["paths"]["/v1/videos/generations"]["post"]["requestBody"]
+        for key, example in content["content"]["application/json"].get("examples", {}).items():
+            examples[f"{source.name}.{key}"] = copy.deepcopy(example)
+    schemas[REQUEST_SCHEMA] = {
+        "description": "The create body of the model it names: each model's own page.",
+        "oneOf": [{"$ref": ref} for ref in refs.values()],
+        "discriminator": {"propertyName": "model", "mapping": refs},
+    }
+    create = document["paths"]["/v1/videos/generations"]["post"]
+    create["requestBody"]["content"]["application/json"]["examples"] = examples
+    return document
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentedError:
     """One error response as the spec's example gives it."""
@@ -103,8 +266,12 @@ def _field_error(err: Any) -> FieldError:
 class Spec:
     """Read-only view of the merged document, with what the simulator needs precomputed."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(
+        self, document: dict[str, Any], models: Sequence[ModelSource] | None = None
+    ) -> None:
         self.document = document
+        #: what each served model's files say, the base page's model first
+        self.sources: tuple[ModelSource, ...] = tuple(models or ())
         self._operations: dict[str, dict[str, Any]] = {
             op["operationId"]: op
             for item in document["paths"].values()
@@ -112,12 +279,28 @@ class Spec:
             if isinstance(op, dict) and "operationId" in op
         }
         schemas = document["components"]["schemas"]
-        self.request_schema: dict[str, Any] = schemas["VideoGenerationRequest"]
-        root = {
-            "$ref": "#/components/schemas/VideoGenerationRequest",
-            "components": {"schemas": schemas},
+        prefix = f"{REQUEST_SCHEMA}."
+        #: each served model's create request schema, by name
+        self.request_schemas: dict[str, dict[str, Any]] = {
+            name.removeprefix(prefix): schema
+            for name, schema in schemas.items()
+            if name.startswith(prefix)
         }
-        self._request_validator = jsonschema_rs.Draft202012Validator(root, validate_formats=True)
+        if not self.request_schemas:  # a document of one page, its request body its own
+            only = schemas[REQUEST_SCHEMA]
+            self.request_schemas = {only["properties"]["model"]["enum"][0]: only}
+        #: the served models, the base page's first
+        self.models: tuple[str, ...] = tuple(self.request_schemas)
+        #: the first model's request schema (the seed's page, when it is served)
+        self.request_schema: dict[str, Any] = self.request_schemas[self.models[0]]
+        self._request_validators = {
+            model: jsonschema_rs.Draft202012Validator(
+                {**schema, "components": {"schemas": schemas}}, validate_formats=True
+            )
+            for model, schema in self.request_schemas.items()
+        }
+        #: a served model by its name folded (case, spaces): for the hint of a near miss
+        self._folded = {_fold(model): model for model in self.models}
         self._response_validators: dict[tuple[str, int], Any] = {}
         self.errors: dict[str, dict[int, DocumentedError]] = {
             op_id: self._documented_errors(op) for op_id, op in self._operations.items()
@@ -142,19 +325,36 @@ class Spec:
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self._operations[operation_id]
 
-    def request_property(self, name: str) -> dict[str, Any]:
-        prop: dict[str, Any] = self.request_schema["properties"][name]
+    def request_property(self, name: str, model: str | None = None) -> dict[str, Any]:
+        """A property of a model's create request (by default the first model's)."""
+        schema = self.request_schemas[model] if model is not None else self.request_schema
+        prop: dict[str, Any] = schema["properties"][name]
         return prop
 
-    def enum(self, name: str) -> list[Any]:
-        """The allowed values of a request property, as the spec lists them."""
-        return list(self.request_property(name)["enum"])
+    def enum(self, name: str, model: str | None = None) -> list[Any]:
+        """The allowed values of a request property, as the model's page lists them."""
+        return list(self.request_property(name, model)["enum"])
 
     def request_errors(self, body: object) -> list[FieldError]:
-        """Every way `body` breaks the create request schema, in document order."""
-        if self._request_validator.is_valid(body):  # the common case, without building errors
+        """Every way `body` breaks the create request schema of the model it names, in document
+        order; a model not served is one error naming it."""
+        model = body.get("model") if type(body) is dict else None
+        validator = self._request_validators.get(model) if type(model) is str else None
+        if validator is None:
+            if type(model) is str:
+                return [self.unknown_model(model)]
+            validator = self._request_validators[self.models[0]]  # no model: the first's rules
+        if validator.is_valid(body):  # the common case, without building errors
             return []
-        return [_field_error(err) for err in self._request_validator.iter_errors(body)]
+        return [_field_error(err) for err in validator.iter_errors(body)]
+
+    def unknown_model(self, model: str) -> FieldError:
+        """The error of a model name this spec does not serve, with the near miss if any."""
+        near = self._folded.get(_fold(model))
+        hint = f"; did you mean {near!r}?" if near is not None else ""
+        return FieldError(
+            "model", f"{model!r} is not a model served here: one of {', '.join(self.models)}{hint}"
+        )
 
     def response_problems(self, operation_id: str, status: int, body: object) -> list[str]:
         """How an answer breaks the spec: a status the operation does not document, or a body
@@ -185,10 +385,21 @@ class Spec:
         return None
 
 
+def _fold(name: str) -> str:
+    return "".join(name.split()).lower()
+
+
+def build_spec(models: Sequence[ModelSource]) -> Spec:
+    """The document serving these models, with their validators."""
+    return Spec(build_document(models), models)
+
+
+def shipped_models() -> tuple[ModelSource, ...]:
+    """The models this release ships (`openapi/models/`)."""
+    return read_models([spec_dir() / MODELS_DIR])
+
+
 @functools.cache
 def load_spec() -> Spec:
-    """The merged document, read and compiled once per process."""
-    folder = spec_dir()
-    credits = credits_page_part(_read_document(folder / CREDITS_FILE))
-    vendored = deep_merge(_read_document(folder / VENDOR_FILE), credits)
-    return Spec(deep_merge(vendored, _read_document(folder / OVERLAY_FILE)))
+    """The merged document of the shipped models, read and compiled once per process."""
+    return build_spec(shipped_models())

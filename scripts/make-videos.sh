@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the 12 small MP4 files the mock server serves as task results:
-#   mockserver/videos/{W}x{H}-{D}s.mp4  for aspect_ratio 16:9/9:16 x quality 720p/1080p
-#   x duration 4/8/12 s.
+#   mockserver/videos/{W}x{H}-{D}s.mp4  for every frame size of the shipped models'
+#   data files (openapi/models/*.toml) x duration 4/8/12 s.
 # Each is a real, playable H.264 (yuv420p) MP4 with +faststart: a dark blue still frame
 # labelled "evolink-mock WxH Ds", 1 fps, one keyframe, so each file is only a few KB.
 # The outputs are committed to the repository so that installing or testing the mock needs
@@ -19,10 +19,11 @@ if command -v fc-match >/dev/null 2>&1; then
     [[ -f "${font}" ]] || font=""
 fi
 
-# the sizes from the one table of them (mockserver/domain/frames.py)
-sizes="$(cd "${here}/.." && python3 -c 'import runpy
-table = runpy.run_path("mockserver/domain/frames.py")["FRAME_SIZES"]
-print(" ".join(f"{w}x{h}" for w, h in table.values()))')"
+# the sizes from the shipped models' data files (openapi/models/*.toml, their [frames])
+sizes="$(cd "${here}/.." && python3 -c 'import pathlib, tomllib
+sizes = {size for path in sorted(pathlib.Path("openapi/models").glob("*.toml"))
+         for table in tomllib.loads(path.read_text())["frames"].values() for size in table.values()}
+print(" ".join(sorted(sizes)))')"
 for size in ${sizes}; do
     w="${size%x*}"
     h="${size#*x}"

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from ._client import WAIT_TIMEOUT, Client, __version__
-from ._constants import API_KEY_ENV, ASPECT_RATIOS, BASE_URL_ENV, DURATIONS, QUALITIES
+from ._constants import API_KEY_ENV, BASE_URL_ENV, CHOICES, MODEL, MODELS
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -83,6 +83,11 @@ def exit_code_for(exc: BaseException) -> int:
     return 1
 
 
+def _choices(name: str) -> list[object]:
+    """Every model's values of a field, in order, each once (the body checks the model's)."""
+    return list(dict.fromkeys(v for fields in CHOICES.values() for v in fields.get(name, ())))
+
+
 def _epilog() -> str:
     rows = "\n".join(f"  {code:>3}  {meaning}" for code, _, meaning in EXIT_CODES)
     return (
@@ -128,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     generate.add_argument("prompt", metavar="PROMPT")
-    generate.add_argument("--duration", type=int, choices=DURATIONS, help="seconds")
-    generate.add_argument("--quality", choices=QUALITIES)
-    generate.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
+    generate.add_argument(
+        "--model", choices=MODELS, default=MODEL, help=f"the model (default: {MODEL})"
+    )
+    generate.add_argument("--duration", type=int, choices=_choices("duration"), help="seconds")
+    generate.add_argument("--quality", choices=_choices("quality"), help="not every model's")
+    generate.add_argument(
+        "--aspect-ratio", choices=_choices("aspect_ratio"), help="the model's page lists its own"
+    )
     generate.add_argument("--image-url", action="append", help="reference image URL (at most one)")
     generate.add_argument("--callback-url", help="HTTPS URL to call when the task ends")
     keys = generate.add_mutually_exclusive_group()
@@ -242,6 +252,7 @@ class _ProgressBar:
 def _generate(client: Client, args: argparse.Namespace, output: _Output) -> int:
     task = client.create_video(
         args.prompt,
+        model=args.model,
         aspect_ratio=args.aspect_ratio,
         duration=args.duration,
         quality=args.quality,

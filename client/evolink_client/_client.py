@@ -28,13 +28,12 @@ import httpx
 
 from ._constants import (
     API_KEY_ENV,
-    ASPECT_RATIOS,
     BASE_URL_ENV,
     CALLBACK_URL_MAX_LENGTH,
+    CHOICES,
     CREATE_PATH,
     CREDITS_PATH,
     DEFAULT_BASE_URL,
-    DURATIONS,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_REPLAYED_HEADER,
@@ -42,7 +41,6 @@ from ._constants import (
     MODEL,
     MODELS,
     PROMPT_MAX_LENGTH,
-    QUALITIES,
     TASK_PATH,
 )
 from ._errors import (
@@ -162,14 +160,14 @@ def build_create_body(
     if model not in MODELS:
         raise ValidationError(f"model must be one of {list(MODELS)}, got {model!r}", param="model")
     body: dict[str, Any] = {"model": model, "prompt": prompt}
-    choices: tuple[tuple[str, object, tuple[object, ...]], ...] = (
-        ("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
-        ("duration", duration, DURATIONS),
-        ("quality", quality, QUALITIES),
-    )
-    for name, value, allowed in choices:
+    fields = CHOICES[model]
+    given = (("aspect_ratio", aspect_ratio), ("duration", duration), ("quality", quality))
+    for name, value in given:
         if value is None:
             continue
+        allowed = fields.get(name)
+        if allowed is None:  # the server would not read it: say so rather than send it
+            raise ValidationError(f"{name} is not a field of {model}", param=name)
         # True == 1 in Python; a JSON boolean is never a duration
         if isinstance(value, bool) or value not in allowed:
             raise ValidationError(

@@ -9,6 +9,7 @@ the IETF HTTPAPI draft "The Idempotency-Key HTTP Header Field"; client/README.md
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
@@ -20,7 +21,21 @@ TASK_PATH: Final = "/v1/tasks/{task_id}"
 CREDITS_PATH: Final = "/v1/credits"
 
 MODEL: Final = "sora-2-pro-preview"
-MODELS: Final = (MODEL,)
+#: Each model's request fields with a choice of values, as its page lists them; a field a
+#: model's page does not have is not a field of that model (sora-2-preview has no quality).
+CHOICES: Final[Mapping[str, Mapping[str, tuple[object, ...]]]] = {
+    MODEL: {
+        "aspect_ratio": ("16:9", "9:16"),
+        "duration": (4, 8, 12),
+        "quality": ("720p", "1080p"),
+    },
+    "sora-2-preview": {
+        "aspect_ratio": ("1280x720", "720x1280", "16:9", "9:16"),
+        "duration": (4, 8, 12),
+    },
+}
+MODELS: Final = tuple(CHOICES)
+#: the default model's
 ASPECT_RATIOS: Final = ("16:9", "9:16")
 DURATIONS: Final = (4, 8, 12)
 QUALITIES: Final = ("720p", "1080p")

@@ -116,8 +116,26 @@ def _create(name: str, auth: str = "key", **changes: Any) -> Probe:
     return Probe(name, "POST", CREATE_PATH, auth, json.dumps(body).encode())
 
 
-def probes() -> list[Probe]:
-    """The requests sent, in the report's order."""
+def model_probes(spec: Spec) -> list[Probe]:
+    """Each other model the spec serves, its page's schema broken once: a `duration` its
+    `durations` do not list (the base create's model has its own probes above)."""
+    found = []
+    for model in spec.models:
+        if model == VALID_CREATE["model"]:
+            continue
+        durations = spec.enum("duration", model)
+        body = {"model": model, "prompt": VALID_CREATE["prompt"], "duration": max(durations) + 1}
+        found.append(
+            Probe(f"duration ({model})", "POST", CREATE_PATH, body=json.dumps(body).encode())
+        )
+    return found
+
+
+def probes(spec: Spec | None = None) -> list[Probe]:
+    """The requests sent, in the report's order: the base create's rules, then each other
+    served model's (`spec`, by default the shipped one)."""
+    from mockserver import load_spec
+
     bad_model = {"model": "sora-2-pro-preview-drift"}
     return [
         # the auth probes carry a body the schema refuses too: refused twice over
@@ -142,6 +160,7 @@ def probes() -> list[Probe]:
             body=json.dumps({"model": VALID_CREATE["model"]}).encode(),
             content_type="text/plain",
         ),
+        *model_probes(spec or load_spec()),
         Probe("malformed task id", "GET", "/v1/tasks/not-a-task-id"),
         Probe("unknown task id", "GET", "/v1/tasks/task-unified-1700000000-drift000"),
     ]
@@ -214,7 +233,7 @@ async def run(
     from mockserver import Settings, VideoRequest, create_app, load_spec
 
     spec = load_spec()
-    checked = [(probe, refusal(probe, spec)) for probe in probes()]  # all, before sending any
+    checked = [(probe, refusal(probe, spec)) for probe in probes(spec)]  # all, before sending
     settings = Settings(clock="virtual", seed=0)
     app = create_app(settings)
     rows: list[Row | LifecycleRow] = []
@@ -244,6 +263,26 @@ async def run(
             stated = settings.timings.quantiles(VideoRequest(**VALID_CREATE), QUANTILES)
             rows.append(compare(theirs_run, ours_run, stated))
     return rows
+
+
+def models_line(rows: Sequence[Row | LifecycleRow]) -> str:
+    """Which served models the refused creates exercised, and by which rows."""
+    from mockserver import load_spec
+
+    spec = load_spec()
+    by_model: dict[str, list[str]] = {model: [] for model in spec.models}
+    for row in rows:
+        if isinstance(row, Row) and row.probe.method == "POST":
+            try:
+                model = json.loads(row.probe.body or b"").get("model")
+            except (ValueError, AttributeError):
+                continue
+            if model in by_model:
+                by_model[model].append(row.probe.name)
+    listed = "; ".join(
+        f"{model}: {', '.join(names) or 'none'}" for model, names in by_model.items()
+    )
+    return f"rows by model: {listed}"
 
 
 def table(rows: Sequence[Row | LifecycleRow]) -> str:
@@ -354,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evolink-contract drift: error: {args.base_url}: {exc!r}", file=sys.stderr)
         return EXIT_REFUSED
     print(table(rows))
+    print(models_line(rows))
     if args.json is not None:
         args.json.write_text(json.dumps(report(args.base_url, rows), indent=2) + "\n")
     return EXIT_DIFFERENT if any(r.differences for r in rows) else EXIT_SAME

@@ -30,14 +30,22 @@ SPEC = load_spec()
 
 
 def create_bodies() -> st.SearchStrategy[dict[str, Any]]:
-    """Valid create bodies, every enum read from the spec."""
+    """Valid create bodies of every served model, each field's values read from the page of
+    the model drawn (sora-2-preview has no `quality`)."""
+    return st.sampled_from(SPEC.models).flatmap(_model_bodies)
+
+
+def _model_bodies(model: str) -> st.SearchStrategy[dict[str, Any]]:
+    properties = SPEC.request_schemas[model]["properties"]
     optional = {
-        name: st.sampled_from(SPEC.enum(name)) for name in ("aspect_ratio", "duration", "quality")
+        name: st.sampled_from(properties[name]["enum"])
+        for name in ("aspect_ratio", "duration", "quality")
+        if name in properties
     }
-    prompt_limit = SPEC.request_property("prompt")["maxLength"]
+    prompt_limit = properties["prompt"]["maxLength"]
     return st.fixed_dictionaries(
         {
-            "model": st.sampled_from(SPEC.enum("model")),
+            "model": st.just(model),
             "prompt": st.text(min_size=1, max_size=min(prompt_limit, 60)).filter(str.strip),
         },
         optional=optional,

@@ -13,7 +13,7 @@ from ..domain.profiles import ConfigError, Profiles, profiles_from_dict
 from ..domain.timing import PROFILES, Timings, timings_from_dict
 
 #: sections of `--config` read here rather than by the key profiles
-_OWN_SECTIONS = ("timings", "pricing")
+_OWN_SECTIONS = ("timings", "pricing", "models")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,27 @@ class Config:
     profiles: Profiles = field(default_factory=Profiles)
     #: None: whatever `--timings` (or its default) says
     timings: Timings | None = None
-    pricing: Pricing = field(default_factory=Pricing)
+    #: None: the models' own prices
+    pricing: Pricing | None = None
+    #: `[models] serve`: the models to serve (None: every one found)
+    serve: tuple[str, ...] | None = None
+    #: `[models] dirs`: more folders of model files, relative to the config file
+    model_dirs: tuple[Path, ...] = ()
+
+
+def _models(path: Path, data: Any) -> tuple[tuple[str, ...] | None, tuple[Path, ...]]:
+    """`[models]`: `serve = ["sora-2-preview", ...]` and `dirs = ["folder", ...]`."""
+    if not isinstance(data, dict) or set(data) - {"serve", "dirs"}:
+        raise ConfigError("models: expected a table with serve and/or dirs")
+    serve = data.get("serve")
+    if serve is not None and (
+        not isinstance(serve, list) or not serve or not all(isinstance(m, str) for m in serve)
+    ):
+        raise ConfigError("models.serve: expected a list of model names")
+    dirs = data.get("dirs", [])
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise ConfigError("models.dirs: expected a list of folders")
+    return (None if serve is None else tuple(serve)), tuple(path.parent / d for d in dirs)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -38,10 +58,11 @@ def load_config(path: Path) -> Config:
     try:
         profiles = profiles_from_dict({k: v for k, v in data.items() if k not in _OWN_SECTIONS})
         timings = timings_from_dict(data["timings"]) if "timings" in data else None
-        pricing = pricing_from_dict(data["pricing"]) if "pricing" in data else Pricing()
+        pricing = pricing_from_dict(data["pricing"]) if "pricing" in data else None
+        serve, dirs = _models(path, data["models"]) if "models" in data else (None, ())
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return Config(profiles, timings, pricing)
+    return Config(profiles, timings, pricing, serve, dirs)
 
 
 def load_profiles(path: Path) -> Profiles:

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
 from ..domain.chaos import Chaos, ChaosError, parse_chaos
+from ..domain.models import Models, load_models, shipped_models
 from ..domain.profiles import ConfigError
 from ..domain.recording import RecordedTask, recorded_tasks
 from ..domain.scenarios import TRIGGERS, ScenarioError, catalogue, markdown_table, parse_scenario
@@ -104,7 +105,10 @@ def _chaos(text: str) -> Chaos:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evolink-mock",
-        description="An offline simulator of Evolink's Sora-2-Pro video generation API.",
+        description=(
+            "An offline simulator of Evolink's Sora video generation API, each model from its "
+            "vendored page."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -175,8 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=(
             'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
-            "max_concurrent, models, scenario), [moderation] rules, [pricing] and [timings]; "
-            "see the README"
+            "max_concurrent, models, scenario), [moderation] rules, [pricing], [timings] and "
+            "[models] (serve: which models, dirs: more model folders); see the README"
+        ),
+    )
+    serve.add_argument(
+        "--models-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=(
+            "also serve the models of DIR: a <model>.toml data file each, naming its vendored "
+            "page (and a videos/ folder for frame sizes the bundled videos lack); see "
+            "docs/models.md. Repeatable. [models] serve in --config picks which are served"
         ),
     )
     serve.add_argument(
@@ -395,10 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios.add_argument(
         "--markdown", action="store_true", help="print the catalogue as the README's Markdown table"
     )
-    commands.add_parser(
+    spec = commands.add_parser(
         "spec",
         help="print the merged OpenAPI document (JSON) the server validates against",
         description="Print the merged OpenAPI document, the same one served at /openapi.json.",
+    )
+    spec.add_argument(
+        "--models-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="the document serve --models-dir DIR would serve (repeatable)",
     )
     return parser
 
@@ -471,7 +495,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         timings = load_timings(args.timings) if args.timings else config.timings
     except ConfigError as exc:
         raise SystemExit(f"evolink-mock: error: --timings {exc}") from None
+    models = served_models(config, args.models_dir)
     return Settings(
+        models=models,
         profiles=profiles,
         pricing=config.pricing,
         timings=timings or VENDOR,
@@ -496,6 +522,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
         isolate_keys=args.isolate_keys,
         replay=recorded(args.replay),
     )
+
+
+def served_models(config: Config, folders: Sequence[Path]) -> Models:
+    """The shipped models, those of `[models] dirs` and `--models-dir`, `[models] serve` of
+    them, each checked now, its result videos too: a mistake is one line naming the file and
+    field, and the exit."""
+    from ..web.vendor import check_videos
+
+    try:
+        if not folders and not config.model_dirs and config.serve is None:
+            models = shipped_models()
+        else:
+            models = load_models([*config.model_dirs, *folders], config.serve)
+        check_videos(models)
+        if config.pricing is not None:
+            models.priced(config.pricing)
+    except ValueError as exc:
+        raise SystemExit(f"evolink-mock: error: {exc}") from None
+    return models
 
 
 def recorded(files: Sequence[Path]) -> tuple[RecordedTask, ...]:
@@ -597,6 +642,8 @@ def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
     except (StoreUnavailable, StoreOutage) as exc:
         raise SystemExit(f"evolink-mock: error: --store {exc}") from None
+    except ValueError as exc:  # a recorded task of a model not served, say
+        raise SystemExit(f"evolink-mock: error: {exc}") from None
     if settings.api_keys is not None:
         keys = f"{len(settings.api_keys)} key(s)"
     else:
@@ -606,6 +653,7 @@ def serve(args: argparse.Namespace) -> None:
         f"real clock x{sim_clock.speed:g}" if isinstance(sim_clock, RealClock) else "virtual clock"
     )
     log.info("evolink-mock: %s, accepting %s", clock, keys)
+    log.info("evolink-mock: models %s", ", ".join(simulator.models.names))
     if settings.isolate_keys:
         log.info("evolink-mock: isolated keys: each key its own clock, faults, journal, callbacks")
     if settings.admin_token is None and not is_loopback_host(args.host):
@@ -701,7 +749,8 @@ def print_listing(args: argparse.Namespace) -> None:
     elif args.command == "scenarios":
         print_scenarios()
     else:
-        json.dump(load_spec().document, sys.stdout, ensure_ascii=False, indent=2)
+        document = served_models(Config(), args.models_dir).spec.document
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
 
 

@@ -3,7 +3,9 @@
 Each `image_urls` entry is fetched under the callback address policy and allow-list (the same
 SSRF rules: a private or loopback address only when allowed by name), then checked as the
 vendor's Sora pages require: a jpg, jpeg, png or webp by its content (not its name), at most
-10 MB, and pixels matching the requested aspect ratio. The first failure is the task's:
+10 MB, and pixels matching the frame the model renders for the request, as its data file says
+(`[images] match`): the frame's shape within 2 %, or exactly its pixels (the sora-2 pages: "must
+exactly match the selected aspect_ratio"). The first failure is the task's:
 `image_processing_error` for an image that cannot be fetched or read, `image_dimension_mismatch`
 for one of the wrong shape.
 """
@@ -17,6 +19,7 @@ from typing import NamedTuple
 
 import httpx
 
+from ..domain.models import ModelProfile
 from ..domain.scenarios import TASK_FAILURES
 from ..domain.tasks import Failure, VideoRequest
 from .ssrf import CallbackPolicy, PolicyViolation, Resolver, pinned_request
@@ -29,7 +32,6 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 FETCH_TIMEOUT = 10.0
 #: How far an image's width/height may be from the aspect ratio's (rounding of sizes).
 ASPECT_TOLERANCE = 0.02
-_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16}
 
 
 class ImageInfo(NamedTuple):
@@ -87,14 +89,22 @@ def _failure(code: str, reason: str) -> Failure:
     return Failure(code, f"{title}\n{reason}", 0)
 
 
-def check_shape(info: ImageInfo, aspect_ratio: str) -> Failure | None:
-    want = _RATIOS.get(aspect_ratio)
-    if want is None or abs(info.width / info.height - want) <= ASPECT_TOLERANCE * want:
-        return None
+def check_shape(info: ImageInfo, request: VideoRequest, model: ModelProfile) -> Failure | None:
+    """Whether the image has the shape (or, `exact`, the pixels) of the request's frame."""
+    width, height = model.frame_size(request.aspect_ratio, request.quality)
+    if model.image_match == "exact":
+        if (info.width, info.height) == (width, height):
+            return None
+        need = f"an image of exactly {width}x{height} pixels"
+    else:
+        want = width / height
+        if abs(info.width / info.height - want) <= ASPECT_TOLERANCE * want:
+            return None
+        need = "an image of that shape"
     return _failure(
         "image_dimension_mismatch",
-        f"The reference image is {info.width}x{info.height}; aspect_ratio {aspect_ratio} needs "
-        "an image of that shape. Crop or resize it to match.",
+        f"The reference image is {info.width}x{info.height}; aspect_ratio "
+        f"{request.aspect_ratio} needs {need}. Crop or resize it to match.",
     )
 
 
@@ -114,20 +124,20 @@ class ImageChecker:
         self.ca_file = ca_file
         self.transport = transport
 
-    async def check(self, request: VideoRequest) -> Failure | None:
+    async def check(self, request: VideoRequest, model: ModelProfile) -> Failure | None:
         """The failure the request's images earn, if any (None: all fine, or none given)."""
         if not request.image_urls:
             return None
         async with self._client() as client:
             for url in request.image_urls:
-                failure = await self._check_one(client, url, request.aspect_ratio)
+                failure = await self._check_one(client, url, request, model)
                 if failure is not None:
                     log.info("reference image %s: %s", url, failure.message.splitlines()[-1])
                     return failure
         return None
 
     async def _check_one(
-        self, client: httpx.AsyncClient, url: str, aspect_ratio: str
+        self, client: httpx.AsyncClient, url: str, request: VideoRequest, model: ModelProfile
     ) -> Failure | None:
         try:
             data = await self._fetch(client, url)
@@ -143,7 +153,7 @@ class ImageChecker:
                 "image_processing_error",
                 "The reference image is not a jpg, jpeg, png or webp image.",
             )
-        return check_shape(info, aspect_ratio)
+        return check_shape(info, request, model)
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> bytes:
         try:

@@ -137,7 +137,7 @@ def profiles_from_dict(data: Mapping[str, Any]) -> Profiles:
     if unknown:
         raise ConfigError(
             f"unknown section(s) {', '.join(sorted(unknown))}; "
-            "known: defaults, keys, moderation, pricing, timings"
+            "known: defaults, keys, models, moderation, pricing, timings"
         )
     default = _profile("defaults", data.get("defaults", {}), KeyProfile())
     keys_table = data.get("keys", {})

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from .types import JSONObject
 
+#: The `object` of a video task on every page of the vendor (a model's data file says its own).
 OBJECT = "video.generation.task"
 RESULT_TTL = 24 * 3600.0  # result links expire 24 h after generation (vendor docs)
 
@@ -159,6 +160,10 @@ class Task:
     base_url: str
     #: what a callback scenario does to the task's callback (`duplicate`, `delay:SECONDS`)
     callback_scenario: str | None = None
+    #: what its model's data file says a task is and how it is billed (`usage.billing_rule`)
+    billing_rule: str = "per_second"
+    object: str = OBJECT
+    output_type: str = "video"
 
     def status_at(self, now: float) -> TaskStatus:
         return self.plan.status_at(now)
@@ -178,7 +183,7 @@ class Task:
         # pending is the answer to every create: its progress needs no second lookup
         progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now)
         usage: JSONObject = {
-            "billing_rule": "per_second",
+            "billing_rule": self.billing_rule,
             "credits_reserved": self.price,
             "user_group": user_group,
         }
@@ -186,7 +191,7 @@ class Task:
             "created": int(plan.created),
             "id": self.id,
             "model": self.request.model,
-            "object": OBJECT,
+            "object": self.object,
             "progress": progress,
             "status": status.value,
             "task_info": {
@@ -194,7 +199,7 @@ class Task:
                 "estimated_time": plan.estimated_time(),
                 "video_duration": self.request.duration,
             },
-            "type": "video",
+            "type": self.output_type,
             "usage": usage,
         }
         if status is TaskStatus.COMPLETED:

@@ -80,12 +80,16 @@ class Timings:
         if self.spread < 0 or self.queue.sigma < 0 or self.stall.sigma < 0:
             raise ValueError("timings: a spread must be >= 0")
 
-    def median_processing(self, request: VideoRequest) -> float:
-        """The processing seconds of the median task of this shape (no stall)."""
-        per_second = self.per_video_second.get(request.quality)
+    def median_processing(
+        self, request: VideoRequest, scale: float = 1.0, quality: str | None = None
+    ) -> float:
+        """The processing seconds of the median task of this shape (no stall): a model's
+        `[timing]` scales it (`scale`) and may take another quality's row (`quality`)."""
+        row = quality or request.quality
+        per_second = self.per_video_second.get(row)
         if per_second is None:
-            raise ValueError(f"timings {self.name!r}: no per_video_second for {request.quality}")
-        return self.base_seconds + per_second * request.duration
+            raise ValueError(f"timings {self.name!r}: no per_video_second for {row}")
+        return (self.base_seconds + per_second * request.duration) * scale
 
     def plan(
         self,
@@ -93,10 +97,16 @@ class Timings:
         now: float,
         rng: random.Random,
         failure: Failure | None = None,
+        *,
+        scale: float = 1.0,
+        quality: str | None = None,
     ) -> Plan:
-        """The plan of a task created at `now`; a failure ends it early."""
+        """The plan of a task created at `now`; a failure ends it early. `scale` and `quality`
+        are its model's (`ModelProfile.timing_scale`, `timing_quality`)."""
         started = now + self.queue.draw(rng)
-        processing = self.median_processing(request) * Spread(1.0, self.spread).draw(rng)
+        processing = self.median_processing(request, scale, quality) * Spread(
+            1.0, self.spread
+        ).draw(rng)
         curve: tuple[Knot, ...] = ()
         if self.stall_chance and rng.random() < self.stall_chance:
             pause = self.stall.draw(rng)

@@ -53,8 +53,8 @@ class MetricsSnapshot(NamedTuple):
 
     requests: dict[tuple[str, int], int]
     latency: dict[str, tuple[list[int], float]]
-    #: status -> tasks in it now
-    tasks: dict[str, int]
+    #: (model, status) -> tasks of that model in it now
+    tasks: dict[tuple[str, str], int]
     #: outcome -> callback attempts
     callback_attempts: dict[str, int]
     #: deliveries this process took over from one that died (a shared store)

@@ -10,6 +10,7 @@ import orjson
 
 from ..delivery.ssrf import CallbackPolicy, PolicyViolation, Resolver, check_at_submit
 from ..domain.errors import InvalidRequest
+from ..domain.models import Models
 from ..domain.tasks import VideoRequest
 from ..spec import FieldError, Spec
 
@@ -48,21 +49,23 @@ def _lone_surrogate(value: Any) -> str | None:
 
 
 class RequestParser:
-    def __init__(self, spec: Spec, policy: CallbackPolicy, resolver: Resolver) -> None:
+    def __init__(
+        self, spec: Spec, policy: CallbackPolicy, resolver: Resolver, models: Models
+    ) -> None:
         self.spec = spec
         self.policy = policy
         self.resolver = resolver
-        # An unset choice takes the spec's default, else its example (16:9, 4 s, 720p); fields
-        # without an enum (prompt, image_urls, callback_url) have no default: their examples are
-        # placeholders, and a placeholder callback URL would send traffic to a stranger.
-        self.defaults = {
-            name: prop.get("default", prop.get("example"))
-            for name, prop in spec.request_schema["properties"].items()
-            if "enum" in prop
-        }
+        # Per served model, what an unset field takes (its data file's `[defaults]`: the page's
+        # examples), and what a field its page does not declare always is: a body's value under
+        # that name is not the model's field, and its page does not forbid unknown fields.
+        self._defaults = {model.name: dict(model.defaults) for model in models}
+        self._fixed = {model.name: dict(model.fixed) for model in models if model.fixed}
+        missing = set(spec.models) - set(self._defaults)
+        if missing:
+            raise ValueError(f"the spec serves {', '.join(sorted(missing))}, with no data file")
 
     def parse(self, body: object) -> VideoRequest:
-        """Check a create body against the spec's schema; fill in the documented defaults."""
+        """Check a create body against its model's schema; fill in that model's defaults."""
         errors = self.spec.request_errors(body)
         if self.policy.allow_http:
             errors = [e for e in errors if not self._is_https_only_error(e)]
@@ -77,12 +80,18 @@ class RequestParser:
             raise InvalidRequest(
                 f"Invalid request parameters: {bad}: not valid Unicode (lone surrogate)", param=bad
             )
-        merged = {**self.defaults, **body}
+        model = body["model"]
+        defaults = self._defaults[model]
+        merged = {**defaults, **body}
         if None in merged.values():  # an explicit null takes the default
-            merged = {**self.defaults, **{k: v for k, v in body.items() if v is not None}}
+            merged = {**defaults, **{k: v for k, v in body.items() if v is not None}}
+        if self._fixed:
+            fixed = self._fixed.get(model)
+            if fixed is not None:
+                merged.update(fixed)
         return VideoRequest(
             # enum values, checked by the schema: every task shares one string for each
-            model=sys.intern(merged["model"]),
+            model=sys.intern(model),
             prompt=merged["prompt"],
             aspect_ratio=sys.intern(merged["aspect_ratio"]),
             duration=int(merged["duration"]),

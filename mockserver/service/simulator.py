@@ -24,12 +24,13 @@ from ..domain.faults import Fault
 from ..domain.idempotency import Claim, checked_key
 from ..domain.journal import Entry, EntryFilter, RawHeaders, redact
 from ..domain.limits import AccountView
+from ..domain.models import check_timings
 from ..domain.moderation import Moderator
 from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
 from ..settings import Settings
-from ..spec import CREATE, CREDITS, QUERY, Spec, load_spec
+from ..spec import CREATE, CREDITS, QUERY, Spec
 from ..storage import open_store
 from ..storage.base import Exists, NewTask, Refusal, Refused, Store
 from .admission import Admission, retry_after
@@ -68,7 +69,14 @@ class Simulator:
         `settings.db_path`: SQLite, `settings.store_url`: Redis) is opened by `open`, which the
         app's lifespan calls; a simulator on a memory store works unopened."""
         self.settings = settings or Settings()
-        self.spec = spec or load_spec()
+        models = self.settings.models
+        #: the served models by name, prices of `settings.pricing` applied (a create's lookup)
+        self.models = (
+            models if self.settings.pricing is None else models.priced(self.settings.pricing)
+        )
+        self.spec = spec or models.spec
+        timings = self.settings.timings
+        check_timings(self.models, timings.per_video_second, timings.name)
         if store is not None and self.settings.db_path is not None:
             raise ValueError("pass a store or settings.db_path, not both")
         self.store: Store = store if store is not None else open_store(self.settings)
@@ -104,7 +112,9 @@ class Simulator:
         )
         self.callbacks.on_attempt = self.changes.notify
         self.admission = Admission(self.settings, self.spec, self.store, clock, self.rng)
-        self.parser = RequestParser(self.spec, self.callbacks.policy, self.callbacks.resolver)
+        self.parser = RequestParser(
+            self.spec, self.callbacks.policy, self.callbacks.resolver, self.models
+        )
         #: looks at reference images (`--fetch-images`); None leaves them alone
         self.images = (
             ImageChecker(
@@ -338,24 +348,42 @@ class Simulator:
         profile = self.admission.profile(owner)
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
+        model = self.models.profiles[request.model]  # the parser let only a served one in
         failure = scenario.failure if scenario is not None else None
         if failure is None and self.images is not None:
-            failure = await self.images.check(request)  # fails the task as it leaves pending
+            # fails the task as it leaves pending
+            failure = await self.images.check(request, model)
         recorded = None if failure is not None else self.replays.match(request)
         if recorded is not None:
             plan = recorded.plan(now)  # the recorded lifecycle, from now
         else:
             plan = self.settings.timings.plan(
-                request, now, self.rng, failure or self.moderator.moderate(request)
+                request,
+                now,
+                self.rng,
+                failure or self.moderator.moderate(request),
+                scale=model.timing_scale,
+                quality=model.timing_quality,
             )
-        price = self.settings.pricing.credits(request)
+        price = model.pricing.credits(request)
         on_callback = (
             scenario.name.removeprefix("callback:")
             if scenario is not None and scenario.kind == "callback"
             else None
         )
         while True:
-            task = Task(self._ids.new(now), owner, request, plan, price, call.base_url, on_callback)
+            task = Task(
+                self._ids.new(now),
+                owner,
+                request,
+                plan,
+                price,
+                call.base_url,
+                on_callback,
+                model.billing_rule,
+                model.object,
+                model.type,
+            )
             added = await self.store.add_task(
                 NewTask(task, profile.credits, profile.max_concurrent, now, claim)
             )
@@ -391,8 +419,19 @@ class Simulator:
         self.replays.due = False
         now = self.now()
         for recorded, request in self.replays.tasks:
-            price = self.settings.pricing.credits(request)
-            task = Task(recorded.task_id, REPLAYED, request, recorded.plan(now), price, "")
+            model = self.models[request.model]
+            price = model.pricing.credits(request)
+            task = Task(
+                recorded.task_id,
+                REPLAYED,
+                request,
+                recorded.plan(now),
+                price,
+                "",
+                billing_rule=model.billing_rule,
+                object=model.object,
+                output_type=model.type,
+            )
             await self.store.add_task(NewTask(task, None, None, now))
 
     async def journal_answer(
@@ -493,9 +532,13 @@ class Simulator:
         if counted is None:
             raise NotFound("Metrics are off (serve --no-metrics)")
         now = self.now()
-        statuses = dict.fromkeys((status.value for status in TaskStatus), 0)
+        # every served model in every status, 0 or not; a kept task of another model too
+        statuses = {
+            (model, status.value): 0 for model in self.models.names for status in TaskStatus
+        }
         for task in await self.store.tasks():
-            statuses[task.plan.status_at(now).value] += 1
+            key = (task.request.model, task.plan.status_at(now).value)
+            statuses[key] = statuses.get(key, 0) + 1
         return MetricsSnapshot(
             dict(counted.requests),
             {op: (list(h.counts), h.total) for op, h in counted.latency.items()},

@@ -349,7 +349,7 @@ def merge_snapshots(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
     if len(snapshots) == 1:
         return snapshots[0]
     requests: Counter[tuple[str, int]] = Counter()
-    tasks: Counter[str] = Counter()
+    tasks: Counter[tuple[str, str]] = Counter()
     attempts: Counter[str] = Counter()
     takeovers = replays = 0
     latency: dict[str, tuple[list[int], float]] = {}

@@ -6,7 +6,10 @@ format it was written in (`FORMAT`); SQLite keeps the same names as its columns,
 layout version. A reader meets a format it does not know with `UnknownFormat`, never a guess.
 
 Format 1 (release 497264d) kept a task and a journal entry as JSON lists, by position; `legacy_task`
-and `legacy_entry` read them, for a store migrating what that release wrote.
+and `legacy_entry` read them, for a store migrating what that release wrote. Format 3 adds to a
+task what its model's data file says of it (`billing_rule`, `object`, `output_type`); a format 2
+record, which has none, reads as format 3 with the values every task of those releases had (one
+model, `sora-2-pro-preview`, billed per second): format 2 needs no rewriting to be read.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from ..domain.tasks import Failure, Plan, Task, VideoRequest
 from .base import ClockState
 
 #: The record format this code writes.
-FORMAT = 2
+FORMAT = 3
+#: The formats it reads: 2 is 3 without a task's model fields (`PRE_MODEL_FIELDS`).
+READS = frozenset({2, FORMAT})
+#: What a task of format 2 was: the one model those releases served, as its data file says.
+PRE_MODEL_FIELDS = {
+    "billing_rule": "per_second",
+    "object": "video.generation.task",
+    "output_type": "video",
+}
 
 Record = dict[str, Any]
 
@@ -35,8 +46,10 @@ class UnknownFormat(ValueError):
 
 def _checked(record: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     version = record.get("v", FORMAT)
-    if version != FORMAT:
-        raise UnknownFormat(f"a {kind} record of format {version!r}; this release reads {FORMAT}")
+    if version not in READS:
+        raise UnknownFormat(
+            f"a {kind} record of format {version!r}; this release reads {sorted(READS)}"
+        )
     return record
 
 
@@ -64,6 +77,9 @@ TASK_FIELDS = (
     "price",
     "base_url",
     "callback_scenario",
+    "billing_rule",
+    "object",
+    "output_type",
 )
 #: The fields a cancel changes.
 PLAN_FIELDS = TASK_FIELDS[9:17]
@@ -100,6 +116,9 @@ def task_record(task: Task) -> Record:
         "price": task.price,
         "base_url": task.base_url,
         "callback_scenario": task.callback_scenario,
+        "billing_rule": task.billing_rule,
+        "object": task.object,
+        "output_type": task.output_type,
     }
 
 
@@ -134,14 +153,20 @@ def task_from(record: Mapping[str, Any]) -> Task:
         price=float(record["price"]),
         base_url=record["base_url"],
         callback_scenario=record["callback_scenario"],
+        # absent (Redis) or NULL (SQLite) in a task kept before format 3
+        billing_rule=record.get("billing_rule") or PRE_MODEL_FIELDS["billing_rule"],
+        object=record.get("object") or PRE_MODEL_FIELDS["object"],
+        output_type=record.get("output_type") or PRE_MODEL_FIELDS["output_type"],
     )
 
 
 def legacy_task(row: list[Any]) -> Record:
-    """A task as format 1 kept it (a list in `TASK_FIELDS` order), as a record."""
-    if len(row) != len(TASK_FIELDS):
-        raise UnknownFormat(f"a task row of {len(row)} values; format 1 has {len(TASK_FIELDS)}")
-    return {"v": FORMAT, **dict(zip(TASK_FIELDS, row, strict=True))}
+    """A task as format 1 kept it (a list in the order of `TASK_FIELDS` before format 3 added
+    the model's fields), as a record."""
+    fields = TASK_FIELDS[: -len(PRE_MODEL_FIELDS)]
+    if len(row) != len(fields):
+        raise UnknownFormat(f"a task row of {len(row)} values; format 1 has {len(fields)}")
+    return {"v": FORMAT, **dict(zip(fields, row, strict=True)), **PRE_MODEL_FIELDS}
 
 
 # -- the journal ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ log = logging.getLogger("mockserver.store")
 
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
 #: The columns are the fields of `storage.records`, by name.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Idempotency keys bound to tasks (layout 4, which also journals requests' headers).
 _CLAIMS = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -61,6 +61,13 @@ _MIGRATIONS = {
     + (
         "ALTER TABLE journal ADD COLUMN headers TEXT; "
         "ALTER TABLE journal ADD COLUMN replayed INTEGER;"
+    ),
+    # what a task's model says of it (record format 3); NULL in a task kept before: the one
+    # model's values (`records.PRE_MODEL_FIELDS`)
+    4: (
+        "ALTER TABLE tasks ADD COLUMN billing_rule TEXT; "
+        "ALTER TABLE tasks ADD COLUMN object TEXT; "
+        "ALTER TABLE tasks ADD COLUMN output_type TEXT;"
     ),
 }
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
@@ -97,7 +104,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     base_url TEXT NOT NULL,
     end_handled INTEGER NOT NULL DEFAULT 0,
     curve TEXT,
-    callback_scenario TEXT
+    callback_scenario TEXT,
+    billing_rule TEXT,
+    object TEXT,
+    output_type TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     webhook_id TEXT PRIMARY KEY,

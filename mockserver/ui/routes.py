@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from ..domain.errors import InvalidRequest, NotFound
 from ..domain.journal import redact
-from ..domain.tasks import Task
+from ..domain.tasks import Task, TaskStatus
 from ..web.requests import world_key, worlds
 
 #: The only files `/_mock/ui/{name}` serves, with their content types.
@@ -49,14 +49,17 @@ def task_summary(task: Task, now: float) -> dict[str, Any]:
 
     `ends_at` is when the task's plan ends it (completed, failed, or cancelled): in the past for
     a terminal task, the expected end otherwise. `estimated_time` is what the API promised at
-    creation (seconds from `created` to completion).
+    creation (seconds from `created` to completion). `video_url`: a completed task's result,
+    while its link lives.
     """
     plan = task.plan
     status = plan.status_at(now)
     failure = plan.failure if status.terminal else None
+    live = status is TaskStatus.COMPLETED and now < task.result_expires()
     return {
         "id": task.id,
         "api_key": redact(task.owner),
+        "model": task.request.model,
         "status": status.value,
         "progress": plan.progress_at(now),
         "created": plan.created,
@@ -67,6 +70,8 @@ def task_summary(task: Task, now: float) -> dict[str, Any]:
         "error_message": failure.message if failure is not None else None,
         "prompt": task.request.prompt,
         "callback_url": task.request.callback_url,
+        # a completed task's result, on this server (the dashboard plays it inline)
+        "video_url": f"/_mock/videos/{task.id}.mp4" if live else None,
     }
 
 

@@ -91,8 +91,10 @@ ROUTES = [
 
 
 def create_app(settings: Settings | None = None, *, simulator: Simulator | None = None) -> MockApp:
-    """A new application with its own simulator: apps share no state."""
+    """A new application with its own simulator: apps share no state. A model whose frame
+    sizes have no result video is refused here (`ModelFileError`), before anything is served."""
     sim = simulator or Simulator(settings)
+    vendor.check_videos(sim.models)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

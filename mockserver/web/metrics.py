@@ -52,10 +52,10 @@ class SnapshotCollector:
             latency.add_metric([operation], buckets, total)
         yield latency
         tasks = GaugeMetricFamily(
-            "evolink_mock_tasks", "Tasks by their status now.", labels=["status"]
+            "evolink_mock_tasks", "Tasks by their model and status now.", labels=["model", "status"]
         )
-        for task_status, in_status in snap.tasks.items():
-            tasks.add_metric([task_status], in_status)
+        for (model, task_status), in_status in snap.tasks.items():
+            tasks.add_metric([model, task_status], in_status)
         yield tasks
         attempts = CounterMetricFamily(
             "evolink_mock_callback_attempts",

@@ -14,13 +14,13 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..domain.errors import NotFound
-from ..domain.frames import DURATIONS, frame_size
+from ..domain.models import ModelProfile, Models
 from ..domain.tasks import Task
 from ..service.calls import Answer, Call
-from ..spec import CREATE, CREDITS, QUERY
+from ..spec import CREATE, CREDITS, QUERY, ModelFileError
 from .compat import connection_transport
 from .errors import journal
-from .requests import header, read_json, simulator, vendor_call, worlds
+from .requests import header, read_json, served_by, simulator, vendor_call, worlds
 
 #: The bundled MP4s, one per frame size and duration.
 VIDEO_DIR: Path = Path(__file__).resolve().parents[1] / "videos"
@@ -135,12 +135,28 @@ async def get_credits(request: Request) -> Response:
     return JSONBytes(orjson.dumps(view.credits_json()), call.request_id)
 
 
-def video_path(aspect_ratio: str, quality: str, duration: int) -> Path:
-    """The bundled MP4 for a request, e.g. ``videos/1280x720-8s.mp4``."""
-    width, height = frame_size(aspect_ratio, quality)
-    if type(duration) is not int or duration not in DURATIONS:
-        raise ValueError(f"no video for duration={duration!r}; known: {sorted(DURATIONS)}")
-    return VIDEO_DIR / f"{width}x{height}-{duration}s.mp4"
+def video_path(model: ModelProfile, aspect_ratio: str, quality: str, duration: int) -> Path:
+    """The MP4 for a request of `model`, e.g. ``videos/1280x720-8s.mp4``: from the model's own
+    `videos/` folder beside its data file if it has the file, else the bundled one."""
+    name = model.video_name(aspect_ratio, quality, duration)
+    if model.videos is not None and (model.videos / name).is_file():
+        return model.videos / name
+    return VIDEO_DIR / name
+
+
+def check_videos(models: Models) -> None:
+    """Refuse models whose frame sizes and durations have no result video (one line naming the
+    data file and the field), before anything is served."""
+    for model in models:
+        for where, name in model.video_names():
+            own = model.videos is not None and (model.videos / name).is_file()
+            if not own and not (VIDEO_DIR / name).is_file():
+                raise ModelFileError(
+                    model.file,
+                    where,
+                    f"no result video {name}: bundled ones are in {VIDEO_DIR}; put the file in "
+                    f"{model.file.parent / 'videos'}",
+                )
 
 
 async def result_video(request: Request) -> Response:
@@ -151,6 +167,9 @@ async def result_video(request: Request) -> Response:
     if recorded is not None:
         return FileResponse(recorded, media_type="video/mp4")
     req = task.request
+    model = served_by(request).simulator.models.get(req.model)
+    if model is None:  # a kept task of a model no longer served: no frame to show
+        raise NotFound("No such video: its model is not served")
     return FileResponse(
-        video_path(req.aspect_ratio, req.quality, req.duration), media_type="video/mp4"
+        video_path(model, req.aspect_ratio, req.quality, req.duration), media_type="video/mp4"
     )

@@ -75,6 +75,24 @@ def test_generate_wait_output_writes_the_video(
     assert (probe(data).width, probe(data).height) == (1280, 720)
 
 
+def test_generate_model_makes_that_models_video(
+    fast: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--json", "--base-url", fast, "--api-key", "sk-k", "generate", "A cat", "--wait"]
+    flags = ["--model", "sora-2-preview", "--aspect-ratio", "720x1280", "--duration", "8"]
+    code, out, err = run(capsys, *argv, *flags, "--poll-interval", "0.02")
+
+    assert code == 0, err
+    task = json.loads(out)["task"]
+    assert (task["model"], task["status"], task["usage"]["credits_reserved"]) == (
+        "sora-2-preview",
+        "completed",
+        46.08,
+    )
+    video = probe(httpx.get(task["results"][0]).content)
+    assert (video.width, video.height, round(video.duration)) == (720, 1280, 8)
+
+
 def test_generate_json_parses_and_has_no_progress_bar(
     fast: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,16 +253,31 @@ def test_wait_timeout_exits_12(capsys: pytest.CaptureFixture[str]) -> None:
     assert "processing" in err
 
 
-def test_local_validation_exits_2_without_a_request(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            ["--image-url", "https://a.test/1.png", "--image-url", "https://a.test/2.png"],
+            "image_urls",
+        ),
+        (
+            ["--model", "sora-2-preview", "--quality", "1080p"],
+            "quality is not a field of sora-2-preview",
+        ),
+        (["--aspect-ratio", "1280x720"], "aspect_ratio must be one of ['16:9', '9:16']"),
+    ],
+    ids=["two-images", "quality-on-sora-2-preview", "sora-2-preview-ratio-on-pro"],
+)
+def test_local_validation_exits_2_without_a_request(
+    flags: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         route = router.post("/v1/videos/generations").respond(json=task_body())
         code, _, err = run(
-            capsys,
-            *("--base-url", BASE, "--api-key", "sk-k", "generate", "x"),
-            *("--image-url", "https://a.test/1.png", "--image-url", "https://a.test/2.png"),
+            capsys, *("--base-url", BASE, "--api-key", "sk-k", "generate", "x"), *flags
         )
     assert code == 2
-    assert "image_urls" in err
+    assert said in err
     assert not route.called
 
 

@@ -19,14 +19,28 @@ def schema(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("prop", "ours"),
     [
-        ("model", _constants.MODELS),
         ("aspect_ratio", _constants.ASPECT_RATIOS),
         ("duration", _constants.DURATIONS),
         ("quality", _constants.QUALITIES),
     ],
 )
-def test_request_enums_match_the_spec(prop: str, ours: tuple[object, ...]) -> None:
+def test_the_default_models_enums_match_the_spec(prop: str, ours: tuple[object, ...]) -> None:
     assert list(ours) == load_spec().enum(prop)
+
+
+def test_the_clients_models_are_the_specs() -> None:
+    assert load_spec().models == _constants.MODELS
+
+
+@pytest.mark.parametrize("model", load_spec().models)
+def test_each_models_choices_are_its_pages(model: str) -> None:
+    properties = load_spec().request_schemas[model]["properties"]
+    pages = {
+        name: tuple(properties[name]["enum"])
+        for name in ("aspect_ratio", "duration", "quality")
+        if name in properties
+    }
+    assert _constants.CHOICES[model] == pages
 
 
 def test_default_model_is_the_specs_default() -> None:
@@ -52,8 +66,9 @@ def test_callback_url_rules_match_the_specs_prose() -> None:
     assert "HTTPS" in prop["description"]
 
 
-def test_required_request_fields_are_what_the_client_always_sends() -> None:
-    assert set(schema("VideoGenerationRequest")["required"]) == {"model", "prompt"}
+@pytest.mark.parametrize("model", load_spec().models)
+def test_required_request_fields_are_what_the_client_always_sends(model: str) -> None:
+    assert set(schema(f"VideoGenerationRequest.{model}")["required"]) == {"model", "prompt"}
 
 
 @pytest.mark.parametrize("name", ["VideoGenerationResponse", "TaskDetailResponse"])

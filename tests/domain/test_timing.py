@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mockserver import Settings, Simulator
-from mockserver.cli.config import load_config, load_timings
+from mockserver.cli.config import load_timings
 from mockserver.cli.main import build_parser, settings_from
 from mockserver.domain.profiles import ConfigError
 from mockserver.domain.tasks import Plan, TaskStatus, VideoRequest
@@ -185,10 +185,12 @@ def test_serve_takes_timings_seed_and_the_config_sections(tmp_path: Path) -> Non
     assert (default.timings, default.seed) == (VENDOR, None)
     assert (chosen.timings, chosen.seed) == (FAST, 7)
     assert from_config.timings.queue == Spread(1.0)
-    assert from_config.pricing.credits(request(4)) == 50.0
-    assert from_config.pricing.credits(request(8)) == 138.24  # the rest stays the vendor's
+    assert from_config.pricing is not None
+    priced = from_config.models.priced(from_config.pricing)["sora-2-pro-preview"]
+    assert priced.credits(request(4)) == 50.0
+    assert priced.credits(request(8)) == 138.24  # the rest stays the vendor's
     assert both.timings is VENDOR  # the flag wins over the file
-    assert load_config(config).pricing.source == "ours"
+    assert from_config.pricing.source == "ours"
 
 
 @pytest.mark.processes

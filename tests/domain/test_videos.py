@@ -1,4 +1,5 @@
-"""The bundled result videos: one small, real MP4 per (aspect_ratio, quality, duration)."""
+"""The bundled result videos: one small, real MP4 per frame size and duration of a shipped
+model (each model's `[frames]`), and the frame sizes the shipped models' data files give."""
 
 from __future__ import annotations
 
@@ -9,38 +10,46 @@ import subprocess
 
 import pytest
 
-from mockserver.domain.frames import frame_size
+from mockserver.domain.models import shipped_models
 from mockserver.web.vendor import VIDEO_DIR, video_path
 
 from ..mp4probe import Mp4Info, probe
 
+MODELS = shipped_models()
+PRO, PREVIEW = MODELS["sora-2-pro-preview"], MODELS["sora-2-preview"]
+# the vendor's (evolink.ai/sora-2-pro, the sora-2-preview page), typed out: the data files must
+# not drift from them
 FRAME_SIZES = [
-    ("16:9", "720p", (1280, 720)),
-    ("9:16", "720p", (720, 1280)),
-    ("16:9", "1080p", (1792, 1024)),
-    ("9:16", "1080p", (1024, 1792)),
+    ("sora-2-pro-preview", "16:9", "720p", (1280, 720)),
+    ("sora-2-pro-preview", "9:16", "720p", (720, 1280)),
+    ("sora-2-pro-preview", "16:9", "1080p", (1792, 1024)),
+    ("sora-2-pro-preview", "9:16", "1080p", (1024, 1792)),
+    ("sora-2-preview", "16:9", "720p", (1280, 720)),
+    ("sora-2-preview", "9:16", "720p", (720, 1280)),
+    ("sora-2-preview", "1280x720", "720p", (1280, 720)),
+    ("sora-2-preview", "720x1280", "720p", (720, 1280)),
 ]
-VIDEOS = [(ar, q, d, w, h) for ar, q, (w, h) in FRAME_SIZES for d in (4, 8, 12)]
-VIDEO_IDS = [f"{ar}-{q}-{d}s" for ar, q, d, _, _ in VIDEOS]
+VIDEOS = [(m, ar, q, d, w, h) for m, ar, q, (w, h) in FRAME_SIZES for d in (4, 8, 12)]
+VIDEO_IDS = [f"{m}-{ar}-{q}-{d}s" for m, ar, q, d, _, _ in VIDEOS]
 MAX_BYTES = 64 * 1024
 
 
-@pytest.mark.parametrize(
-    ("aspect_ratio", "quality", "expected"),
-    FRAME_SIZES,
-    ids=[f"{a}-{q}" for a, q, _ in FRAME_SIZES],
-)
-def test_frame_size(aspect_ratio: str, quality: str, expected: tuple[int, int]) -> None:
-    assert frame_size(aspect_ratio, quality) == expected
+def test_the_frame_tables_are_exactly_the_vendors() -> None:
+    found = {
+        (model.name, ratio, quality, size)
+        for model in MODELS
+        for (ratio, quality), size in model.frames.items()
+    }
+    assert found == set(FRAME_SIZES)
 
 
 @pytest.mark.parametrize(
-    ("aspect_ratio", "quality", "duration", "width", "height"), VIDEOS, ids=VIDEO_IDS
+    ("model", "aspect_ratio", "quality", "duration", "width", "height"), VIDEOS, ids=VIDEO_IDS
 )
 def test_video_file(
-    aspect_ratio: str, quality: str, duration: int, width: int, height: int
+    model: str, aspect_ratio: str, quality: str, duration: int, width: int, height: int
 ) -> None:
-    path = video_path(aspect_ratio, quality, duration)
+    path = video_path(MODELS[model], aspect_ratio, quality, duration)
     assert path == VIDEO_DIR / f"{width}x{height}-{duration}s.mp4"
     assert path.is_file()
     data = path.read_bytes()
@@ -52,24 +61,24 @@ def test_video_file(
 
 
 def test_no_stray_files() -> None:
-    expected = {video_path(ar, q, d).name for ar, q, d, _, _ in VIDEOS}
+    expected = {video_path(MODELS[m], ar, q, d).name for m, ar, q, d, _, _ in VIDEOS}
     assert {p.name for p in VIDEO_DIR.iterdir()} == expected
 
 
 @pytest.mark.parametrize(
-    ("aspect_ratio", "quality", "duration"),
+    ("model", "aspect_ratio", "quality"),
     [
-        ("4:3", "720p", 4),
-        ("16:9", "480p", 4),
-        ("16:9", "720p", 10),
-        ("9:16", "1080p", 0),
-        ("", "", 8),
+        ("sora-2-pro-preview", "4:3", "720p"),
+        ("sora-2-pro-preview", "16:9", "480p"),
+        ("sora-2-pro-preview", "1280x720", "720p"),  # sora-2-preview's, not the Pro's
+        ("sora-2-preview", "16:9", "1080p"),  # the page has no quality: 720p only
+        ("sora-2-preview", "", ""),
     ],
-    ids=["aspect-ratio", "quality", "duration", "zero-duration", "empty"],
+    ids=["aspect-ratio", "quality", "other-models-ratio", "other-models-quality", "empty"],
 )
-def test_unknown_combination(aspect_ratio: str, quality: str, duration: int) -> None:
-    with pytest.raises(ValueError, match="no video for"):
-        video_path(aspect_ratio, quality, duration)
+def test_unknown_combination(model: str, aspect_ratio: str, quality: str) -> None:
+    with pytest.raises(ValueError, match="no frame for"):
+        video_path(MODELS[model], aspect_ratio, quality, 4)
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
@@ -139,7 +148,7 @@ def test_probe_rejects_every_truncation_of_a_header(version: int) -> None:
 
 
 def test_probe_rejects_every_truncation_of_a_video() -> None:
-    data = video_path("9:16", "720p", 4).read_bytes()
+    data = video_path(PRO, "9:16", "720p", 4).read_bytes()
     for cut in range(len(data)):
         with pytest.raises(ValueError, match="not a valid MP4"):
             probe(data[:cut])
@@ -148,7 +157,7 @@ def test_probe_rejects_every_truncation_of_a_video() -> None:
 @pytest.mark.processes
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed")
 def test_probe_agrees_with_ffprobe() -> None:
-    path = video_path("16:9", "1080p", 8)
+    path = video_path(PRO, "16:9", "1080p", 8)
     ffprobe = shutil.which("ffprobe")
     assert ffprobe is not None
     result = subprocess.run(

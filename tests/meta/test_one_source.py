@@ -15,7 +15,7 @@ import evolink_client
 import mockserver
 from evolink_contract.checks import RANK, TERMINAL
 from mockserver import TaskStatus, load_spec
-from mockserver.domain.frames import DURATIONS, FRAME_SIZES
+from mockserver.domain.models import shipped_models
 from mockserver.domain.tasks import OBJECT
 from mockserver.web.vendor import video_path
 
@@ -36,23 +36,35 @@ def test_the_harness_ranks_every_status_and_knows_the_terminal_ones() -> None:
     assert RANK[TaskStatus.PENDING] < RANK[TaskStatus.PROCESSING] < RANK[TaskStatus.COMPLETED]
 
 
-def test_the_frame_size_table_covers_exactly_the_specs_enums() -> None:
-    shapes = set(itertools.product(SPEC.enum("aspect_ratio"), SPEC.enum("quality")))
-    assert set(FRAME_SIZES) == shapes
-    assert sorted(DURATIONS) == SPEC.enum("duration")
+@pytest.mark.parametrize("model", SPEC.models)
+def test_each_models_frames_cover_exactly_its_pages_enums(model: str) -> None:
+    profile = shipped_models()[model]
+    props = SPEC.request_schemas[model]["properties"]
+    qualities = props["quality"]["enum"] if "quality" in props else [profile.fixed["quality"]]
+    assert set(profile.frames) == set(itertools.product(props["aspect_ratio"]["enum"], qualities))
+    assert list(profile.durations) == props["duration"]["enum"]
+    assert profile.object == OBJECT
 
 
 @pytest.mark.parametrize(
-    ("aspect_ratio", "quality", "duration"),
-    [(*shape, d) for shape in sorted(FRAME_SIZES) for d in sorted(DURATIONS)],
+    ("model", "aspect_ratio", "quality", "duration"),
+    [
+        (model.name, *shape, d)
+        for model in shipped_models()
+        for shape in sorted(model.frames)
+        for d in model.durations
+    ],
 )
-def test_every_shape_has_its_video(aspect_ratio: str, quality: str, duration: int) -> None:
-    width, height = FRAME_SIZES[(aspect_ratio, quality)]
-    path = video_path(aspect_ratio, quality, duration)
+def test_every_shape_has_its_video(
+    model: str, aspect_ratio: str, quality: str, duration: int
+) -> None:
+    profile = shipped_models()[model]
+    width, height = profile.frames[(aspect_ratio, quality)]
+    path = video_path(profile, aspect_ratio, quality, duration)
     assert path.is_file()
     assert path.name == f"{width}x{height}-{duration}s.mp4"
     # the frame's orientation follows the aspect ratio
-    assert (width > height) == (aspect_ratio == "16:9")
+    assert (width > height) == (aspect_ratio in ("16:9", "1280x720"))
 
 
 def test_the_version_has_one_source() -> None:
@@ -75,9 +87,9 @@ def _calls(path: Path, name: str) -> list[int]:
 
 
 def test_the_server_reads_the_spec_it_was_given() -> None:
-    """Only the simulator's default and the CLI's commands load the spec themselves; everything
-    else reads `Simulator.spec` (which may be another document)."""
-    allowed = {"mockserver/service/simulator.py", "mockserver/cli/main.py"}
+    """Only the shipped models (the simulator's default) and the CLI's commands load the spec
+    themselves; everything else reads `Simulator.spec` (which may be another document)."""
+    allowed = {"mockserver/domain/models.py", "mockserver/cli/main.py"}
     found = {
         str(path.relative_to(ROOT))
         for path in (ROOT / "mockserver").rglob("*.py")

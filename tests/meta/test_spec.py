@@ -32,27 +32,58 @@ def recorded(name: str) -> dict[str, str]:
     return dict(re.findall(r"^- ([\w ]+): `([0-9a-f]+)`", section.group(1), re.M))
 
 
+PREVIEW_PAGES = [
+    "vendor/sora-2-preview-video-generate.cn.json",
+    "vendor/sora-2-preview-video-generate.en.json",
+]
+#: vendored from the docs source repository, each with the git blob id of its file there
+FROM_DOCS_SOURCE = [CREDITS_FILE, *PREVIEW_PAGES]
+
+
 def test_every_vendored_file_has_its_section_in_the_readme() -> None:
     vendored = sorted(f"vendor/{path.name}" for path in (spec_dir() / "vendor").iterdir())
 
-    assert vendored == sorted([VENDOR_FILE, CREDITS_FILE])
+    assert vendored == sorted([VENDOR_FILE, *FROM_DOCS_SOURCE])
     assert all("sha256" in recorded(name) for name in vendored)
 
 
-@pytest.mark.parametrize("name", [VENDOR_FILE, CREDITS_FILE])
+@pytest.mark.parametrize("name", [VENDOR_FILE, *FROM_DOCS_SOURCE])
 def test_the_vendored_file_matches_the_checksum_recorded_in_the_readme(name: str) -> None:
     data = (spec_dir() / name).read_bytes()
 
     assert hashlib.sha256(data).hexdigest() == recorded(name)["sha256"]
 
 
-def test_the_credits_page_is_the_docs_sources_file_at_the_recorded_commit() -> None:
+@pytest.mark.parametrize("name", FROM_DOCS_SOURCE)
+def test_the_page_is_the_docs_sources_file_at_the_recorded_commit(name: str) -> None:
     """Git names a file by a hash of its bytes: the recorded blob id is what `git rev-parse
     COMMIT:PATH` prints in the vendor's docs repository, so equal ids mean equal bytes."""
-    data = (spec_dir() / CREDITS_FILE).read_bytes()
+    data = (spec_dir() / name).read_bytes()
     blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
-    assert blob == recorded(CREDITS_FILE)["git blob"]
+    assert blob == recorded(name)["git blob"]
+
+
+def test_each_model_is_validated_by_its_own_page() -> None:
+    schemas = SPEC.document["components"]["schemas"]
+    refs = {m: f"#/components/schemas/VideoGenerationRequest.{m}" for m in SPEC.models}
+
+    assert SPEC.models == ("sora-2-pro-preview", "sora-2-preview")
+    assert schemas["VideoGenerationRequest"]["oneOf"] == [{"$ref": r} for r in refs.values()]
+    assert schemas["VideoGenerationRequest"]["discriminator"] == {
+        "propertyName": "model",
+        "mapping": refs,
+    }
+    assert SPEC.enum("aspect_ratio", "sora-2-preview") == ["1280x720", "720x1280", "16:9", "9:16"]
+    assert "quality" not in SPEC.request_schemas["sora-2-preview"]["properties"]
+    assert SPEC.enum("duration", "sora-2-preview") == [4, 8, 12]
+    page = json.loads((spec_dir() / PREVIEW_PAGES[0]).read_text(encoding="utf-8"))
+    served = SPEC.request_schemas["sora-2-preview"]
+    vendor = page["components"]["schemas"]["VideoGenerationRequest"]
+    # the page's own schema, but for the enum of duration and the overlay's callback rules
+    assert {
+        k: v for k, v in served["properties"].items() if k not in ("duration", "callback_url")
+    } == {k: v for k, v in vendor["properties"].items() if k not in ("duration", "callback_url")}
 
 
 def test_the_credits_response_is_the_vendored_pages_untouched() -> None:

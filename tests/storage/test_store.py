@@ -255,6 +255,9 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
             ("journal", "request_id"),
             ("journal", "headers"),
             ("journal", "replayed"),
+            ("tasks", "billing_rule"),
+            ("tasks", "object"),
+            ("tasks", "output_type"),
         ]:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")
@@ -274,7 +277,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
 
     assert [task for task, _ in restored.tasks] == [item]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
 
 

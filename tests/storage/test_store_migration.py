@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 
-from mockserver.storage.base import StoreUnavailable
+from mockserver.domain.tasks import Plan, Task, VideoRequest
+from mockserver.storage.base import NewTask, StoreUnavailable
 from mockserver.storage.records import FORMAT
 from mockserver.storage.redis import RedisStore
 from mockserver.storage.sqlite import SqliteStore
@@ -122,9 +123,51 @@ async def test_a_redis_prefix_of_an_unknown_format_is_refused_untouched() -> Non
     client.set(f"{prefix}:task:x", "[1, 2]")
     store = RedisStore(url, prefix=prefix)
     try:
-        with pytest.raises(StoreUnavailable, match="format 99; this release reads format 2"):
+        with pytest.raises(StoreUnavailable, match="format 99; this release reads format 3"):
             await store.open(lambda key: None)
         assert client.get(f"{prefix}:task:x") == "[1, 2]"
     finally:
         store.close()
         client.close()
+
+
+@pytest.mark.redis
+async def test_a_redis_prefix_of_format_2_reads_as_the_one_model_of_that_release() -> None:
+    """Format 2 (before a task kept its model's fields) is format 3 without them: its tasks read
+    back as the releases before served their one model, billed per second."""
+    url, prefix = redis_url(), f"format2-{uuid.uuid4().hex}"
+    request = VideoRequest("sora-2-pro-preview", "a cat", "16:9", 4, "720p")
+    kept = Task(
+        "task-unified-1800000000-format02", "sk-a", request, Plan(0.0, 5.0, 45.0), 69.12, ""
+    )
+    store = RedisStore(url, prefix=prefix)
+    try:
+        await store.open(lambda key: None)
+        await store.add_task(NewTask(kept, None, None, 0.0))
+    finally:
+        store.close()
+    client = sync_redis.Redis.from_url(url, decode_responses=True)
+    try:  # as the release before wrote it: format 2, no model fields
+        name = f"{prefix}:task:{kept.id}"
+        record = json.loads(str(client.get(name)))
+        for field in ("billing_rule", "object", "output_type"):
+            del record[field]
+        client.set(name, json.dumps({**record, "v": 2}))
+        client.set(f"{prefix}:format", "2")
+        reopened = RedisStore(url, prefix=prefix)
+        try:
+            await reopened.open(lambda key: None)
+            found = await reopened.get_task(kept.id)
+        finally:
+            reopened.close()
+        assert client.get(f"{prefix}:format") == str(FORMAT)
+    finally:
+        client.close()
+
+    assert found == kept
+    assert found is not None
+    assert (found.billing_rule, found.object, found.output_type) == (
+        "per_second",
+        "video.generation.task",
+        "video",
+    )

@@ -80,7 +80,15 @@ async def test_a_scripted_run_matches_the_journal_tasks_and_callbacks(tmp_path: 
     assert counted == expected
     assert sum(counted.values()) == len(journal) == 9
 
-    by_status = {labels["status"]: value for labels, value in found["evolink_mock_tasks"]}
+    by_status = {
+        labels["status"]: value
+        for labels, value in found["evolink_mock_tasks"]
+        if labels["model"] == "sora-2-pro-preview"
+    }
+    assert {labels["model"] for labels, _ in found["evolink_mock_tasks"]} == {
+        "sora-2-pro-preview",
+        "sora-2-preview",
+    }
     assert (
         by_status
         == {
@@ -140,3 +148,23 @@ async def test_with_metrics_off_the_route_is_a_404_envelope() -> None:
         response = await api.get("/_mock/metrics")
     assert response.status_code == 404
     assert "off" in response.json()["error"]["message"]
+
+
+async def test_the_tasks_gauge_counts_each_model_apart() -> None:
+    sim = Simulator(Settings(clock="virtual"))
+    async with cb.api_for(sim) as api:
+        for model, duration in [
+            ("sora-2-preview", 8),
+            ("sora-2-preview", 4),
+            ("sora-2-pro-preview", 4),
+        ]:
+            body = create_body(model=model, duration=duration)
+            assert (await api.post("/v1/videos/generations", json=body)).status_code == 200
+        found = samples((await api.get("/_mock/metrics")).text)
+
+    pending = {
+        labels["model"]: value
+        for labels, value in found["evolink_mock_tasks"]
+        if labels["status"] == "pending"
+    }
+    assert pending == {"sora-2-preview": 2, "sora-2-pro-preview": 1}

@@ -4,6 +4,7 @@ And a proxy killed with kill -9 mid-recording leaves a file that replays."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import socket
@@ -315,3 +316,50 @@ def test_a_recorded_lifecycle_replays_over_http_at_the_recorded_offsets(tmp_path
     assert seen_new == recorded
     assert recorded_video.content == saved.read_bytes()
     assert video.content == saved.read_bytes()
+
+
+async def test_a_recorded_task_keeps_its_model_and_that_models_price(tmp_path: Path) -> None:
+    body = create_body(model="sora-2-preview", prompt="A recorded cat", duration=8)
+    writer = RecordingWriter(tmp_path / "rec.jsonl")
+    for exchange in recording(SEEN):
+        writer.write(
+            dataclasses.replace(exchange, request_body=body)
+            if exchange.method == "POST"
+            else exchange
+        )
+    writer.close()
+    tasks = recorded_tasks(read_recording(tmp_path / "rec.jsonl"))
+    sim = Simulator(Settings(clock="virtual", timings=FAST, replay=tuple(tasks)))
+
+    found = await sim.query(Call(QUERY, "Bearer sk-reader", base_url="http://mock"), TASK)
+
+    assert found.task is not None
+    shown = found.task.to_json(found.now)
+    assert (shown["model"], shown["usage"]["credits_reserved"], shown["usage"]["billing_rule"]) == (
+        "sora-2-preview",
+        46.08,
+        "per_call",
+    )
+
+
+def test_a_recorded_task_of_a_model_not_served_stops_serve(tmp_path: Path) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text('[models]\nserve = ["sora-2-preview"]\n')
+    writer = RecordingWriter(tmp_path / "rec.jsonl")
+    for exchange in recording(SEEN):  # a sora-2-pro-preview task
+        writer.write(exchange)
+    writer.close()
+    argv = ["serve", "--config", str(config), "--replay", str(tmp_path / "rec.jsonl")]
+    done = subprocess.run(
+        [sys.executable, "-m", "mockserver.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"evolink-mock: error: recorded task {TASK}: Invalid request parameters: model: "
+        "'sora-2-pro-preview' is not a model served here: one of sora-2-preview"
+    )

@@ -57,6 +57,7 @@ async def test_a_task_is_listed_with_its_plan_and_redacted_key(api: httpx.AsyncC
     assert listing[1] == {
         "id": task_id,
         "api_key": "sk-tes...",
+        "model": "sora-2-pro-preview",
         "status": "pending",
         "progress": 0,
         "created": START,
@@ -67,6 +68,7 @@ async def test_a_task_is_listed_with_its_plan_and_redacted_key(api: httpx.AsyncC
         "error_message": None,
         "prompt": "a cat",
         "callback_url": None,
+        "video_url": None,
     }
     assert listing[0]["prompt"] == "<script>alert(1)</script>"  # JSON as is: the page escapes
     assert listing[0]["callback_url"] == "https://example.com/h"
@@ -81,6 +83,15 @@ async def test_the_listing_follows_the_clock(api: httpx.AsyncClient) -> None:
     await advance(api, 20)
     (task,) = (await api.get("/_mock/tasks")).json()
     assert (task["id"], task["status"], task["progress"]) == (task_id, "completed", 100)
+    video = await api.get(task["video_url"])  # what the dashboard plays inline
+    assert (video.status_code, video.headers["content-type"]) == (200, "video/mp4")
+
+
+async def test_each_task_is_listed_with_its_model(api: httpx.AsyncClient) -> None:
+    await create(api)
+    await api.post("/v1/videos/generations", json={**BODY, "model": "sora-2-preview"})
+    listing = (await api.get("/_mock/tasks")).json()
+    assert [t["model"] for t in listing] == ["sora-2-preview", "sora-2-pro-preview"]
 
 
 async def test_a_failed_task_shows_its_code_only_once_it_has_failed(

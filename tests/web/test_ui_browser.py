@@ -231,6 +231,7 @@ def test_the_dashboard_follows_tasks_live_and_drives_the_mock(
         expect(page.locator("#task-count")).to_have_text("(4)")
         expect(cell(page, done, "Status")).to_have_text("pending")
         expect(cell(page, done, "Key")).to_have_text("sk-das...")
+        expect(cell(page, done, "Model")).to_have_text("sora-2-pro-preview")
         assert KEY not in page.content()
 
         # the prompt is text, not markup: no script element but ours, no dialog
@@ -259,6 +260,14 @@ def test_the_dashboard_follows_tasks_live_and_drives_the_mock(
         expect(cell(page, done, "Progress")).to_have_text("100%")
         expect(cell(page, failed, "Status")).to_have_text("failed")
         expect(cell(page, failed, "Failure")).to_have_text("content_policy_violation")
+        # a completed task's video plays inline in its panel (the page's CSP allows its origin)
+        expand(page, done)
+        video = detail(page, done).locator("video")
+        expect(video).to_have_count(1)
+        page.wait_for_function(
+            "v => v.readyState >= 1 && v.videoWidth === 1280", arg=video.element_handle()
+        )
+        expect(detail(page, failed).locator("video")).to_have_count(0)
         expect(cell(page, cancelled, "Status")).to_have_text("processing")
         expand(page, failed)
         expect(detail(page, failed)).to_contain_text("failed before processing")

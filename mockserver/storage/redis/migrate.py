@@ -19,6 +19,9 @@ async def migrate(client: Any, key: Callable[..., str], *, url: str, token: str)
     this format: once, by the first process to open it; any other waits for it."""
     deadline = time.monotonic() + MIGRATION_WAIT
     while (found := await client.get(key("format"))) != str(FORMAT):
+        if found == "2":  # format 3 reads format 2's records as they are (records.READS)
+            await client.set(key("format"), str(FORMAT))
+            continue
         if found not in (None, "1"):
             raise StoreUnavailable(
                 f"{url}: {key()!r} holds records of format {found}; this release reads "

@@ -8,8 +8,8 @@
 
 (() => {
   const POLL_MS = 1000;
-  const COLUMNS = ["Task", "Key", "Status", "Progress", "Created", "Est. completion", "Failure",
-    "Callback", "Prompt"];
+  const COLUMNS = ["Task", "Key", "Model", "Status", "Progress", "Created", "Est. completion",
+    "Failure", "Callback", "Prompt"];
   const TERMINAL = new Set(["completed", "failed"]);
   // the spec's operation ids, as the fault form names them
   const OPERATIONS = { createVideoGeneration: "create", getTaskDetail: "query" };
@@ -454,6 +454,7 @@
     toggle.addEventListener("click", () => toggleDetail(rec));
     rec.toggle = toggle;
     rec.key = el("td");
+    rec.model = el("td", { className: "mono" });
     rec.badge = el("span", { className: "badge" });
     rec.bar = el("progress", { max: 100, value: 0, "aria-hidden": "true" });
     rec.percent = el("span");
@@ -466,6 +467,7 @@
     const cells = [
       el("td", {}, [toggle]),
       rec.key,
+      rec.model,
       el("td", {}, [rec.badge]),
       el("td", {}, [el("div", { className: "progress" }, [rec.bar, rec.percent])]),
       el("td", {}, [rec.created]),
@@ -481,6 +483,7 @@
 
   function updateRow(rec, task) {
     setText(rec.key, task.api_key || "—");
+    setText(rec.model, task.model);
     if (rec.last.status !== task.status) {
       rec.badge.className = `badge ${task.status}`;
       setText(rec.badge, task.status);
@@ -552,10 +555,11 @@
       return `Replaying the callback of ${rec.id}.`;
     }));
     rec.attempts = el("div");
+    rec.player = el("div", { className: "player" });
     const timelineHeading = domId("timeline-", rec.id);
     const callbacksHeading = domId("callbacks-", rec.id);
     const left = el("section", { "aria-labelledby": timelineHeading }, [
-      el("h3", { id: timelineHeading, text: "Timeline" }), rec.timeline, rec.info,
+      el("h3", { id: timelineHeading, text: "Timeline" }), rec.timeline, rec.info, rec.player,
       el("div", { className: "actions" }, [rec.cancelButton, rec.replayButton]),
     ]);
     const right = el("section", { "aria-labelledby": callbacksHeading }, [
@@ -590,12 +594,20 @@
         timelineItem("Promised by", task.created + task.estimated_time, `(estimated_time ${task.estimated_time} s)`),
       );
     }
-    const infoKey = JSON.stringify([task.prompt, task.callback_url, task.error_code, task.api_key]);
+    const infoKey = JSON.stringify([task.prompt, task.callback_url, task.error_code, task.api_key, task.model]);
     if (rec.last.info !== infoKey) {
       rec.last.info = infoKey;
-      const items = [["Key", task.api_key || "—"], ["Prompt", task.prompt], ["Callback URL", task.callback_url || "none"]];
+      const items = [["Key", task.api_key || "—"], ["Model", task.model], ["Prompt", task.prompt],
+        ["Callback URL", task.callback_url || "none"]];
       if (task.error_code) items.push(["Failure", `${task.error_code}: ${task.error_message || ""}`]);
       rec.info.replaceChildren(...items.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]));
+    }
+    if (rec.last.video !== task.video_url) {
+      // a completed task's result plays inline, from this server (the CSP's 'self')
+      rec.last.video = task.video_url;
+      rec.player.replaceChildren(...(task.video_url
+        ? [el("video", { controls: true, preload: "metadata", src: task.video_url, "aria-label": `Result of ${task.id}` })]
+        : []));
     }
     rec.cancelButton.hidden = terminal || state.cancel === false;
     rec.replayButton.hidden = !(terminal && task.callback_url && state.callbacks);
