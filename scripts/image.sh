@@ -124,8 +124,10 @@ build() {
     done
     local cli
     pick_engine
-    local tags=(--tag "$tag")
-    [ -n "$tag" ] || tags=(--tag "evolink-mock:$(version)" --tag evolink-mock:latest)
+    local names=("$tag")
+    [ -n "$tag" ] || names=("evolink-mock:$(version)" evolink-mock:latest)
+    local tags=()
+    for name in "${names[@]}"; do tags+=(--tag "$name"); done
     [ -n "$base" ] || base="$(choose_base "$cli")"
     local wheels="$root/build/image-wheels"
     say "making the wheels in build/image-wheels with $python"
@@ -139,13 +141,13 @@ build() {
     local format=()
     # podman's default (OCI) format has no HEALTHCHECK
     [ "$cli" = podman ] && format=(--format docker)
-    say "building ${tags[*]} on $base with $cli"
+    say "building ${names[*]} on $base with $cli"
     "$cli" build "${format[@]}" --layers=false --file "$root/Containerfile" "${tags[@]}" \
         --build-arg "BASE=$base" \
         --build-arg "VERSION=$(version)" \
         --build-arg "SOURCE=${EVOLINK_IMAGE_SOURCE:-}" \
         "$root" >&2
-    say "built ${tags[*]}"
+    say "built ${names[*]}"
 }
 
 smoke() {
