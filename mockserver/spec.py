@@ -57,10 +57,15 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     return merged
 
 
+#: libyaml's safe loader where PyYAML has it (its wheels do): the same documents as
+#: `yaml.safe_load` (a test holds them equal), read about 8x faster, at every start
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_document(path: Path) -> dict[str, Any]:
     """A YAML file, or a JSON file (by its suffix), whose top is a mapping."""
     text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top")
     return data

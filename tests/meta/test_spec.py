@@ -243,3 +243,13 @@ def test_deep_merge_leaves_its_inputs_alone() -> None:
     base = {"a": {"b": [1]}}
     deep_merge(base, {"a": {"c": 1}})["a"]["b"].append(2)
     assert base == {"a": {"b": [1]}}
+
+
+@pytest.mark.parametrize("path", sorted(spec_dir().rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_yaml_file_reads_as_pyyamls_safe_loader_reads_it(path: Path) -> None:
+    # the spec is read with libyaml's loader, when there is one, for the start-up's sake
+    import yaml
+
+    from mockserver.spec import _read_document
+
+    assert _read_document(path) == yaml.safe_load(path.read_text(encoding="utf-8"))
