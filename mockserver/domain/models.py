@@ -21,7 +21,7 @@ from typing import Any
 from ..spec import ModelFileError, ModelSource, Spec, build_spec, read_models, spec_dir
 from .pricing import Pricing, pricing_from_dict
 from .profiles import ConfigError
-from .tasks import VideoRequest
+from .tasks import Plan, Task, VideoRequest
 
 #: The fields of a `VideoRequest` a model's defaults must give (where its page has no default).
 CHOICES = ("aspect_ratio", "duration", "quality")
@@ -83,17 +83,45 @@ class ModelProfile:
 
     def video_name(self, aspect_ratio: str, quality: str, duration: int) -> str:
         """The result video's file name, e.g. ``1280x720-8s.mp4``."""
-        width, height = self.frame_size(aspect_ratio, quality)
-        return f"{width}x{height}-{duration}s.mp4"
+        return _video_name(self.frame_size(aspect_ratio, quality), duration)
 
     def video_names(self) -> Iterator[tuple[str, str]]:
         """Every result video the model can need, with the field of the file that asks for it."""
-        for (aspect_ratio, quality), (width, height) in self.frames.items():
+        for (aspect_ratio, quality), size in self.frames.items():
             for duration in self.durations:
-                yield f'frames."{quality}"."{aspect_ratio}"', f"{width}x{height}-{duration}s.mp4"
+                yield f'frames."{quality}"."{aspect_ratio}"', _video_name(size, duration)
 
     def credits(self, request: VideoRequest) -> float:
         return self.pricing.credits(request)
+
+    def task(
+        self,
+        task_id: str,
+        owner: str,
+        request: VideoRequest,
+        plan: Plan,
+        base_url: str,
+        callback_scenario: str | None = None,
+    ) -> Task:
+        """A task of this model: priced for `request`, with the model's billing rule, `object`
+        and `type`."""
+        return Task(
+            task_id,
+            owner,
+            request,
+            plan,
+            self.credits(request),
+            base_url,
+            callback_scenario,
+            self.billing_rule,
+            self.object,
+            self.type,
+        )
+
+
+def _video_name(size: tuple[int, int], duration: int) -> str:
+    width, height = size
+    return f"{width}x{height}-{duration}s.mp4"
 
 
 @dataclass(frozen=True, slots=True)

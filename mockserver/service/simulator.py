@@ -365,25 +365,13 @@ class Simulator:
                 scale=model.timing_scale,
                 quality=model.timing_quality,
             )
-        price = model.pricing.credits(request)
         on_callback = (
             scenario.name.removeprefix("callback:")
             if scenario is not None and scenario.kind == "callback"
             else None
         )
         while True:
-            task = Task(
-                self._ids.new(now),
-                owner,
-                request,
-                plan,
-                price,
-                call.base_url,
-                on_callback,
-                model.billing_rule,
-                model.object,
-                model.type,
-            )
+            task = model.task(self._ids.new(now), owner, request, plan, call.base_url, on_callback)
             added = await self.store.add_task(
                 NewTask(task, profile.credits, profile.max_concurrent, now, claim)
             )
@@ -419,18 +407,8 @@ class Simulator:
         self.replays.due = False
         now = self.now()
         for recorded, request in self.replays.tasks:
-            model = self.models[request.model]
-            price = model.pricing.credits(request)
-            task = Task(
-                recorded.task_id,
-                REPLAYED,
-                request,
-                recorded.plan(now),
-                price,
-                "",
-                billing_rule=model.billing_rule,
-                object=model.object,
-                output_type=model.type,
+            task = self.models[request.model].task(
+                recorded.task_id, REPLAYED, request, recorded.plan(now), ""
             )
             await self.store.add_task(NewTask(task, None, None, now))
 

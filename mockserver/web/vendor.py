@@ -138,7 +138,10 @@ async def get_credits(request: Request) -> Response:
 def video_path(model: ModelProfile, aspect_ratio: str, quality: str, duration: int) -> Path:
     """The MP4 for a request of `model`, e.g. ``videos/1280x720-8s.mp4``: from the model's own
     `videos/` folder beside its data file if it has the file, else the bundled one."""
-    name = model.video_name(aspect_ratio, quality, duration)
+    return _video_file(model, model.video_name(aspect_ratio, quality, duration))
+
+
+def _video_file(model: ModelProfile, name: str) -> Path:
     if model.videos is not None and (model.videos / name).is_file():
         return model.videos / name
     return VIDEO_DIR / name
@@ -149,8 +152,7 @@ def check_videos(models: Models) -> None:
     data file and the field), before anything is served."""
     for model in models:
         for where, name in model.video_names():
-            own = model.videos is not None and (model.videos / name).is_file()
-            if not own and not (VIDEO_DIR / name).is_file():
+            if not _video_file(model, name).is_file():
                 raise ModelFileError(
                     model.file,
                     where,
