@@ -321,12 +321,17 @@ def request(
 
 def create_task(server: Server) -> str:
     """Create one task the way wrk will, check it is a 200 with an id, and return the id."""
+    return create_answer(server)[0]
+
+
+def create_answer(server: Server) -> tuple[str, bytes]:
+    """`create_task`'s id, and the answer's body as it came."""
     status, body = request(server.port, "POST", CREATE_PATH, BODY)
     if status != 200:
         raise SetupError(f"{server.name}: create answered {status}: {body[:300]!r}")
     task_id = json.loads(body)["id"]
     assert isinstance(task_id, str)
-    return task_id
+    return task_id, body
 
 
 def check_query(server: Server, task_id: str) -> None:
@@ -617,8 +622,7 @@ def bench(args: argparse.Namespace) -> int:
     runs: list[Run] = []
     with running(group, args.ready_timeout):
         if WIREMOCK in group:
-            first = create_task(group[OURS])
-            _, created = request(group[OURS].port, "POST", CREATE_PATH, BODY)
+            first, created = create_answer(group[OURS])
             _, queried = request(group[OURS].port, "GET", QUERY_PATH.format(first))
             stub_wiremock(group[WIREMOCK], created, queried)
         for server in group.values():
