@@ -69,6 +69,8 @@ class Timings:
     stall: Spread = field(default_factory=lambda: Spread(0.0))
     #: where the numbers come from
     source: str = ""
+    #: the factor `spread` puts on the median processing time: made once, drawn per task
+    _factor: Spread = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.queue.median < 0 or self.base_seconds < 0 or self.stall.median < 0:
@@ -79,6 +81,7 @@ class Timings:
             raise ValueError("timings: stall_chance must be from 0 to 1")
         if self.spread < 0 or self.queue.sigma < 0 or self.stall.sigma < 0:
             raise ValueError("timings: a spread must be >= 0")
+        object.__setattr__(self, "_factor", Spread(1.0, self.spread))
 
     def median_processing(
         self, request: VideoRequest, scale: float = 1.0, quality: str | None = None
@@ -104,9 +107,7 @@ class Timings:
         """The plan of a task created at `now`; a failure ends it early. `scale` and `quality`
         are its model's (`ModelProfile.timing_scale`, `timing_quality`)."""
         started = now + self.queue.draw(rng)
-        processing = self.median_processing(request, scale, quality) * Spread(
-            1.0, self.spread
-        ).draw(rng)
+        processing = self.median_processing(request, scale, quality) * self._factor.draw(rng)
         curve: tuple[Knot, ...] = ()
         if self.stall_chance and rng.random() < self.stall_chance:
             pause = self.stall.draw(rng)
@@ -122,10 +123,7 @@ class Timings:
         each quantile, taking the queue and the processing at the same quantile (their sum's
         own quantiles are a little closer together)."""
         processing = self.median_processing(request)
-        return {
-            q: self.queue.quantile(q) + processing * Spread(1.0, self.spread).quantile(q)
-            for q in qs
-        }
+        return {q: self.queue.quantile(q) + processing * self._factor.quantile(q) for q in qs}
 
 
 FAST = Timings(
