@@ -370,3 +370,17 @@ def test_the_strict_build_fails_on_a_broken_link(broken: str, tmp_path: Path) ->
 
     assert result.returncode == 1
     assert new.strip("()").split("#")[-1] in result.stderr
+
+
+def test_the_pages_workflow_publishes_the_strict_build_on_a_tag() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "examples" / "docs-pages.yml").read_text("utf-8"))
+    steps = workflow["jobs"]["build"]["steps"]
+    runs = [step["run"] for step in steps if "run" in step]
+
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
+    assert "pip install '.[docs]'" in runs[0]
+    assert "mkdocs build --strict" in runs[1]
+    assert "mkdocs build --strict" in (ROOT / ".ci" / "run").read_text("utf-8")
+    assert workflow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages@")
