@@ -444,7 +444,10 @@ def test_the_dashboard_shows_tasks_in_every_state(receivers: Receivers, watched:
     tasks, and a callback retried, as the dashboard shows them. With `EVOLINK_DOCS_IMAGES=DIR`
     (`scripts/docs-images.sh`) the screenshot is also written to DIR/dashboard.png."""
     page = watched.page
-    with serve_in_thread(new_app(receivers)) as server:
+    settings = Settings(
+        timings=FAST, clock="virtual", start_time=START, seed=26, **receivers.options
+    )
+    with serve_in_thread(create_app(settings)) as server:  # seeded: the same ids each time
         with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}) as api:
             done = create(api, "A cat playing piano", receivers.ok)
             failed = create(api, "A portrait", receivers.ok, "fail:content_policy_violation")
@@ -473,8 +476,10 @@ def test_the_dashboard_shows_tasks_in_every_state(receivers: Receivers, watched:
             expect(cell(page, retried, "Callback")).to_contain_text("exhausted")
             expand(page, retried)
             expect(detail(page, retried).locator("tbody tr")).to_have_count(4)
-        video = detail(page, retried).locator("video")
-        page.wait_for_function("v => v.readyState >= 2", arg=video.element_handle())
+        video = detail(page, retried).locator("video").element_handle()
+        # a frame of the video rather than the player's spinner: seek into it, wait for it
+        page.evaluate("v => { v.currentTime = 1 }", video)
+        page.wait_for_function("v => v.readyState >= 2 && !v.seeking", arg=video)
         page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
         ARTIFACTS.mkdir(exist_ok=True)
         shots = [ARTIFACTS / "dashboard-states.png"]
