@@ -13,6 +13,7 @@ import pytest
 from evolink_client import AsyncClient, Client
 
 
+# --8<-- [start:callback]
 def generate_video(base_url: str, api_key: str, prompt: str, callback_url: str) -> str:
     """The code under test: start a task, return its id."""
     with Client(base_url=base_url, api_key=api_key) as evolink:
@@ -34,6 +35,10 @@ def test_the_callback_arrives_when_the_video_is_ready(evolink_mock, evolink_rece
     assert time.monotonic() - started < 30  # an hour of the mock's time, no real waiting
 
 
+# --8<-- [end:callback]
+
+
+# --8<-- [start:fault]
 def test_my_code_survives_a_rate_limit(evolink_mock) -> None:
     evolink_mock.fault("rate_limit_exceeded", operation="create", times=1)
 
@@ -46,6 +51,10 @@ def test_my_code_survives_a_rate_limit(evolink_mock) -> None:
     assert [e["status"] for e in evolink_mock.requests()] == [429, 200]
 
 
+# --8<-- [end:fault]
+
+
+# --8<-- [start:respx]
 @pytest.mark.anyio
 async def test_in_process_with_respx(evolink_respx) -> None:
     async with AsyncClient(api_key="sk-anything") as evolink:  # the default base URL, intercepted
@@ -55,6 +64,9 @@ async def test_in_process_with_respx(evolink_respx) -> None:
 
     assert done.status.value == "completed"
     assert isinstance(evolink_respx.calls.last.request, httpx.Request)
+
+
+# --8<-- [end:respx]
 
 
 @pytest.fixture

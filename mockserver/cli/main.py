@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             'TOML file of per-key profiles ([defaults], [keys."KEY"]: credits, rate, burst, '
             "max_concurrent, models, scenario), [moderation] rules, [pricing], [timings] and "
-            "[models] (serve: which models, dirs: more model folders); see the README"
+            "[models] (serve: which models, dirs: more model folders); see docs/reference/config.md"
         ),
     )
     serve.add_argument(
@@ -201,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "how long tasks take: 'vendor' (3-5 minutes, with a spread and occasional stalls, "
             "as the live service), 'fast' (5 s queued, then 10 s per second of video, 15 s at "
-            "1080p; no spread), or a TOML file of a profile (see the README). Default: [timings] "
-            "of --config, else vendor"
+            "1080p; no spread), or a TOML file of a profile (docs/reference/config.md). "
+            "Default: [timings] of --config, else vendor"
         ),
     )
     serve.add_argument(
@@ -409,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the scenario catalogue. " + TRIGGERS,
     )
     scenarios.add_argument(
-        "--markdown", action="store_true", help="print the catalogue as the README's Markdown table"
+        "--markdown",
+        action="store_true",
+        help="print the catalogue as a Markdown table (the docs' scenario catalogue)",
     )
     spec = commands.add_parser(
         "spec",

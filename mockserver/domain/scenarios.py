@@ -1,6 +1,7 @@
 """The catalogue of named scenarios: every documented way a call or a task can go wrong.
 
-One catalogue serves the code (`parse_scenario`), `evolink-mock scenarios` and the README table.
+One catalogue serves the code (`parse_scenario`), `evolink-mock scenarios` and the docs site's
+catalogue page.
 HTTP errors come from the spec's documented responses (a scenario is named by the error `code`);
 task failures from the vendor's task error codes; latency and a dropped connection are HTTP-level.
 """

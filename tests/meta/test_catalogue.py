@@ -1,27 +1,15 @@
-"""One catalogue: the code's, `evolink-mock scenarios`' and the README's are the same."""
+"""One catalogue: the code's and `evolink-mock scenarios`' are the same (the site's page is
+written from it: tests/meta/test_docs.py)."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import pytest
 
 from mockserver import load_spec
 from mockserver.cli.main import main
-from mockserver.domain.scenarios import TASK_FAILURES, catalogue, markdown_table, parse_scenario
+from mockserver.domain.scenarios import TASK_FAILURES, catalogue, parse_scenario
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 SPEC = load_spec()
-
-
-def test_the_readme_table_is_the_catalogue() -> None:
-    text = README.read_text(encoding="utf-8")
-    found = re.search(r"<!-- scenarios:start -->\n(.*?)\n<!-- scenarios:end -->", text, re.S)
-    assert found is not None, "README.md lacks the scenarios table markers"
-    assert found.group(1) == markdown_table(SPEC), (
-        "regenerate with: evolink-mock scenarios --markdown"
-    )
 
 
 def test_the_cli_lists_every_scenario_with_its_trigger(capsys: pytest.CaptureFixture[str]) -> None:

@@ -437,3 +437,54 @@ def test_a_token_protected_dashboard_asks_once_and_keeps_it_in_the_tab(
             expect(other.page.locator("#login-form")).to_be_visible()
         finally:
             other.close()
+
+
+def test_the_dashboard_shows_tasks_in_every_state(receivers: Receivers, watched: Watched) -> None:
+    """The documentation's screenshot: pending, processing, completed, failed and cancelled
+    tasks, and a callback retried, as the dashboard shows them. With `EVOLINK_DOCS_IMAGES=DIR`
+    (`scripts/docs-images.sh`) the screenshot is also written to DIR/dashboard.png."""
+    page = watched.page
+    settings = Settings(
+        timings=FAST, clock="virtual", start_time=START, seed=26, **receivers.options
+    )
+    with serve_in_thread(create_app(settings)) as server:  # seeded: the same ids each time
+        with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}) as api:
+            done = create(api, "A cat playing piano", receivers.ok)
+            failed = create(api, "A portrait", receivers.ok, "fail:content_policy_violation")
+            retried = create(api, "A dog on a skateboard", receivers.failing)
+            running = create(api, "A long take of the sea at dawn", receivers.ok, duration=12)
+            cancelled = create(api, "A city from above", receivers.ok, duration=12)
+            assert api.post("/_mock/clock/advance", json={"seconds": 52}).status_code == 200
+            assert api.post(f"/_mock/tasks/{cancelled}/cancel").status_code == 200
+            pending = create(api, "A fox in the snow", receivers.ok, duration=8)
+
+        page.goto(f"{server}/_mock/ui")
+        states = {
+            pending: "pending",
+            running: "processing",
+            done: "completed",
+            retried: "completed",
+            failed: "failed",
+            cancelled: "failed",
+        }
+        for task_id, status in states.items():
+            expect(cell(page, task_id, "Status")).to_have_text(status)
+        expect(cell(page, failed, "Failure")).to_have_text("content_policy_violation")
+        expect(cell(page, cancelled, "Failure")).to_have_text("request_cancelled")
+        if HAS_CALLBACKS:
+            expect(cell(page, done, "Callback")).to_contain_text("delivered")
+            expect(cell(page, retried, "Callback")).to_contain_text("exhausted")
+            expand(page, retried)
+            expect(detail(page, retried).locator("tbody tr")).to_have_count(4)
+        video = detail(page, retried).locator("video").element_handle()
+        # a frame of the video rather than the player's spinner: seek into it, wait for it
+        page.evaluate("v => { v.currentTime = 1 }", video)
+        page.wait_for_function("v => v.readyState >= 2 && !v.seeking", arg=video)
+        page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
+        ARTIFACTS.mkdir(exist_ok=True)
+        shots = [ARTIFACTS / "dashboard-states.png"]
+        if os.environ.get("EVOLINK_DOCS_IMAGES"):
+            shots.append(Path(os.environ["EVOLINK_DOCS_IMAGES"]) / "dashboard.png")
+        for shot in shots:
+            page.screenshot(path=shot, full_page=True)
+        watched.assert_clean(server)
