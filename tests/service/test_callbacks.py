@@ -252,7 +252,7 @@ async def test_a_dead_receiver_does_not_delay_another_tasks_delivery(
         https_receiver(tls, ["timeout"]) as dead,
         https_receiver(tls, [200]) as alive,
     ):
-        sim = simulator_for([dead, alive], tls, callback_timeout=1.0)
+        sim = simulator_for([dead, alive], tls, callback_timeout=2.0)
         async with api_for(sim) as api:
             await create(api, dead.url())
             await create(api, alive.url())
@@ -262,7 +262,8 @@ async def test_a_dead_receiver_does_not_delay_another_tasks_delivery(
                 arrived = await anyio.to_thread.run_sync(alive.wait_for, 1, 10.0)
             listing = await deliveries(api)
 
-    assert arrived[0].at - started < 0.5  # long before the dead receiver's 1 s wait is over
+    # before the dead receiver's 2 s wait is over, with room for a loaded machine
+    assert arrived[0].at - started < 1.5
     assert {d["url"]: d["outcome"] for d in listing} == {
         dead.url(): "pending",
         alive.url(): "delivered",
