@@ -18,7 +18,7 @@ from ..service.simulator import Simulator
 from ..service.worlds import Worlds, store_factory
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, metrics, vendor
+from . import admin, gateway, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
@@ -67,6 +67,11 @@ async def openapi_document(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/videos/generations", vendor.create_video_generation, methods=["POST"]),
+    # the gateway's routes the vendor's client calls (before the task query's `{task_id}`)
+    Route("/v1/tasks", gateway.list_tasks, methods=["GET"]),
+    Route("/v1/tasks/batch", gateway.batch_tasks, methods=["POST"]),
+    Route("/v1/tasks/batch", gateway.batch_is_posted, methods=["GET"]),
+    Route("/v1/models", gateway.list_models, methods=["GET"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
     Route("/v1/credits", vendor.get_credits, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),

@@ -76,6 +76,12 @@ async def call(
         return await api.post("/v1/videos/generations", json=VALID, headers=headers)
     if operation_id == "getCredits":
         return await api.get("/v1/credits", headers=headers)
+    if operation_id == "listTasks":
+        return await api.get("/v1/tasks", headers=headers)
+    if operation_id == "getTasksBatch":
+        return await api.post("/v1/tasks/batch", json={"task_ids": [task_id]}, headers=headers)
+    if operation_id == "listModels":
+        return await api.get("/v1/models", headers=headers)
     return await api.get(f"/v1/tasks/{task_id}", headers=headers)
 
 
