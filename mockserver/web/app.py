@@ -39,6 +39,8 @@ class MockApp(Starlette):
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
+        #: the public price lists by operation, made on their first read: (body, ETag)
+        self.public_bodies: dict[str, tuple[bytes, str]] = {}
         self.dispatcher = Dispatcher(self, before=self._enter_world)
         self.metrics = metrics.AppMetrics()
 
@@ -72,6 +74,8 @@ ROUTES = [
     Route("/v1/tasks/batch", gateway.batch_tasks, methods=["POST"]),
     Route("/v1/tasks/batch", gateway.batch_is_posted, methods=["GET"]),
     Route("/v1/models", gateway.list_models, methods=["GET"]),
+    Route("/web/api/models/pricing", gateway.model_pricing, methods=["GET"]),
+    Route("/v1/catalog/pricing-rules", gateway.pricing_rules, methods=["GET"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
     Route("/v1/credits", vendor.get_credits, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),

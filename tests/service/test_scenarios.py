@@ -646,7 +646,7 @@ def response_schema(operation_id: str, status: int) -> jsonschema_rs.Validator:
     )
 
 
-@pytest.mark.parametrize("operation_id", list(SPEC.errors))
+@pytest.mark.parametrize("operation_id", [op for op in SPEC.errors if op not in SPEC.public])
 @pytest.mark.parametrize("trigger", CATALOGUE_TRIGGERS)
 async def test_no_scenario_yields_an_undocumented_status_or_body(
     operation_id: str, trigger: str, serve: Serve

@@ -3,6 +3,7 @@ read of tasks, the models a key can use. Over HTTP, in-process, on every store."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -10,9 +11,18 @@ import jsonschema_rs
 import pytest
 
 from mockserver import Settings, create_app, load_spec
+from mockserver.domain.catalog import CREDITS_PER_USD
+from mockserver.domain.models import load_models
+from mockserver.domain.pricing import Pricing
 from mockserver.domain.profiles import KeyProfile, Profiles
 from mockserver.domain.timing import FAST
-from mockserver.spec import BATCH_TASKS, LIST_MODELS, LIST_TASKS
+from mockserver.spec import (
+    BATCH_TASKS,
+    LIST_MODELS,
+    LIST_TASKS,
+    MODEL_PRICING,
+    PRICING_RULES,
+)
 
 from ..bodies import create_body
 from ..conftest import KEY, START, MakeSimulator
@@ -362,3 +372,122 @@ async def test_models_need_a_key(api: httpx.AsyncClient) -> None:
     response = await api.get("/v1/models", headers={"Authorization": "Bearer nope"})
 
     assert response.status_code == 401
+
+
+# -- the public price lists -----------------------------------------------------------------
+
+#: How the vendor's pricing client reads a SKU's routing note first (pricing-client.ts,
+#: ROUTING_NOTE): "$MIN[-$MAX] per UNIT", ended by a stop or a comma
+ROUTING_NOTE = re.compile(
+    r"\$([\d,]*\.?\d+)(?:\s*[-\u2013~]\s*\$?([\d,]*\.?\d+))?\s+per\s+([A-Za-z0-9 ]+?)(?=[.,;]|$)"
+)
+
+
+def app_api(settings: Settings) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(create_app(settings))
+    return httpx.AsyncClient(transport=transport, base_url="http://mock.test")
+
+
+def sku(body: dict[str, Any], sku_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in body["data"] if s["sku_id"] == sku_id)
+    return found
+
+
+def rule(body: dict[str, Any], model: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in body["rules"] if r["model_id"] == model)
+    return found
+
+
+async def test_the_price_list_needs_no_key_and_shows_17_28_credits_a_second() -> None:
+    async with app_api(Settings(clock="virtual", start_time=START)) as api:
+        response = await api.get("/web/api/models/pricing")
+
+    assert response.status_code == 200
+    body = response.json()
+    validator(MODEL_PRICING).validate(body)
+    pro = sku(body, "sora-2-pro-preview:720p")
+    note = ROUTING_NOTE.search(pro["routing_note"])
+    assert note is not None
+    assert note.group(3) == "second"  # the unit the client prices by
+    assert float(note.group(1)) * CREDITS_PER_USD == pytest.approx(17.28, abs=1e-4)
+    assert "17.28 credits per second" in pro["routing_note"]
+    assert pro["price_range"]["min_usd"] * CREDITS_PER_USD == pytest.approx(17.28, abs=1e-4)
+    assert pro["min_charge_uc"] / 10_000 == 69.12  # a 4 s video
+    assert pro["cny_price"] == 1.728
+    assert {s["sku_id"] for s in body["data"]} == {
+        "sora-2-pro-preview:720p",
+        "sora-2-pro-preview:1080p",
+        "sora-2-preview:720p",
+    }
+
+
+async def test_the_pricing_rules_list_sora_2_preview_as_the_vendors_list_of_2026_10_10() -> None:
+    async with app_api(Settings(clock="virtual", start_time=START)) as api:
+        response = await api.get("/v1/catalog/pricing-rules")
+
+    body = response.json()
+    validator(PRICING_RULES).validate(body)
+    preview = rule(body, "sora-2-preview")
+    (component,) = preview["components"]
+    assert (preview["price_scope"], preview["billing_rule"]) == ("public_default", "per_call")
+    assert (component["name"], component["unit"]) == ("video_output", "output_second")
+    assert (component["rate"], component["min_charge"]) == (5.76, 23.04)
+    assert preview["parameters"]["duration"]["enum"] == [4, 8, 12]
+    pro = rule(body, "sora-2-pro-preview")
+    assert [(c["quality"], c["rate"]) for c in pro["components"]] == [
+        ("720p", 17.28),
+        ("1080p", 28.80576),
+    ]
+    assert pro["components"][0]["by_duration"] == {"4": 69.12, "8": 138.24, "12": 207.36}
+    assert body["meta"]["schema_version"] == "1"
+    assert body["meta"]["catalog_version"].startswith("mock-")
+
+
+async def test_a_pricing_override_shows_in_both_lists() -> None:
+    pricing = Pricing({(4, "720p"): 80.0}, "a test", "sora-2-pro-preview")
+    async with app_api(Settings(clock="virtual", pricing=pricing)) as api:
+        prices = (await api.get("/web/api/models/pricing")).json()
+        rules = (await api.get("/v1/catalog/pricing-rules")).json()
+
+    pro = rule(rules, "sora-2-pro-preview")["components"][0]
+    assert pro["by_duration"] == {"4": 80.0, "8": 138.24, "12": 207.36}
+    assert (pro["rate"], pro["min_charge"]) == (17.28, 80.0)
+    note = sku(prices, "sora-2-pro-preview:720p")["routing_note"]
+    assert "17.28-20 credits per second" in note  # 80 credits for 4 s is 20 a second
+
+
+async def test_the_lists_follow_the_served_models() -> None:
+    models = load_models(only=["sora-2-preview"])
+    async with app_api(Settings(clock="virtual", models=models)) as api:
+        prices = (await api.get("/web/api/models/pricing")).json()
+        rules = (await api.get("/v1/catalog/pricing-rules")).json()
+        listed_models = (await api.get("/v1/models", headers=as_key(KEY))).json()
+
+    assert [s["model_name"] for s in prices["data"]] == ["sora-2-preview"]
+    assert [r["model_id"] for r in rules["rules"]] == ["sora-2-preview"]
+    assert [m["id"] for m in listed_models["data"]] == ["sora-2-preview"]
+
+
+@pytest.mark.parametrize("path", ["/v1/catalog/pricing-rules", "/web/api/models/pricing"])
+async def test_a_second_read_with_the_etag_is_a_304_without_a_body(path: str) -> None:
+    async with app_api(Settings(clock="virtual", start_time=START)) as api:
+        first = await api.get(path)
+        etag = first.headers["etag"]
+        await api.post("/_mock/clock/advance", json={"seconds": 3600})  # same prices, same list
+        again = await api.get(path, headers={"If-None-Match": etag})
+        weak = await api.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+        anything = await api.get(path, headers={"If-None-Match": "*"})
+        stale = await api.get(path, headers={"If-None-Match": '"not-this-one"'})
+
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=300"
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+    assert (weak.status_code, anything.status_code) == (304, 304)
+    assert (stale.status_code, stale.json()) == (200, first.json())
+
+
+async def test_the_public_lists_take_no_keys_scenario() -> None:
+    headers = {"Authorization": "Bearer not-a-key", "X-Mock-Scenario": "internal_error"}
+    async with app_api(Settings(clock="virtual")) as api:
+        for path in ("/web/api/models/pricing", "/v1/catalog/pricing-rules"):
+            assert (await api.get(path, headers=headers)).status_code == 200
