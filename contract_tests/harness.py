@@ -14,6 +14,7 @@ from schemathesis.engine import Status, events, from_schema
 from starlette.types import ASGIApp
 
 from evolink_contract import checks as _checks  # registers the custom schemathesis checks
+from evolink_contract.bulk import check_bulk_reads
 from evolink_contract.checks import ContractViolation
 from evolink_contract.idempotency import check_idempotency
 from evolink_contract.lifecycle import run_lifecycle
@@ -68,6 +69,14 @@ def idempotency_findings(base_url: str) -> list[Finding]:
     return []
 
 
+def bulk_findings(base_url: str) -> list[Finding]:
+    try:
+        check_bulk_reads(base_url, OWNER, STRANGER)
+    except ContractViolation as exc:
+        return [Finding(exc.check, "bulk reads", str(exc))]
+    return []
+
+
 def callback_findings(make_app: AppFactory) -> list[Finding]:
     try:
         check_callbacks(make_app)
@@ -81,9 +90,10 @@ def run_harness(
 ) -> list[Finding]:
     """The harness against the clean simulator, or the named mutant of it.
 
-    Its parts run cheapest first (the lifecycle walks and the idempotency check over a socket,
-    the callbacks, then schemathesis); with `until`, it stops after the first part whose
-    findings name that check, which is all a meta-test asks: its mutant caught by its check.
+    Its parts run cheapest first (the lifecycle walks, the idempotency check and the bulk reads
+    over a socket, the callbacks, then schemathesis); with `until`, it stops after the first
+    part whose findings name that check, which is all a meta-test asks: its mutant caught by
+    its check.
     """
 
     def make_app(settings: Settings) -> ASGIApp:
@@ -102,6 +112,8 @@ def run_harness(
         findings += lifecycle_findings(base_url, max_examples=4 * max_examples)
         if not caught():
             findings += idempotency_findings(base_url)
+        if not caught():
+            findings += bulk_findings(base_url)
     if not caught():
         findings += callback_findings(make_app)
     if not caught():

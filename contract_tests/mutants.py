@@ -68,6 +68,22 @@ async def _foreign_task_readable(m: Mutant, scope: Scope, sim: Simulator, body: 
     return _with_auth(scope, task.owner) if task is not None else scope
 
 
+async def _foreign_task_in_batch(m: Mutant, scope: Scope, sim: Simulator, body: bytes) -> Scope:
+    """A batch read made as the owner of the first task it names that exists: another key's
+    task comes back in the batch."""
+    if scope["method"] != "POST" or scope["path"] != "/v1/tasks/batch":
+        return scope
+    try:
+        ids = json.loads(body).get("task_ids")
+    except (ValueError, AttributeError):
+        return scope
+    for task_id in ids if isinstance(ids, list) else []:
+        task = await sim.store.get_task(task_id) if isinstance(task_id, str) else None
+        if task is not None:
+            return _with_auth(scope, task.owner)
+    return scope
+
+
 async def _idempotency_key_ignored(m: Mutant, scope: Scope, sim: Simulator, body: bytes) -> Scope:
     headers = [(k, v) for k, v in scope["headers"] if k != b"idempotency-key"]
     return {**scope, "headers": headers}
@@ -142,6 +158,11 @@ MUTANTS = [
     ),
     Mutant("auth-ignored", "any key, or none, is accepted", on_request=_auth_ignored),
     Mutant("foreign-task-readable", "any key can read any task", on_request=_foreign_task_readable),
+    Mutant(
+        "foreign-task-in-batch",
+        "a batch read answers another key's task",
+        on_request=_foreign_task_in_batch,
+    ),
     Mutant(
         "idempotency-key-ignored",
         "`Idempotency-Key` is dropped before the app: every create makes a new task",

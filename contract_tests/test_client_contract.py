@@ -35,13 +35,15 @@ from evolink_client import (
     NO_RETRY,
     APIStatusError,
     Client,
+    Model,
     Task,
+    TaskSummary,
     UnexpectedResponseError,
     ValidationError,
     build_create_body,
 )
 from mockserver import load_spec
-from mockserver.spec import CREATE, QUERY
+from mockserver.spec import BATCH_TASKS, CREATE, LIST_MODELS, LIST_TASKS, QUERY
 
 from .oracle import expected_class
 
@@ -523,3 +525,76 @@ def test_every_field_the_client_types_is_declared_by_the_response(operation_id: 
     name = schema["schema"]["$ref"].rsplit("/", 1)[-1]
     declared = DOC["components"]["schemas"][name]["properties"]
     assert [f for f in TYPED_FIELDS if f not in declared] == []
+
+
+# -- the gateway's reads of many: the task list, the batch read, the models ------------------------
+
+BULK_CALLS: dict[str, Callable[[Client], list[Any]]] = {
+    LIST_TASKS: lambda client: client.list_tasks(
+        status="processing", type="video", model="sora-2-preview", limit=1, page_size=50
+    ),
+    BATCH_TASKS: lambda client: client.get_tasks([TASK_ID]),
+    LIST_MODELS: lambda client: client.models(),
+}
+EMPTY = {
+    LIST_TASKS: {"data": [], "total": 0, "page": 1, "page_size": 50},
+    BATCH_TASKS: {"data": []},
+    LIST_MODELS: {"data": []},
+}
+
+
+def success_schema(operation_id: str) -> dict[str, Any]:
+    schema: dict[str, Any] = SPEC.operation(operation_id)["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
+@pytest.mark.parametrize("operation_id", sorted(BULK_CALLS))
+def test_every_bulk_read_the_client_sends_conforms(
+    served: tuple[Client, Capture], operation_id: str
+) -> None:
+    client, handler = served
+    del handler.requests[:]
+    handler.answer(200, EMPTY[operation_id])
+
+    BULK_CALLS[operation_id](client)
+
+    [request] = handler.requests
+    check_request(request)
+    operation, _ = find_operation(request.method, request.url.path)
+    params = {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    for name, value in request.url.params.items():  # each value one its schema allows
+        schema = params[name]
+        validate(schema, int(value) if schema.get("type") == "integer" else value)
+
+
+#: what each call reads each item of its answer into
+BULK_ITEMS: dict[str, type] = {LIST_TASKS: TaskSummary, BATCH_TASKS: Task, LIST_MODELS: Model}
+
+
+@pytest.mark.parametrize("operation_id", sorted(BULK_CALLS))
+@settings(GENERATED, max_examples=100)
+@given(data=st.data())
+def test_any_documented_bulk_answer_is_parsed(
+    served: tuple[Client, Capture], operation_id: str, data: st.DataObject
+) -> None:
+    client, handler = served
+    schema = success_schema(operation_id)
+    body = data.draw(strategy(schema), label="body")
+    validate(schema, body)
+    handler.answer(200, body)
+
+    found = BULK_CALLS[operation_id](client)
+
+    ids = list(dict.fromkeys(item["id"] for item in body["data"]))
+    expected = ids[:1] if operation_id == LIST_TASKS else [item["id"] for item in body["data"]]
+    assert [item.id for item in found] == expected
+    assert all(isinstance(item, BULK_ITEMS[operation_id]) for item in found)
+
+
+@pytest.mark.parametrize(("cls", "schema"), [(TaskSummary, "TaskListItem"), (Model, "ModelEntry")])
+def test_every_field_a_bulk_item_types_is_declared(cls: type, schema: str) -> None:
+    declared = DOC["components"]["schemas"][schema]["properties"]
+    typed = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+    assert [name for name in typed if name not in declared] == []

@@ -20,6 +20,7 @@ EXPECTED = {
     "crash-on-unicode": "not_a_server_error",
     "auth-ignored": "ignored_auth",
     "foreign-task-readable": "only_owner_can_read",
+    "foreign-task-in-batch": "bulk_reads_hide_foreign_tasks",
     "idempotency-key-ignored": "idempotency_key_honoured",
     "task-lost": "owner_can_read",
     "undeclared-field": "no_undeclared_fields",

@@ -87,9 +87,15 @@ def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_run
         "test_operation[POST /v1/videos/generations]",
         "test_operation[GET /v1/tasks/{task_id}]",
         "test_operation[GET /v1/credits]",
+        "test_operation[GET /v1/tasks]",
+        "test_operation[POST /v1/tasks/batch]",
+        "test_operation[GET /v1/models]",
+        "test_operation[GET /web/api/models/pricing]",
+        "test_operation[GET /v1/catalog/pricing-rules]",
         "test_stateful",
         "test_lifecycle",
         "test_idempotency",
+        "test_bulk_reads",
     } <= names
 
 

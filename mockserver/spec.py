@@ -35,6 +35,12 @@ REQUEST_SCHEMA = "VideoGenerationRequest"
 CREATE = "createVideoGeneration"
 QUERY = "getTaskDetail"
 CREDITS = "getCredits"
+#: The gateway's routes beyond the pages, as the vendor's current client calls them (overlay)
+LIST_TASKS = "listTasks"
+BATCH_TASKS = "getTasksBatch"
+LIST_MODELS = "listModels"
+MODEL_PRICING = "getModelPricing"
+PRICING_RULES = "getPricingRules"
 
 
 def spec_dir() -> Path:
@@ -310,6 +316,11 @@ class Spec:
         self.errors: dict[str, dict[int, DocumentedError]] = {
             op_id: self._documented_errors(op) for op_id, op in self._operations.items()
         }
+        #: the operations anyone may call without a key (`security: []`): no key's scenario,
+        #: fault or rate limit shapes them
+        self.public = frozenset(
+            op_id for op_id, op in self._operations.items() if op.get("security") == []
+        )
 
     @staticmethod
     def _documented_errors(operation: dict[str, Any]) -> dict[int, DocumentedError]:

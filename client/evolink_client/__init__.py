@@ -22,7 +22,17 @@ from ._errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from ._models import Credits, Task, TaskError, TaskInfo, TaskStatus, Usage
+from ._models import (
+    Credits,
+    Model,
+    Task,
+    TaskError,
+    TaskInfo,
+    TaskPage,
+    TaskStatus,
+    TaskSummary,
+    Usage,
+)
 from ._retry import NO_RETRY, RetryPolicy
 from ._webhooks import Callback, parse_callback, sign_callback, verify_callback
 
@@ -41,6 +51,7 @@ __all__ = [
     "IdempotencyConflictError",
     "InsufficientQuotaError",
     "InvalidRequestError",
+    "Model",
     "PermissionDeniedError",
     "RateLimitError",
     "RetryPolicy",
@@ -51,7 +62,9 @@ __all__ = [
     "TaskInfo",
     "TaskNotFoundError",
     "TaskNotReadyError",
+    "TaskPage",
     "TaskStatus",
+    "TaskSummary",
     "UnexpectedResponseError",
     "Usage",
     "ValidationError",

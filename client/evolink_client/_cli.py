@@ -12,12 +12,21 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from ._client import WAIT_TIMEOUT, Client, __version__
-from ._constants import API_KEY_ENV, BASE_URL_ENV, CHOICES, MODEL, MODELS
+from ._constants import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    CHOICES,
+    LIST_STATUSES,
+    LIST_TYPES,
+    MODEL,
+    MODELS,
+)
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -36,10 +45,12 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from ._models import Task
+from ._models import Task, TaskSummary
 
 PROG = "evolink-video"
 CLI_POLL_INTERVAL = 2.0
+#: `list` shows this many tasks unless told: what the vendor's client lists by default
+LIST_LIMIT = 20
 
 #: (exit code, the errors it stands for, what it means). The first row whose class is in an
 #: error's MRO wins, so subclasses come before their bases.
@@ -188,6 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("task_id", metavar="TASK_ID")
     download.add_argument("--output", metavar="FILE", required=True)
+
+    listing = commands.add_parser(
+        "list",
+        parents=[common],
+        help="show the key's tasks, newest first",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    listing.add_argument(
+        "--status", choices=LIST_STATUSES, help="processing includes tasks still queued"
+    )
+    listing.add_argument("--type", choices=LIST_TYPES, help="the tasks' output type")
+    listing.add_argument("--model", help="only this model's tasks")
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=LIST_LIMIT,
+        help="show at most this many, reading page after page (default %(default)s)",
+    )
     return parser
 
 
@@ -216,6 +246,19 @@ class _Output:
             print(f"error: {task.error.code}{reason}", file=self.out)
         if path is not None:
             print(f"saved: {path}", file=self.out)
+
+    def summaries(self, tasks: list[TaskSummary]) -> None:
+        if self.as_json:
+            print(json.dumps({"tasks": [_summary_json(t) for t in tasks]}), file=self.out)
+            return
+        for task in tasks:
+            created = datetime.fromtimestamp(task.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            line = f"{task.id}\t{task.status.value}\t{task.progress}%\t{task.model}\t{created}"
+            if task.credits_used is not None:
+                line += f"\tcharged {task.credits_used:g}"
+            print(line, file=self.out)
+        if not tasks:
+            print("no tasks", file=self.out)
 
     def error(self, exc: BaseException, code: int) -> None:
         if not self.as_json:
@@ -287,10 +330,36 @@ def _download(client: Client, args: argparse.Namespace, output: _Output) -> int:
     return 0
 
 
+def _summary_json(task: TaskSummary) -> dict[str, Any]:
+    """A listed task as the API lists it, unknown fields included."""
+    body: dict[str, Any] = {
+        "id": task.id,
+        "model": task.model,
+        "type": task.type,
+        "status": task.status.value,
+        "progress": task.progress,
+        "created_at": task.created_at,
+        "has_results": task.has_results,
+        "result_count": task.result_count,
+        "has_error": task.has_error,
+        "duration": task.duration,
+        "credits_used": task.credits_used,
+    }
+    return {k: v for k, v in body.items() if v is not None} | dict(task.extra)
+
+
+def _list(client: Client, args: argparse.Namespace, output: _Output) -> int:
+    output.summaries(
+        client.list_tasks(status=args.status, type=args.type, model=args.model, limit=args.limit)
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Output], int]] = {
     "generate": _generate,
     "status": _status,
     "download": _download,
+    "list": _list,
 }
 
 

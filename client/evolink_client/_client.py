@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import httpx
@@ -29,6 +29,7 @@ import httpx
 from ._constants import (
     API_KEY_ENV,
     BASE_URL_ENV,
+    BATCH_MAX_IDS,
     CALLBACK_URL_MAX_LENGTH,
     CHOICES,
     CREATE_PATH,
@@ -38,10 +39,18 @@ from ._constants import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_REPLAYED_HEADER,
     IMAGE_URLS_MAX_ITEMS,
+    LIST_PAGE_MAX,
+    LIST_PAGE_SIZE_MAX,
+    LIST_STATUSES,
+    LIST_TYPES,
     MODEL,
     MODELS,
+    MODELS_PATH,
     PROMPT_MAX_LENGTH,
+    TASK_ID_PREFIX,
     TASK_PATH,
+    TASKS_BATCH_PATH,
+    TASKS_PATH,
 )
 from ._errors import (
     APIConnectionError,
@@ -55,7 +64,16 @@ from ._errors import (
     WaitTimeoutError,
     error_from_response,
 )
-from ._models import Credits, Task, TaskStatus
+from ._models import (
+    Credits,
+    Model,
+    Task,
+    TaskPage,
+    TaskStatus,
+    TaskSummary,
+    models_from,
+    tasks_from_batch,
+)
 from ._retry import Attempts, RetryPolicy, parse_retry_after
 
 try:
@@ -266,6 +284,18 @@ def _read_credits(response: httpx.Response) -> Credits:
     return _read(response, Credits.from_json)
 
 
+def _read_page(response: httpx.Response) -> TaskPage:
+    return _read(response, TaskPage.from_json)
+
+
+def _read_batch(response: httpx.Response) -> list[Task]:
+    return _read(response, tasks_from_batch)
+
+
+def _read_models(response: httpx.Response) -> list[Model]:
+    return _read(response, models_from)
+
+
 def _read_created(response: httpx.Response) -> Task:
     """The created task, `replayed` if the server answered with the key's first answer."""
     task = _read(response, Task.from_json)
@@ -359,6 +389,93 @@ class _Waiter:
         delay = min(self._interval, remaining)
         self._interval = min(self._interval * POLL_BACKOFF, self._max_interval)
         return delay
+
+
+def _list_query(
+    status: str | None, task_type: str | None, model: str | None, page_size: int
+) -> dict[str, str]:
+    """A listing's filters, checked against the spec's values (ValidationError, nothing sent)."""
+    query: dict[str, str] = {}
+    for name, value, allowed in (
+        ("status", status, LIST_STATUSES),
+        ("type", task_type, LIST_TYPES),
+    ):
+        if value is None:
+            continue
+        if value not in allowed:
+            raise ValidationError(
+                f"{name} must be one of {list(allowed)}, got {value!r}", param=name
+            )
+        query[name] = value
+    if model is not None:
+        if not isinstance(model, str) or not model:
+            raise ValidationError("model must be a non-empty string", param="model")
+        query["model"] = model
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= LIST_PAGE_SIZE_MAX
+    ):
+        raise ValidationError(
+            f"page_size must be a whole number from 1 to {LIST_PAGE_SIZE_MAX}, got {page_size!r}",
+            param="page_size",
+        )
+    query["page_size"] = str(page_size)
+    return query
+
+
+def _batches(task_ids: Sequence[str]) -> list[list[str]]:
+    """The ids, each once in the order given, in calls of at most BATCH_MAX_IDS; ValidationError
+    (nothing sent) for an id the API would refuse."""
+    if isinstance(task_ids, str):
+        raise ValidationError("task_ids must be a list of task ids, not a string", param="task_ids")
+    ids = list(dict.fromkeys(task_ids))
+    for task_id in ids:
+        if not isinstance(task_id, str) or not task_id.startswith(TASK_ID_PREFIX):
+            raise ValidationError(
+                f"task_ids: not a task id (they start with {TASK_ID_PREFIX!r}): {task_id!r:.80}",
+                param="task_ids",
+            )
+    return [ids[at : at + BATCH_MAX_IDS] for at in range(0, len(ids), BATCH_MAX_IDS)]
+
+
+class _Pager:
+    """The decisions of one list_tasks(): which page to ask for, when to stop. No I/O.
+
+    It stops at `limit` tasks, at the page past `total`, at an empty page, and at the spec's
+    last page, so a server that keeps answering full pages cannot keep it asking; a task that a
+    new one pushed onto the next page is kept once."""
+
+    def __init__(self, limit: int | None, query: dict[str, str]) -> None:
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValidationError(
+                f"limit must be a whole number >= 1, got {limit!r}", param="limit"
+            )
+        self._limit = limit
+        self._query = query
+        self._seen: dict[str, TaskSummary] = {}
+        self.page = 1
+
+    @property
+    def path(self) -> str:
+        return f"{TASKS_PATH}?{urlencode({**self._query, 'page': str(self.page)})}"
+
+    @property
+    def tasks(self) -> list[TaskSummary]:
+        return list(self._seen.values())
+
+    def take(self, page: TaskPage) -> bool:
+        """After a page: whether to ask for the next one."""
+        for task in page.tasks:
+            if self._limit is not None and len(self._seen) >= self._limit:
+                break
+            self._seen.setdefault(task.id, task)
+        self.page += 1
+        full = self._limit is not None and len(self._seen) >= self._limit
+        past = (self.page - 1) * page.page_size >= page.total
+        return bool(page.tasks) and not full and not past and self.page <= LIST_PAGE_MAX
 
 
 class _Retrying:
@@ -568,6 +685,38 @@ class Client(_BaseClient):
         """The key's balance (`GET /v1/credits`)."""
         return self._call("GET", CREDITS_PATH, idempotent=True, read=_read_credits)
 
+    def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+        page_size: int = LIST_PAGE_SIZE_MAX,
+    ) -> list[TaskSummary]:
+        """The key's tasks, newest first (`GET /v1/tasks`), page after page until `limit` tasks
+        or the last page; filtered by `status` (`processing` takes queued tasks too), `type`
+        and `model`. The items carry no result links: see get_tasks()."""
+        pager = _Pager(limit, _list_query(status, type, model, page_size))
+        while pager.take(self._call("GET", pager.path, idempotent=True, read=_read_page)):
+            pass
+        return pager.tasks
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """The key's tasks of these ids, as get_task() would read each (`POST /v1/tasks/batch`,
+        50 ids a call), in the order given; an unknown, expired or foreign id is left out."""
+        found: list[Task] = []
+        for batch in _batches(task_ids):
+            body = {"task_ids": batch}
+            found += self._call(
+                "POST", TASKS_BATCH_PATH, body=body, idempotent=True, read=_read_batch
+            )
+        return found
+
+    def models(self) -> list[Model]:
+        """The models this key can use (`GET /v1/models`)."""
+        return self._call("GET", MODELS_PATH, idempotent=True, read=_read_models)
+
     def wait(
         self,
         task: Task | str,
@@ -718,6 +867,35 @@ class AsyncClient(_BaseClient):
     async def get_credits(self) -> Credits:
         """The key's balance (`GET /v1/credits`)."""
         return await self._call("GET", CREDITS_PATH, idempotent=True, read=_read_credits)
+
+    async def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+        page_size: int = LIST_PAGE_SIZE_MAX,
+    ) -> list[TaskSummary]:
+        """The key's tasks, newest first, every page of them; see `Client.list_tasks`."""
+        pager = _Pager(limit, _list_query(status, type, model, page_size))
+        while pager.take(await self._call("GET", pager.path, idempotent=True, read=_read_page)):
+            pass
+        return pager.tasks
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """The key's tasks of these ids; see `Client.get_tasks`."""
+        found: list[Task] = []
+        for batch in _batches(task_ids):
+            body = {"task_ids": batch}
+            found += await self._call(
+                "POST", TASKS_BATCH_PATH, body=body, idempotent=True, read=_read_batch
+            )
+        return found
+
+    async def models(self) -> list[Model]:
+        """The models this key can use (`GET /v1/models`)."""
+        return await self._call("GET", MODELS_PATH, idempotent=True, read=_read_models)
 
     async def wait(
         self,

@@ -19,6 +19,18 @@ BASE_URL_ENV: Final = "EVOLINK_BASE_URL"
 CREATE_PATH: Final = "/v1/videos/generations"
 TASK_PATH: Final = "/v1/tasks/{task_id}"
 CREDITS_PATH: Final = "/v1/credits"
+#: the gateway's routes the vendor's client calls beyond the pages (the spec's overlay)
+TASKS_PATH: Final = "/v1/tasks"
+TASKS_BATCH_PATH: Final = "/v1/tasks/batch"
+MODELS_PATH: Final = "/v1/models"
+#: `GET /v1/tasks`: the filters' values, the largest page size (and the largest page)
+LIST_STATUSES: Final = ("pending", "processing", "completed", "failed", "cancelled")
+LIST_TYPES: Final = ("text", "image", "audio", "video")
+LIST_PAGE_SIZE_MAX: Final = 100
+LIST_PAGE_MAX: Final = 100_000
+#: `POST /v1/tasks/batch`: how many ids one call takes, and how a task id starts
+BATCH_MAX_IDS: Final = 50
+TASK_ID_PREFIX: Final = "task-unified-"
 
 MODEL: Final = "sora-2-pro-preview"
 #: Each model's request fields with a choice of values, as its page lists them; a field a

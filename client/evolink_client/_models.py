@@ -233,6 +233,112 @@ class Task:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """A task as `GET /v1/tasks` lists it: its state, no result links (read the task, or a batch
+    of them with `get_tasks`, for those)."""
+
+    id: str
+    model: str
+    status: TaskStatus
+    progress: int
+    #: unix seconds
+    created_at: int
+    type: str | None = None
+    #: seconds from creation to the end, once the task has ended
+    duration: float | None = None
+    has_results: bool = False
+    result_count: int = 0
+    has_error: bool = False
+    #: what an ended task was charged
+    credits_used: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status.terminal
+
+    @classmethod
+    def _read(cls, r: _Reader) -> TaskSummary:
+        task_id = r.required("id", str)
+        status_text = r.required("status", str)
+        try:
+            status = TaskStatus(status_text)
+        except ValueError:
+            raise r.fail(f"unknown status {status_text!r}") from None
+        return cls(
+            id=task_id,
+            model=r.required("model", str),
+            status=status,
+            progress=r.required("progress", int),
+            created_at=r.required("created_at", int),
+            type=r.optional("type", str),
+            duration=_number(r.optional("duration", (int, float))),
+            has_results=bool(r.optional("has_results", bool)),
+            result_count=r.optional("result_count", int) or 0,
+            has_error=bool(r.optional("has_error", bool)),
+            credits_used=_number(r.optional("credits_used", (int, float))),
+            extra=r.extra(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of `GET /v1/tasks`: its tasks, and how many match on every page."""
+
+    tasks: tuple[TaskSummary, ...]
+    total: int
+    page: int
+    page_size: int
+
+    @classmethod
+    def from_json(cls, data: builtins.object, *, raw: str = "") -> TaskPage:
+        r = _Reader(data, "task list", raw)
+        items = r.required("data", list)
+        tasks = tuple(
+            TaskSummary._read(_Reader(item, f"task list.data.{i}", raw))
+            for i, item in enumerate(items)
+        )
+        return cls(
+            tasks, r.required("total", int), r.required("page", int), r.required("page_size", int)
+        )
+
+
+def tasks_from_batch(data: builtins.object, *, raw: str = "") -> list[Task]:
+    """The tasks of a `POST /v1/tasks/batch` answer, `{"data": [task, ...]}`."""
+    r = _Reader(data, "task batch", raw)
+    return [Task.from_json(item, raw=raw) for item in r.required("data", list)]
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A model as `GET /v1/models` lists it: what a create's `model` takes."""
+
+    id: str
+    object: str | None = None
+    owned_by: str | None = None
+    created: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+
+def models_from(data: builtins.object, *, raw: str = "") -> list[Model]:
+    """The models of a `GET /v1/models` answer, `{"data": [{"id": ...}, ...]}`."""
+    r = _Reader(data, "model list", raw)
+    models = []
+    for i, item in enumerate(r.required("data", list)):
+        m = _Reader(item, f"model list.data.{i}", raw)
+        models.append(
+            Model(
+                m.required("id", str),
+                m.optional("object", str),
+                m.optional("owned_by", str),
+                m.optional("created", int),
+                m.extra(),
+            )
+        )
+    return models
+
+
+@dataclass(frozen=True, slots=True)
 class Credits:
     """A key's balance as `GET /v1/credits` shows it, inside the vendor's envelope
     `{"success", "message", "data": {"user", "token"}}`: what the account has left and what it

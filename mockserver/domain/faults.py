@@ -7,16 +7,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import CREATE, CREDITS, QUERY
+from ..spec import BATCH_TASKS, CREATE, CREDITS, LIST_MODELS, LIST_TASKS, QUERY
 
-#: Short names people type, to the spec's operation ids.
+#: Short names people type, to the spec's operation ids (the operations a key calls).
 OPERATIONS = {
     "create": CREATE,
     "query": QUERY,
     "credits": CREDITS,
+    "list": LIST_TASKS,
+    "batch": BATCH_TASKS,
+    "models": LIST_MODELS,
     CREATE: CREATE,
     QUERY: QUERY,
     CREDITS: CREDITS,
+    LIST_TASKS: LIST_TASKS,
+    BATCH_TASKS: BATCH_TASKS,
+    LIST_MODELS: LIST_MODELS,
 }
 
 

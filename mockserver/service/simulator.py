@@ -285,18 +285,39 @@ class Simulator:
         await self.admission.admit(owner)
         if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest(param="task_id")
+        now = self.now()
+        task = await self._kept(task_id, now)
+        if task is None:
+            raise NotFound()
+        if not self._readable_by(task, owner, call.base_url):
+            raise Forbidden()
+        return Answer(task, now)
+
+    async def task_for(self, owner: str, task_id: str, now: float, base_url: str) -> Task | None:
+        """The task as its query would answer `owner` at `now`, or None where the query would
+        refuse it (no such task, its links expired, another key's): for reads of many tasks,
+        which leave such ids out."""
+        task = await self._kept(task_id, now)
+        return task if task is not None and self._readable_by(task, owner, base_url) else None
+
+    async def _kept(self, task_id: str, now: float) -> Task | None:
+        """The task of this id, unless it is gone: 24 h after it ended."""
         if self.replays.due:
             await self._bring_back_recorded()
         task = await self.store.get_task(task_id)
-        now = self.now()
-        if task is None or now >= task.result_expires():  # gone 24 h after it ended
-            raise NotFound()
-        if task.owner != owner:
-            if task.owner != REPLAYED:
-                raise Forbidden()
-            if not task.base_url:  # where its result links point: where it is first read
-                task.base_url = call.base_url
-        return Answer(task, now)
+        return None if task is None or now >= task.result_expires() else task
+
+    @staticmethod
+    def _readable_by(task: Task, owner: str, base_url: str) -> bool:
+        """Whether `owner` may read the task: its own, or a recorded one (`serve --replay`),
+        whose result links then point where it is first read."""
+        if task.owner == owner:
+            return True
+        if task.owner != REPLAYED:
+            return False
+        if not task.base_url:
+            task.base_url = base_url
+        return True
 
     async def credits(self, call: Call) -> AccountView | None:
         """`GET /v1/credits`: authenticate, apply a scenario, take a token, then the caller's
@@ -563,7 +584,8 @@ class Simulator:
         parsed = self.admission.scenario(scenario, "scenario")  # a name that means nothing
         if operation is None and parsed.kind in CREATE_ONLY:
             operation = CREATE
-        for op in [operation] if operation is not None else list(self.spec.errors):
+        keyed = [op for op in self.spec.errors if op not in self.spec.public]
+        for op in [operation] if operation is not None else keyed:
             reason = unservable(parsed, op, self.spec)
             if reason is not None:
                 hint = "" if operation is not None else " (give match.operation to narrow it)"

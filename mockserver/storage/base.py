@@ -185,6 +185,11 @@ class Store(Protocol):
         """Every task, in creation order."""
         ...
 
+    async def tasks_of(self, owner: str) -> list[Task]:
+        """The key's tasks, in creation order (a listing of one key's tasks reads these, not
+        every task)."""
+        ...
+
     async def count_tasks(self) -> int: ...
 
     # -- accounts -------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ class MemoryStore:
         self._deliveries: dict[str, Delivery] = {}
         #: (owner, idempotency key) -> the claim that bound it, and its task's id
         self._claims: dict[tuple[str, str], tuple[Claim, str]] = {}
+        #: owner -> the ids of its tasks, oldest first
+        self._owned: dict[str, list[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class MemoryStore:
         self._journal.clear()
         self._deliveries.clear()
         self._claims.clear()
+        self._owned.clear()
 
     def close(self) -> None:
         pass
@@ -114,9 +117,14 @@ class MemoryStore:
         return Added(task)
 
     def _keep(self, task: Task, claim: Claim | None) -> None:
-        self._tasks[task.id] = task
+        self._remember(task)
         if claim is not None:
             self._claims[task.owner, claim.key] = (claim, task.id)
+
+    def _remember(self, task: Task) -> None:
+        """Keep a task, and index it under its owner."""
+        self._tasks[task.id] = task
+        self._owned.setdefault(task.owner, []).append(task.id)
 
     def _open_account(self, owner: str, credits: float | None) -> Account:
         account = self._accounts[owner] = Account(credits)
@@ -140,6 +148,9 @@ class MemoryStore:
 
     async def tasks(self) -> list[Task]:
         return list(self._tasks.values())
+
+    async def tasks_of(self, owner: str) -> list[Task]:
+        return [self._tasks[task_id] for task_id in self._owned.get(owner, ())]
 
     async def count_tasks(self) -> int:
         return len(self._tasks)

@@ -78,7 +78,7 @@ class SqliteStore(MemoryStore):
             super()._open_account(key, balance_for(key))
         tasks = list(db.load_tasks())
         for task, _ in tasks:
-            self._tasks[task.id] = task
+            self._remember(task)
             account = self._accounts.get(task.owner) or super()._open_account(
                 task.owner, balance_for(task.owner)
             )

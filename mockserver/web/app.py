@@ -18,7 +18,7 @@ from ..service.simulator import Simulator
 from ..service.worlds import Worlds, store_factory
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, metrics, vendor
+from . import admin, gateway, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
@@ -39,6 +39,8 @@ class MockApp(Starlette):
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
         self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
+        #: the public price lists by operation, made on their first read: (body, ETag)
+        self.public_bodies: dict[str, tuple[bytes, str]] = {}
         self.dispatcher = Dispatcher(self, before=self._enter_world)
         self.metrics = metrics.AppMetrics()
 
@@ -67,6 +69,13 @@ async def openapi_document(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/videos/generations", vendor.create_video_generation, methods=["POST"]),
+    # the gateway's routes the vendor's client calls (before the task query's `{task_id}`)
+    Route("/v1/tasks", gateway.list_tasks, methods=["GET"]),
+    Route("/v1/tasks/batch", gateway.batch_tasks, methods=["POST"]),
+    Route("/v1/tasks/batch", gateway.batch_is_posted, methods=["GET"]),
+    Route("/v1/models", gateway.list_models, methods=["GET"]),
+    Route("/web/api/models/pricing", gateway.model_pricing, methods=["GET"]),
+    Route("/v1/catalog/pricing-rules", gateway.pricing_rules, methods=["GET"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
     Route("/v1/credits", vendor.get_credits, methods=["GET"]),
     Route("/openapi.json", openapi_document, methods=["GET"]),

@@ -34,6 +34,7 @@ class _Served(Protocol):
     worlds: Worlds
     base_urls: dict[object, str]
     openapi_bytes: bytes
+    public_bodies: dict[str, tuple[bytes, str]]
 
 
 def served_by(request: Request) -> _Served:

@@ -517,3 +517,58 @@ def test_a_usage_error_without_json_stays_argparse_text(
     assert err.splitlines()[-1] == (
         "evolink-video generate: error: the following arguments are required: PROMPT"
     )
+
+
+# -- list ---------------------------------------------------------------------------------------
+
+
+def test_list_prints_the_keys_tasks_newest_first(capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app(Settings(timings=FAST, clock="virtual", start_time=1_800_000_000))
+    with serve_in_thread(app) as base_url:
+        made = []
+        for _ in range(3):
+            code, out, _ = run(capsys, "--base-url", base_url, "--api-key", "sk-l", "generate", "x")
+            made.append(out.split("\t")[0])
+        httpx.post(f"{base_url}/_mock/clock/advance", json={"seconds": 3600}).raise_for_status()
+        code, out, _ = run(capsys, "--base-url", base_url, "--api-key", "sk-l", "list")
+        _, two, _ = run(capsys, "--base-url", base_url, "--api-key", "sk-l", "list", "--limit", "2")
+        _, theirs, _ = run(capsys, "--base-url", base_url, "--api-key", "sk-m", "list")
+        _, doc, _ = run(capsys, "--json", "--base-url", base_url, "--api-key", "sk-l", "list")
+
+    assert code == 0
+    assert out.splitlines() == [
+        f"{task_id}\tcompleted\t100%\tsora-2-pro-preview\t2027-01-15T08:00:00Z\tcharged 69.12"
+        for task_id in reversed(made)
+    ]
+    assert len(two.splitlines()) == 2
+    assert theirs == "no tasks\n"
+    tasks = json.loads(doc)["tasks"]
+    assert [t["id"] for t in tasks] == list(reversed(made))
+    assert tasks[0]["credits_used"] == 69.12
+
+
+def test_list_sends_its_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    page = {"data": [], "total": 0, "page": 1, "page_size": 100}
+    with respx.mock(base_url=BASE) as router:
+        route = router.get("/v1/tasks").respond(json=page)
+        code, out, _ = run(
+            capsys,
+            *("--base-url", BASE, "--api-key", "sk-k", "list", "--status", "failed"),
+            *("--type", "video", "--model", "sora-2-preview"),
+        )
+
+    assert (code, out) == (0, "no tasks\n")
+    assert dict(route.calls.last.request.url.params) == {
+        "status": "failed",
+        "type": "video",
+        "model": "sora-2-preview",
+        "page_size": "100",
+        "page": "1",
+    }
+
+
+def test_list_with_an_unknown_status_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--api-key", "sk-k", "list", "--status", "running")
+
+    assert code == 2
+    assert "invalid choice: 'running'" in err

@@ -39,7 +39,15 @@ from mockserver import Settings, Simulator, create_app, load_spec
 from mockserver.domain.errors import RETRY_AFTER_429
 from mockserver.domain.gateway import RETRY_AFTER_503
 from mockserver.domain.timing import FAST
-from mockserver.spec import CREATE, CREDITS, QUERY, DocumentedError
+from mockserver.spec import (
+    BATCH_TASKS,
+    CREATE,
+    CREDITS,
+    LIST_MODELS,
+    LIST_TASKS,
+    QUERY,
+    DocumentedError,
+)
 from mockserver.testing.server import serve_in_thread
 
 from ..client_fixtures import FakeTime
@@ -196,13 +204,32 @@ async def call_async(client: AsyncClient, operation_id: str, task_id: str) -> ob
         return await client.create_video("A cat playing piano", duration=4)
     if operation_id == CREDITS:
         return await client.get_credits()
+    if operation_id == LIST_TASKS:
+        return await client.list_tasks()
+    if operation_id == BATCH_TASKS:
+        return await client.get_tasks([task_id])
+    if operation_id == LIST_MODELS:
+        return await client.models()
     return await client.get_task(task_id)
+
+
+#: what each call returns when it succeeds (a task where not listed)
+ANSWERS: dict[str, type] = {
+    CREDITS: Credits,
+    LIST_TASKS: list,
+    BATCH_TASKS: list,
+    LIST_MODELS: list,
+}
+#: the operations whose request is a POST
+POSTS = {CREATE, BATCH_TASKS}
 
 
 def test_every_documented_operation_is_exercised() -> None:
     """call_async/call_sync know how to make each operation's request; a new one needs a call."""
-    assert set(load_spec().errors) == {CREATE, QUERY, CREDITS}
-    assert all(load_spec().errors.values())
+    spec = load_spec()
+    keyed = {op: errors for op, errors in spec.errors.items() if op not in spec.public}
+    assert set(keyed) == {CREATE, QUERY, CREDITS, LIST_TASKS, BATCH_TASKS, LIST_MODELS}
+    assert all(keyed.values())
 
 
 @pytest.mark.anyio
@@ -218,10 +245,11 @@ async def test_async_documented_error_from_a_fault(
         assert_documented(info.value, error)
         assert await asim.faults() == []  # used up by the one request
         again = await call_async(client, operation_id, task.id)  # times=1: the next one is fine
-    assert isinstance(again, Credits if operation_id == CREDITS else Task)
+    assert isinstance(again, ANSWERS.get(operation_id, Task))
+    method = "POST" if operation_id in POSTS else "GET"
     assert api_requests(await asim.journal())[1:] == [
-        ("POST" if operation_id == CREATE else "GET", error.status, error.code),
-        ("POST" if operation_id == CREATE else "GET", 200, None),
+        (method, error.status, error.code),
+        (method, 200, None),
     ]
     assert asim.slept == []
 
@@ -414,6 +442,12 @@ def call_sync(client: Client, operation_id: str, task_id: str) -> object:
         return client.create_video("A cat playing piano", duration=4)
     if operation_id == CREDITS:
         return client.get_credits()
+    if operation_id == LIST_TASKS:
+        return client.list_tasks()
+    if operation_id == BATCH_TASKS:
+        return client.get_tasks([task_id])
+    if operation_id == LIST_MODELS:
+        return client.models()
     return client.get_task(task_id)
 
 
@@ -431,7 +465,7 @@ def test_sync_documented_error_with_the_default_retries(
             call_sync(client, operation_id, task.id)
     assert_documented(info.value, error)
     assert ssim.faults() == []  # exactly `attempts` requests were made: all of the fault
-    method = "POST" if operation_id == CREATE else "GET"
+    method = "POST" if operation_id in POSTS else "GET"
     assert api_requests(ssim.journal())[1:] == [(method, error.status, error.code)] * attempts
     assert ssim.slept == expected_sleeps(error.status, attempts)
     assert ssim.tasks() == 1  # no create that failed made a task

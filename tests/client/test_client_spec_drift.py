@@ -8,7 +8,7 @@ import pytest
 
 from evolink_client import TaskStatus, _constants
 from mockserver import load_spec
-from mockserver.spec import CREATE, QUERY
+from mockserver.spec import CREATE, LIST_TASKS, QUERY
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -104,3 +104,29 @@ def test_paths_and_server_match_the_spec() -> None:
     assert paths[_constants.CREATE_PATH]["post"]["operationId"] == CREATE
     assert paths[_constants.TASK_PATH]["get"]["operationId"] == QUERY
     assert spec.document["servers"][0]["url"] == _constants.DEFAULT_BASE_URL
+
+
+def _list_parameter(name: str) -> dict[str, Any]:
+    operation = load_spec().operation(LIST_TASKS)
+    schema: dict[str, Any] = next(p["schema"] for p in operation["parameters"] if p["name"] == name)
+    return schema
+
+
+def test_the_listings_filters_and_page_limits_match_the_spec() -> None:
+    assert list(_constants.LIST_STATUSES) == _list_parameter("status")["enum"]
+    assert list(_constants.LIST_TYPES) == _list_parameter("type")["enum"]
+    assert _list_parameter("page_size")["maximum"] == _constants.LIST_PAGE_SIZE_MAX
+    assert _list_parameter("page")["maximum"] == _constants.LIST_PAGE_MAX
+
+
+def test_the_batch_limits_match_the_spec() -> None:
+    ids = schema("TaskBatchRequest")["properties"]["task_ids"]
+    assert ids["maxItems"] == _constants.BATCH_MAX_IDS
+    assert ids["items"]["pattern"] == f"^{_constants.TASK_ID_PREFIX}"
+
+
+def test_the_gateway_paths_are_the_specs() -> None:
+    paths = load_spec().document["paths"]
+    assert "get" in paths[_constants.TASKS_PATH]
+    assert "post" in paths[_constants.TASKS_BATCH_PATH]
+    assert "get" in paths[_constants.MODELS_PATH]

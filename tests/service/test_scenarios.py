@@ -76,6 +76,12 @@ async def call(
         return await api.post("/v1/videos/generations", json=VALID, headers=headers)
     if operation_id == "getCredits":
         return await api.get("/v1/credits", headers=headers)
+    if operation_id == "listTasks":
+        return await api.get("/v1/tasks", headers=headers)
+    if operation_id == "getTasksBatch":
+        return await api.post("/v1/tasks/batch", json={"task_ids": [task_id]}, headers=headers)
+    if operation_id == "listModels":
+        return await api.get("/v1/models", headers=headers)
     return await api.get(f"/v1/tasks/{task_id}", headers=headers)
 
 
@@ -640,7 +646,7 @@ def response_schema(operation_id: str, status: int) -> jsonschema_rs.Validator:
     )
 
 
-@pytest.mark.parametrize("operation_id", list(SPEC.errors))
+@pytest.mark.parametrize("operation_id", [op for op in SPEC.errors if op not in SPEC.public])
 @pytest.mark.parametrize("trigger", CATALOGUE_TRIGGERS)
 async def test_no_scenario_yields_an_undocumented_status_or_body(
     operation_id: str, trigger: str, serve: Serve

@@ -64,6 +64,24 @@ async def test_a_task_is_kept_and_read_back(store: Store) -> None:
     assert await store.count_tasks() == 1
 
 
+async def test_a_keys_tasks_are_its_own_in_creation_order(store: Store) -> None:
+    for n, owner in enumerate(["sk-a", "sk-b", "sk-a", "sk-a"], start=1):
+        await add(store, task(n, owner))
+    await add(store, task(9, "sk-b", ends=90.0), max_concurrent=1)  # refused: not kept
+
+    assert [t.id for t in await store.tasks_of("sk-a")] == [task(n).id for n in (1, 3, 4)]
+    assert await store.tasks_of("sk-b") == [task(2, "sk-b")]
+    assert await store.tasks_of("sk-nobody") == []
+
+
+async def test_clear_forgets_each_keys_tasks(store: Store) -> None:
+    await add(store, task(1))
+    await store.clear()
+    await add(store, task(2))
+
+    assert await store.tasks_of("sk-a") == [task(2)]
+
+
 async def test_a_taken_id_answers_the_task_that_exists_and_keeps_it(store: Store) -> None:
     await add(store, task(1), balance=100)
     other = task(1, owner="sk-b", ends=90.0)
@@ -276,6 +294,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
     reopened.close()
 
     assert [task for task, _ in restored.tasks] == [item]
+    assert asyncio.run(reopened.tasks_of("sk-a")) == [item]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()

@@ -51,6 +51,21 @@ def load_redis(url: str, prefix: str) -> None:
         client.close()
 
 
+async def listed_by_owner(store: SqliteStore | RedisStore) -> dict[str, list[str]]:
+    """Each key's task ids as `tasks_of` lists them."""
+    owners = {task.owner for task in await store.tasks()}
+    return {owner: [task.id for task in await store.tasks_of(owner)] for owner in owners}
+
+
+def owners_of(rows: list[list[object]]) -> dict[str, list[str]]:
+    """Each key's task ids, in the order `read_back` lists every task (creation order); a row
+    is `[id, owner, ...]`."""
+    found: dict[str, list[str]] = {}
+    for task_id, owner, *_ in rows:
+        found.setdefault(str(owner), []).append(str(task_id))
+    return found
+
+
 async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     shutil.copy(FIXTURES / "state.db", path)
@@ -59,6 +74,7 @@ async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) 
         restored = await store.open(lambda key: {"sk-beta": 10_000.0}.get(key))
         found = await read_back(store, restored)
         journal = await store.journal()
+        by_owner = await listed_by_owner(store)
     finally:
         store.close()
 
@@ -66,6 +82,7 @@ async def test_a_sqlite_file_of_the_release_reads_back_the_same(tmp_path: Path) 
     assert {(e.headers, e.replayed) for e in journal} == {((), False)}  # kept none, no replay
     assert len(found["tasks"]) == 5
     assert len(found["deliveries"]) == 2
+    assert by_owner == owners_of(found["tasks"])
 
 
 @pytest.mark.redis
@@ -77,6 +94,7 @@ async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
         restored = await store.open(lambda key: None)
         found = await read_back(store, restored)
         journal = await store.journal()
+        by_owner = await listed_by_owner(store)  # indexed by owner on open: it had no index
     finally:
         store.close()
 
@@ -84,6 +102,7 @@ async def test_a_redis_database_of_the_release_reads_back_the_same() -> None:
     assert {(e.headers, e.replayed) for e in journal} == {((), False)}  # kept none, no replay
     assert len(found["tasks"]) == 5
     assert len(found["faults"]) == 2
+    assert by_owner == owners_of(found["tasks"])
 
 
 @pytest.mark.redis

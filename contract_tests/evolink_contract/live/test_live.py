@@ -8,6 +8,7 @@ from typing import Any
 
 import schemathesis
 
+from evolink_contract.bulk import check_bulk_reads
 from evolink_contract.idempotency import check_idempotency
 from evolink_contract.lifecycle import run_lifecycle
 
@@ -39,3 +40,9 @@ def test_idempotency(base_url: str, api_key: str) -> None:
     task, which is charged on a paid server: evolink-contract gets there only with
     --allow-paid-creates."""
     check_idempotency(base_url, api_key)
+
+
+def test_bulk_reads(base_url: str, api_key: str) -> None:
+    """A batch read and a listing show the key's own task and never to another key. It makes
+    one task, charged on a paid server, as the idempotency check does."""
+    check_bulk_reads(base_url, api_key, "sk-contract-not-a-key")

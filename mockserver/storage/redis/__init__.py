@@ -26,6 +26,7 @@ a process whose delivery was taken over is refused, so it stops sending.
 | `P:format` | the record format of everything under the prefix (`storage.records.FORMAT`) |
 | `P:task:ID` | a task, as its record (JSON) |
 | `P:order` | task ids, oldest first |
+| `P:owned:KEY`, `P:owned_index` | each key's task ids, oldest first; set once indexed so |
 | `P:handled` | ids of tasks whose end delivery a process has saved (the one that sends it) |
 | `P:accounts` | keys with an account, in the order they were opened |
 | `P:acct:KEY` | an account: `credits` (empty: unlimited), `used` |
@@ -45,6 +46,8 @@ a process whose delivery was taken over is refused, so it stops sending.
 Every JSON record carries `v`, its format. Opening a prefix that release 497264d wrote (no
 `P:format`: tasks and journal entries as lists) rewrites its records to this format first, one
 process at a time (`P:migrating`); stop the replicas of that release before starting this one.
+A prefix written before `P:owned:KEY` existed is then indexed by owner, in one step
+(`lua/index_owners.lua`).
 
 Modules: `store` (the `Store` methods), `deliveries` (the callback deliveries' methods),
 `core` (what they share), `link` (the batching way to Redis), `scripts` (the Lua scripts in

@@ -57,9 +57,10 @@ class Connected:
     def _lease_ms(self) -> int:
         return int(self.lease * 1000)
 
-    async def _tasks(self) -> list[Task]:
+    async def _tasks(self, *index: str) -> list[Task]:
+        """The tasks a list of ids names, in its order: `order` (every task) by default."""
         client = self._redis
-        ids = await client.lrange(self._key("order"), 0, -1)
+        ids = await client.lrange(self._key(*(index or ("order",))), 0, -1)
         if not ids:
             return []
         rows = await client.mget([self._key("task", i) for i in ids])

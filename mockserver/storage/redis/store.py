@@ -93,6 +93,12 @@ class RedisStore(Deliveries):
         handled). Accounts, buckets and faults stay in Redis; pending deliveries are another
         process's while its lease lasts, and `take_over` carries them on after."""
         await migrate(self._redis, self._key, url=self.url, token=self.token)
+        await self._run(
+            "index_owners",
+            order=self._key("order"),
+            indexed=self._key("owned_index"),
+            prefix=self.prefix,
+        )
         handled = set(await self._redis.smembers(self._key("handled")))
         tasks = await self._tasks()
         return Restored(await self._stored_clock(), [(t, t.id in handled) for t in tasks], [])
@@ -165,6 +171,7 @@ class RedisStore(Deliveries):
             token=self.token if ends_here else "",
             lease_ms=self._lease_ms,
             claims=claims,
+            owned=self._key("owned", task.owner),
             claim_key="" if claim is None else claim.key,
             claim="" if claim is None else dumps(claim_record(claim, task.id)),
         )
@@ -218,6 +225,10 @@ class RedisStore(Deliveries):
     @on_io
     async def tasks(self) -> list[Task]:
         return await self._tasks()
+
+    @on_io
+    async def tasks_of(self, owner: str) -> list[Task]:
+        return await self._tasks("owned", owner)
 
     @on_io
     async def count_tasks(self) -> int:

@@ -14,6 +14,7 @@
 -- KEYS[10] procs: the processes that own something here
 -- KEYS[11] alive: this process's lease
 -- KEYS[12] claims: the owner's bound idempotency keys (touched only with a claim)
+-- KEYS[13] owned: the owner's task ids, oldest first
 -- ARGV[1] id: the task's id
 -- ARGV[2] owner: the task's API key
 -- ARGV[3] record: the task's record (JSON)
@@ -51,6 +52,7 @@ if credits ~= '' then
 end
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('RPUSH', KEYS[2], id)
+redis.call('RPUSH', KEYS[13], id)
 redis.call('ZADD', run, ARGV[4], id)
 redis.call('HSET', KEYS[6], id, ARGV[5])
 redis.call('HSET', KEYS[7], id, ARGV[6])
