@@ -27,6 +27,13 @@ import yaml
 #: The base document: its operation's text and its response and error shapes are every model's.
 VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
 CREDITS_FILE = "vendor/get-credits.json"
+#: The files API's pages (host files-api.evolink.ai), served on the mock's own origin.
+FILE_PAGES = (
+    "vendor/files-upload-base64.json",
+    "vendor/files-upload-stream.json",
+    "vendor/files-upload-url.json",
+    "vendor/files-quota.json",
+)
 OVERLAY_FILE = "overlay.yaml"
 #: The shipped models' data files, one `<model>.toml` each.
 MODELS_DIR = "models"

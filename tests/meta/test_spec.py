@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from mockserver.spec import CREDITS_FILE, VENDOR_FILE, deep_merge, load_spec, spec_dir
+from mockserver.spec import (
+    CREDITS_FILE,
+    FILE_PAGES,
+    VENDOR_FILE,
+    deep_merge,
+    load_spec,
+    spec_dir,
+)
 
 from ..bodies import MODEL, PROMPT, create_body
 
@@ -37,7 +44,7 @@ PREVIEW_PAGES = [
     "vendor/sora-2-preview-video-generate.en.json",
 ]
 #: vendored from the docs source repository, each with the git blob id of its file there
-FROM_DOCS_SOURCE = [CREDITS_FILE, *PREVIEW_PAGES]
+FROM_DOCS_SOURCE = [CREDITS_FILE, *PREVIEW_PAGES, *FILE_PAGES]
 
 
 def test_every_vendored_file_has_its_section_in_the_readme() -> None:
