@@ -262,6 +262,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")
         conn.execute("DROP TABLE claims")
+        conn.execute("DROP TABLE files")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -277,7 +278,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
 
     assert [task for task, _ in restored.tasks] == [item]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.close()
 
 

@@ -41,14 +41,17 @@ a process whose delivery was taken over is refused, so it stops sending.
 | `P:procs` | the processes that own something here: looked at for a lapsed lease |
 | `R:alive:TOKEN` | a process's lease (`R`: the root prefix), lapsing `lease` s after renewal |
 | `P:clock` | the clock: `v`, `kind`, `speed`, `wall`, `sim` |
+| `P:files`, `P:file_bytes` | uploaded files (records by id), and their bytes (base64, by id) |
+| `P:file_ends`, `P:files_of:KEY` | every file's id, and the key's, scored by when each expires |
 
 Every JSON record carries `v`, its format. Opening a prefix that release 497264d wrote (no
 `P:format`: tasks and journal entries as lists) rewrites its records to this format first, one
 process at a time (`P:migrating`); stop the replicas of that release before starting this one.
 
-Modules: `store` (the `Store` methods), `deliveries` (the callback deliveries' methods),
-`core` (what they share), `link` (the batching way to Redis), `scripts` (the Lua scripts in
-`lua/`, called with named keys and arguments), `migrate` (an older release's records).
+Modules: `store` (the `Store` methods), `deliveries` (the callback deliveries' methods), `files`
+(the uploaded files' methods), `core` (what they share), `link` (the batching way to Redis),
+`scripts` (the Lua scripts in `lua/`, called with named keys and arguments), `migrate` (an older
+release's records).
 """
 
 from .link import MAX_BATCH, MAX_CONNECTIONS, POOL_WAIT, SOCKET_TIMEOUT
