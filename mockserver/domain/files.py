@@ -20,6 +20,9 @@ from .types import JSONObject
 FILE_TTL = 72 * 3600.0
 #: Files a key may keep at once, unless `[defaults]` or its `[keys."KEY"]` says `max_files`.
 DEFAULT_MAX_FILES = 100
+#: The largest upload by default: the vendor's client allows 100 MB; a reference image is at most
+#: 10 MB, and a mock holds every file in its store (`serve --max-upload-mb` raises it).
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 FILE_ID_PREFIX = "file_"
 #: What the vendor's client accepts as a file id (EvoLinkAI/evolink-mcp, `tools/delete-file.ts`).
 FILE_ID_SHAPE = re.compile(r"file_[A-Za-z0-9_-]{6,128}")

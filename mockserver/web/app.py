@@ -18,7 +18,7 @@ from ..service.simulator import Simulator
 from ..service.worlds import Worlds, store_factory
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, metrics, vendor
+from . import admin, files, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
@@ -69,6 +69,7 @@ ROUTES = [
     Route("/v1/videos/generations", vendor.create_video_generation, methods=["POST"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
     Route("/v1/credits", vendor.get_credits, methods=["GET"]),
+    *files.ROUTES,  # the files API, and the bytes at each file's URL
     Route("/openapi.json", openapi_document, methods=["GET"]),
     Route("/_mock/videos/{task_id}.mp4", vendor.result_video, methods=["GET"]),
     Route("/_mock/health", admin.health, methods=["GET"]),
