@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from mockserver import Settings
+from mockserver.cli.config import load_profiles
+from mockserver.cli.main import build_parser, settings_from
 from mockserver.domain.files import FILE_TTL
-from mockserver.domain.profiles import KeyProfile, Profiles
+from mockserver.domain.profiles import ConfigError, KeyProfile, Profiles
 from mockserver.domain.timing import FAST
 
 from ..callback_fixtures import KEY, TLS, api_for
@@ -532,3 +535,28 @@ async def test_a_url_upload_of_the_mocks_own_file_copies_it_from_the_store(
     assert copy.status_code == 200, copy.text
     assert copy.json()["data"]["file_id"] != first["file_id"]
     assert (await api.get(copy.json()["data"]["file_url"])).content == WIDE
+
+
+def test_serve_takes_the_upload_limit_and_the_config_takes_each_keys_quota(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text('[defaults]\nmax_files = 5\n\n[keys."sk-alice"]\nmax_files = 1\n')
+    parser = build_parser()
+
+    settings = settings_from(
+        parser.parse_args(["serve", "--max-upload-mb", "1.5", "--config", str(config)])
+    )
+
+    assert settings.max_upload_bytes == 1_572_864
+    assert settings.profiles.for_key("sk-bob").max_files == 5
+    assert settings.profiles.for_key("sk-alice").max_files == 1
+    assert settings_from(parser.parse_args(["serve"])).max_upload_bytes == 20 * 2**20
+
+
+def test_a_quota_that_is_no_whole_number_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "mock.toml"
+    config.write_text("[defaults]\nmax_files = 1.5\n")
+
+    with pytest.raises(ConfigError, match=r"defaults\.max_files: expected a whole number"):
+        load_profiles(config)
