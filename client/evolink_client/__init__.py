@@ -1,4 +1,5 @@
-"""A reference client of Evolink's Sora-2-Pro video API: create, poll, download, callbacks."""
+"""A reference client of Evolink's Sora-2-Pro video API: create, poll, download, callbacks, and
+the files API's uploads."""
 
 from ._client import AsyncClient, Client, __version__, build_create_body
 from ._errors import (
@@ -22,7 +23,7 @@ from ._errors import (
     WaitTimeoutError,
     WebhookVerificationError,
 )
-from ._models import Credits, Task, TaskError, TaskInfo, TaskStatus, Usage
+from ._models import Credits, Task, TaskError, TaskInfo, TaskStatus, UploadedFile, Usage
 from ._retry import NO_RETRY, RetryPolicy
 from ._webhooks import Callback, parse_callback, sign_callback, verify_callback
 
@@ -53,6 +54,7 @@ __all__ = [
     "TaskNotReadyError",
     "TaskStatus",
     "UnexpectedResponseError",
+    "UploadedFile",
     "Usage",
     "ValidationError",
     "WaitTimeoutError",
