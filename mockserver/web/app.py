@@ -87,7 +87,7 @@ ROUTES = [
     Route("/_mock/tasks/{task_id}/cancel", admin.cancel_task, methods=["POST"]),
     Route("/_mock/reset", admin.reset, methods=["POST"]),
     Route("/_mock/metrics", metrics.metrics, methods=["GET"]),
-    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
+    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks, /_mock/files
 ]
 
 
