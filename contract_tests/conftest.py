@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 import pytest
 import schemathesis
 from starlette.applications import Starlette
@@ -7,8 +9,11 @@ from starlette.applications import Starlette
 from evolink_contract import checks as _checks  # registers the custom schemathesis checks
 from evolink_contract.settings import OWNER, STRANGER, schemathesis_config
 from mockserver import Settings, Simulator, create_app
+from mockserver.delivery.engine import CallbackEngine
 from mockserver.delivery.ssrf import offline_resolver
 from mockserver.domain.timing import FAST
+
+from .mutants import OFFLINE
 
 assert _checks
 
@@ -23,8 +28,12 @@ def _no_real_dns(monkeypatch: pytest.MonkeyPatch) -> None:
 def app() -> Starlette:
     """A fresh simulator that accepts only two keys, so that ignored auth would show."""
     settings = Settings(timings=FAST, api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
-    # generated callback URLs must never reach real DNS, nor a receiver anywhere
-    return create_app(simulator=Simulator(settings, resolver=offline_resolver))
+    # generated callback URLs must never reach real DNS, nor a receiver anywhere; nor may a
+    # generated upload URL, an IP literal as it may be
+    engine = functools.partial(CallbackEngine, transport=OFFLINE)
+    return create_app(
+        simulator=Simulator(settings, resolver=offline_resolver, callback_engine=engine)
+    )
 
 
 @pytest.fixture

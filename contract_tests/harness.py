@@ -117,7 +117,8 @@ def run_harness(
     if not caught():
         findings += callback_findings(make_app)
     if not caught():
-        findings += schemathesis_findings(make_app(settings), max_examples=max_examples)
+        offline = mutants.build(mutant, settings, transport=mutants.OFFLINE)
+        findings += schemathesis_findings(offline, max_examples=max_examples)
     return findings
 
 

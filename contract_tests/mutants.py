@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver import Settings, Simulator, create_app, load_spec
@@ -208,6 +209,15 @@ MUTANTS = [
 ]
 
 
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("the contract suites send nothing out", request=request)
+
+
+#: Where a simulator's own requests go under schemathesis: nowhere. No resolver is asked about
+#: an IP literal, and a generated `file_url` may be a public one.
+OFFLINE = httpx.MockTransport(_refuse)
+
+
 def names() -> list[str]:
     return [m.name for m in MUTANTS]
 
@@ -223,17 +233,19 @@ def _find(name: str) -> Mutant:
     raise ValueError(f"unknown mutant {name!r}; known: {', '.join(names())}")
 
 
-def build(name: str | None, settings: Settings) -> ASGIApp:
+def build(
+    name: str | None, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> ASGIApp:
     """A fresh app with these settings, broken as `name` says (None: the clean simulator).
-    Generated callback URLs never reach real DNS, nor a receiver anywhere."""
+    Generated callback URLs never reach real DNS, nor a receiver anywhere; with `transport`
+    (`OFFLINE`), what the simulator sends (callbacks, a URL upload's fetch) goes there."""
     template = _find(name) if name is not None else None
     # a fresh copy: a mutant that counts reads starts from none in each app
     mutant = dataclasses.replace(template, reads=Counter()) if template else None
-    simulator = Simulator(
-        settings,
-        resolver=offline_resolver,
-        callback_engine=mutant.callback_engine if mutant else CallbackEngine,
-    )
+    engine = mutant.callback_engine if mutant else CallbackEngine
+    if transport is not None:
+        engine = functools.partial(engine, transport=transport)
+    simulator = Simulator(settings, resolver=offline_resolver, callback_engine=engine)
     app = create_app(simulator=simulator)
     if mutant is None or (mutant.on_request is None and mutant.on_response is None):
         return app

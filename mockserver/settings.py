@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .domain.chaos import Chaos
 from .domain.clock import ClockKind
+from .domain.files import MAX_UPLOAD_BYTES
 from .domain.models import Models, shipped_models
 from .domain.pricing import Pricing
 from .domain.profiles import Profiles
@@ -46,6 +47,8 @@ class Settings:
     #: the first served); None: the models' own.
     pricing: Pricing | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    #: The largest file the files API takes (the vendor's 100 MB is more than a mock needs).
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     #: Per-key credits, limits, models and default scenarios; moderation rules.
     profiles: Profiles = field(default_factory=Profiles)
     #: Honour `[mock:SCENARIO]` markers in prompts, for clients whose headers can't be set.
@@ -100,5 +103,7 @@ class Settings:
             raise ValueError(f"store_url must be redis://HOST:PORT/DB, got {self.store_url!r}")
         if self.isolate_keys and self.db_path is not None:
             raise ValueError("isolate_keys keeps each key's world in memory: not with db_path")
+        if not self.max_upload_bytes > 0:
+            raise ValueError(f"max_upload_bytes must be > 0, got {self.max_upload_bytes}")
         if not self.callback_timeout > 0:
             raise ValueError(f"callback_timeout must be > 0, got {self.callback_timeout}")

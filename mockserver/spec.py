@@ -4,9 +4,10 @@ The vendor's pages are vendored verbatim: the create page, and the credits page'
 its `CreditsResponse`; `openapi/overlay.yaml` is deep-merged onto them. Each served model is a
 data file (`openapi/models/<model>.toml`, its format in `docs/models.md`) naming its own vendored
 create page: the served create body is those pages' request bodies, one per model, told apart by
-`model`. All are read once per process (`load_spec()` is cached); validators are compiled once,
-one per model. A simulator reads the spec it was given (`Simulator.spec`, by default this one);
-nothing else reads its own copy.
+`model`. The files API's pages (`vendor/files-*.json`) add their paths and schemas, and
+`openapi/files-overlay.yaml` what they lack. All are read once per process (`load_spec()` is
+cached); validators are compiled once, one per model. A simulator reads the spec it was given
+(`Simulator.spec`, by default this one); nothing else reads its own copy.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ import yaml
 #: The base document: its operation's text and its response and error shapes are every model's.
 VENDOR_FILE = "vendor/sora-2-pro-preview-video-generate.yaml"
 CREDITS_FILE = "vendor/get-credits.json"
+#: The files API's pages (host files-api.evolink.ai), served on the mock's own origin.
+FILE_PAGES = (
+    "vendor/files-upload-base64.json",
+    "vendor/files-upload-stream.json",
+    "vendor/files-upload-url.json",
+    "vendor/files-quota.json",
+)
 OVERLAY_FILE = "overlay.yaml"
+#: What we author for the files pages: their errors, and the client's list and delete routes.
+FILES_OVERLAY_FILE = "files-overlay.yaml"
 #: The shipped models' data files, one `<model>.toml` each.
 MODELS_DIR = "models"
 #: What names a model's request schema among the document's schemas.
@@ -41,6 +51,16 @@ BATCH_TASKS = "getTasksBatch"
 LIST_MODELS = "listModels"
 MODEL_PRICING = "getModelPricing"
 PRICING_RULES = "getPricingRules"
+UPLOAD_BASE64 = "uploadFileBase64"
+UPLOAD_STREAM = "uploadFileStream"
+UPLOAD_URL = "uploadFileUrl"
+FILES_QUOTA = "getFilesQuota"
+LIST_FILES = "listFiles"
+DELETE_FILE = "deleteFile"
+#: The files API's operations: they answer in its envelope, `{"success", "code", "msg", "data"}`.
+FILE_OPERATIONS = frozenset(
+    {UPLOAD_BASE64, UPLOAD_STREAM, UPLOAD_URL, FILES_QUOTA, LIST_FILES, DELETE_FILE}
+)
 
 
 def spec_dir() -> Path:
@@ -89,6 +109,20 @@ def credits_page_part(page: Mapping[str, Any]) -> dict[str, Any]:
         "paths": page["paths"],
         "components": {"schemas": {"CreditsResponse": schemas["CreditsResponse"]}},
     }
+
+
+def file_pages_part(pages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the merged document takes of the files pages: their paths and schemas. Three pages
+    define `FileUploadResponse` and `FileData`, the same but for their examples: the first
+    page's is taken. Their `servers` (files-api.evolink.ai), `info` and `tags` are left out:
+    the mock serves these paths on its own origin."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for page in pages:
+        paths.update(page["paths"])
+        for name, schema in page["components"]["schemas"].items():
+            schemas.setdefault(name, schema)
+    return {"paths": paths, "components": {"schemas": schemas}}
 
 
 class ModelFileError(ValueError):
@@ -225,6 +259,10 @@ def build_document(models: Sequence[ModelSource], folder: Path | None = None) ->
     overlay = _read_document(folder / OVERLAY_FILE)
     request_overlay = overlay["components"]["schemas"].pop(REQUEST_SCHEMA, {})
     document = deep_merge(deep_merge(_read_document(folder / VENDOR_FILE), credits), overlay)
+    files = file_pages_part([_read_document(folder / page) for page in FILE_PAGES])
+    files_overlay = _read_document(folder / FILES_OVERLAY_FILE)
+    files_overlay.pop("x-file-errors", None)  # the answers its paths share, by YAML anchors
+    document = deep_merge(deep_merge(document, files), files_overlay)
     schemas = document["components"]["schemas"]
     refs = {}
     examples = {}
@@ -314,7 +352,19 @@ class Spec:
         self._folded = {_fold(model): model for model in self.models}
         self._response_validators: dict[tuple[str, int], Any] = {}
         self.errors: dict[str, dict[int, DocumentedError]] = {
-            op_id: self._documented_errors(op) for op_id, op in self._operations.items()
+            op_id: self._documented_errors(op)
+            for op_id, op in self._operations.items()
+            if op_id not in FILE_OPERATIONS
+        }
+        #: the files API's documented errors: each one's `msg`, by status
+        self.file_errors: dict[str, dict[int, str]] = {
+            op_id: {
+                int(status): response["content"]["application/json"]["example"]["msg"]
+                for status, response in op["responses"].items()
+                if int(status) >= 400
+            }
+            for op_id, op in self._operations.items()
+            if op_id in FILE_OPERATIONS
         }
         #: the operations anyone may call without a key (`security: []`): no key's scenario,
         #: fault or rate limit shapes them

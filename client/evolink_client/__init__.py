@@ -1,4 +1,5 @@
-"""A reference client of Evolink's Sora-2-Pro video API: create, poll, download, callbacks."""
+"""A reference client of Evolink's Sora-2-Pro video API: create, poll, download, callbacks, and
+the files API's uploads."""
 
 from ._client import AsyncClient, Client, __version__, build_create_body
 from ._errors import (
@@ -31,6 +32,7 @@ from ._models import (
     TaskPage,
     TaskStatus,
     TaskSummary,
+    UploadedFile,
     Usage,
 )
 from ._retry import NO_RETRY, RetryPolicy
@@ -66,6 +68,7 @@ __all__ = [
     "TaskStatus",
     "TaskSummary",
     "UnexpectedResponseError",
+    "UploadedFile",
     "Usage",
     "ValidationError",
     "WaitTimeoutError",

@@ -22,6 +22,7 @@ from ._constants import (
     API_KEY_ENV,
     BASE_URL_ENV,
     CHOICES,
+    FILES_BASE_URL_ENV,
     LIST_STATUSES,
     LIST_TYPES,
     MODEL,
@@ -45,7 +46,7 @@ from ._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from ._models import Task, TaskSummary
+from ._models import Task, TaskSummary, UploadedFile
 
 PROG = "evolink-video"
 CLI_POLL_INTERVAL = 2.0
@@ -102,7 +103,8 @@ def _choices(name: str) -> list[object]:
 def _epilog() -> str:
     rows = "\n".join(f"  {code:>3}  {meaning}" for code, _, meaning in EXIT_CODES)
     return (
-        f"environment: {API_KEY_ENV} (the API key), {BASE_URL_ENV} (default https://api.evolink.ai)\n"
+        f"environment: {API_KEY_ENV} (the API key), {BASE_URL_ENV} (default https://api.evolink.ai),"
+        f" {FILES_BASE_URL_ENV} (default: the base URL; for the vendor's, its files host)\n"
         f"\nexit codes:\n{rows}\n"
     )
 
@@ -113,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--base-url", default=argparse.SUPPRESS, help=f"API base URL (env {BASE_URL_ENV})"
+    )
+    common.add_argument(
+        "--files-base-url",
+        default=argparse.SUPPRESS,
+        help=f"files API base URL, for upload (env {FILES_BASE_URL_ENV})",
     )
     common.add_argument(
         "--api-key",
@@ -218,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=LIST_LIMIT,
         help="show at most this many, reading page after page (default %(default)s)",
     )
+    upload = commands.add_parser(
+        "upload",
+        parents=[common],
+        help="upload a reference image; print its URL, for --image-url",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    upload.add_argument("file", metavar="FILE", help="a local image, or an http(s) URL to fetch")
+    upload.add_argument("--upload-path", metavar="PATH", help="the folder on the file host")
+    upload.add_argument("--file-name", metavar="NAME", help="the name it is stored under")
     return parser
 
 
@@ -259,6 +276,16 @@ class _Output:
             print(line, file=self.out)
         if not tasks:
             print("no tasks", file=self.out)
+
+    def uploaded(self, file: UploadedFile) -> None:
+        if self.as_json:
+            print(json.dumps({"file": file.to_json()}, ensure_ascii=False), file=self.out)
+            return
+        print(file.url, file=self.out)
+        print(
+            f"{file.file_id}\t{file.mime_type}\t{file.file_size} bytes\texpires {file.expires_at}",
+            file=self.err,
+        )
 
     def error(self, exc: BaseException, code: int) -> None:
         if not self.as_json:
@@ -355,11 +382,19 @@ def _list(client: Client, args: argparse.Namespace, output: _Output) -> int:
     return 0
 
 
+def _upload(client: Client, args: argparse.Namespace, output: _Output) -> int:
+    output.uploaded(
+        client.upload_file(args.file, upload_path=args.upload_path, file_name=args.file_name)
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace, _Output], int]] = {
     "generate": _generate,
     "status": _status,
     "download": _download,
     "list": _list,
+    "upload": _upload,
 }
 
 
@@ -390,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Client(
             getattr(args, "api_key", None),
             base_url=getattr(args, "base_url", None),
+            files_base_url=getattr(args, "files_base_url", None),
             idempotency_keys=not getattr(args, "no_idempotency_key", False),
         ) as client:
             return COMMANDS[args.command](client, args, output)

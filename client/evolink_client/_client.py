@@ -7,6 +7,7 @@ it; the two subclasses only send and sleep.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -35,6 +36,8 @@ from ._constants import (
     CREATE_PATH,
     CREDITS_PATH,
     DEFAULT_BASE_URL,
+    DEFAULT_FILES_BASE_URL,
+    FILES_BASE_URL_ENV,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_REPLAYED_HEADER,
@@ -51,6 +54,10 @@ from ._constants import (
     TASK_PATH,
     TASKS_BATCH_PATH,
     TASKS_PATH,
+    UPLOAD_BASE64_PATH,
+    UPLOAD_MAX_BYTES,
+    UPLOAD_STREAM_PATH,
+    UPLOAD_URL_PATH,
 )
 from ._errors import (
     APIConnectionError,
@@ -71,6 +78,7 @@ from ._models import (
     TaskPage,
     TaskStatus,
     TaskSummary,
+    UploadedFile,
     models_from,
     tasks_from_batch,
 )
@@ -111,12 +119,25 @@ def _resolve_api_key(api_key: str | None) -> str:
     return key
 
 
-def _resolve_base_url(base_url: str | None) -> str:
-    url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+def _checked_base_url(url: str, what: str = "base URL") -> str:
+    url = url.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"the base URL must be http(s)://host[:port], got {url!r}")
+        raise ConfigurationError(f"the {what} must be http(s)://host[:port], got {url!r}")
     return url
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    return _checked_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+
+
+def _resolve_files_base_url(files_base_url: str | None, base_url: str) -> str:
+    """Where the files API is: as given, else the vendor's files host for the vendor's API, and
+    the API's own base URL for any other server (the mock serves both on one origin)."""
+    given = files_base_url or os.environ.get(FILES_BASE_URL_ENV)
+    if given:
+        return _checked_base_url(given, "files base URL")
+    return DEFAULT_FILES_BASE_URL if base_url == DEFAULT_BASE_URL else base_url
 
 
 def _check_idempotency_key(key: object) -> str:
@@ -294,6 +315,69 @@ def _read_batch(response: httpx.Response) -> list[Task]:
 
 def _read_models(response: httpx.Response) -> list[Model]:
     return _read(response, models_from)
+
+
+def _read_uploaded(response: httpx.Response) -> UploadedFile:
+    return _read(response, UploadedFile.from_json)
+
+
+#: What an upload sends: the path it goes to, and its JSON `body` or (a multipart body) httpx's
+#: `files` and `data`.
+_Upload = tuple[str, dict[str, Any]]
+
+
+def _upload_names(upload_path: str | None, file_name: str | None) -> dict[str, str]:
+    names = {}
+    for param, value in (("upload_path", upload_path), ("file_name", file_name)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"{param} must be a non-empty string", param=param)
+        names[param] = value
+    return names
+
+
+def _upload_of(source: object) -> str | bytes | Path:
+    """What `upload_file` was given: a URL, the bytes, or a path to read (checked, not read)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        content = bytes(source)
+        if not content or len(content) > UPLOAD_MAX_BYTES:
+            raise ValidationError(
+                f"the file must be 1 byte to {UPLOAD_MAX_BYTES} bytes, got {len(content)}",
+                param="file",
+            )
+        return content
+    if isinstance(source, str) and _is_web_url(source, ("http", "https")):
+        return source
+    if not isinstance(source, str | os.PathLike):
+        raise ValidationError(
+            f"upload_file takes a path, bytes or an http(s) URL, got {type(source).__name__}",
+            param="file",
+        )
+    path = Path(source)
+    if not path.is_file():
+        raise ValidationError(f"no such file: {str(path)!r}", param="file")
+    size = path.stat().st_size
+    if not 0 < size <= UPLOAD_MAX_BYTES:
+        raise ValidationError(
+            f"the file must be 1 byte to {UPLOAD_MAX_BYTES} bytes, got {size}", param="file"
+        )
+    return path
+
+
+def _upload_request(
+    source: str | bytes, name: str | None, upload_path: str | None, file_name: str | None
+) -> _Upload:
+    """An upload of `source`: a URL the server fetches, or bytes (`name`: the file's own name,
+    sent as a multipart part; without one, as base64)."""
+    names = _upload_names(upload_path, file_name)
+    if isinstance(source, str):
+        return UPLOAD_URL_PATH, {"body": {"file_url": source, **names}}
+    if name is None:
+        data = base64.b64encode(source).decode("ascii")
+        return UPLOAD_BASE64_PATH, {"body": {"base64_data": data, **names}}
+    part = ("file", (name, source, "application/octet-stream"))
+    return UPLOAD_STREAM_PATH, {"files": [part], "data": names}
 
 
 def _read_created(response: httpx.Response) -> Task:
@@ -528,9 +612,12 @@ class _BaseClient:
         idempotency_keys: bool,
         clock: Callable[[], float],
         random: Callable[[], float],
+        files_base_url: str | None = None,
     ) -> None:
         self._api_key = _resolve_api_key(api_key)
         self.base_url = _resolve_base_url(base_url)
+        #: where uploads go (`upload_file`)
+        self.files_base_url = _resolve_files_base_url(files_base_url, self.base_url)
         self.retry = retry or RetryPolicy()
         #: whether each create carries an `Idempotency-Key` (and is retried under it)
         self.idempotency_keys = idempotency_keys
@@ -548,11 +635,24 @@ class _BaseClient:
         }
 
     def _build_request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        **content: Any,
     ) -> httpx.Request:
-        """A request to the API: `body` as JSON, and the key (which only API requests carry)."""
+        """A request to the API: `body` as JSON (or `content`, httpx's `files` and `data`), and
+        the key (which only API requests carry)."""
         headers = {"Authorization": f"Bearer {self._api_key}", **(headers or {})}
-        return self._http.build_request(method, path, json=body, headers=headers)
+        return self._http.build_request(method, path, json=body, headers=headers, **content)
+
+    def _upload(
+        self, source: str | bytes, name: str | None, upload_path: str | None, file_name: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The URL an upload goes to, and what it sends."""
+        path, content = _upload_request(source, name, upload_path, file_name)
+        return self.files_base_url + path, content
 
     def _create_headers(self, idempotency_key: str | None) -> dict[str, str]:
         """The headers of one create, the same on each of its attempts: its `Idempotency-Key`,
@@ -600,8 +700,9 @@ class Client(_BaseClient):
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
+        files_base_url: str | None = None,
     ) -> None:
-        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random)
+        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random, files_base_url)
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -630,11 +731,12 @@ class Client(_BaseClient):
         headers: dict[str, str] | None = None,
         idempotent: bool,
         read: Callable[[httpx.Response], _Body],
+        **content: Any,
     ) -> _Body:
         retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
             with retrying:
-                request = self._build_request(method, path, body, headers)
+                request = self._build_request(method, path, body, headers, **content)
                 with _map_transport_errors:
                     response = self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
@@ -717,6 +819,24 @@ class Client(_BaseClient):
         """The models this key can use (`GET /v1/models`)."""
         return self._call("GET", MODELS_PATH, idempotent=True, read=_read_models)
 
+    def upload_file(
+        self,
+        source: StrPath | bytes,
+        *,
+        upload_path: str | None = None,
+        file_name: str | None = None,
+    ) -> UploadedFile:
+        """Upload an image to the files API and return it: its `url` is what `create_video`
+        takes as `image_urls`, for 72 hours. `source` is a path (sent as a multipart file), the
+        file's bytes (as base64), or an http(s) URL the server fetches. Retried only when the
+        upload surely made no file: each upload counts against the key's quota."""
+        found = _upload_of(source)
+        if isinstance(found, Path):
+            url, content = self._upload(found.read_bytes(), found.name, upload_path, file_name)
+        else:
+            url, content = self._upload(found, None, upload_path, file_name)
+        return self._call("POST", url, idempotent=False, read=_read_uploaded, **content)
+
     def wait(
         self,
         task: Task | str,
@@ -783,8 +903,9 @@ class AsyncClient(_BaseClient):
         sleep: AsyncSleep = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
+        files_base_url: str | None = None,
     ) -> None:
-        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random)
+        super().__init__(api_key, base_url, retry, idempotency_keys, clock, random, files_base_url)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers()
@@ -813,11 +934,12 @@ class AsyncClient(_BaseClient):
         headers: dict[str, str] | None = None,
         idempotent: bool,
         read: Callable[[httpx.Response], _Body],
+        **content: Any,
     ) -> _Body:
         retrying = _Retrying(self._attempts(idempotent=idempotent), method, path)
         while True:
             with retrying:
-                request = self._build_request(method, path, body, headers)
+                request = self._build_request(method, path, body, headers, **content)
                 with _map_transport_errors:
                     response = await self._http.send(request)
                 log.debug("%s %s -> %d", method, path, response.status_code)
@@ -896,6 +1018,22 @@ class AsyncClient(_BaseClient):
     async def models(self) -> list[Model]:
         """The models this key can use (`GET /v1/models`)."""
         return await self._call("GET", MODELS_PATH, idempotent=True, read=_read_models)
+
+    async def upload_file(
+        self,
+        source: StrPath | bytes,
+        *,
+        upload_path: str | None = None,
+        file_name: str | None = None,
+    ) -> UploadedFile:
+        """Upload an image to the files API and return it; see `Client.upload_file`."""
+        found = _upload_of(source)
+        if isinstance(found, Path):
+            data = await anyio.Path(found).read_bytes()
+            url, content = self._upload(data, found.name, upload_path, file_name)
+        else:
+            url, content = self._upload(found, None, upload_path, file_name)
+        return await self._call("POST", url, idempotent=False, read=_read_uploaded, **content)
 
     async def wait(
         self,

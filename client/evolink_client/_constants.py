@@ -32,6 +32,16 @@ LIST_PAGE_MAX: Final = 100_000
 BATCH_MAX_IDS: Final = 50
 TASK_ID_PREFIX: Final = "task-unified-"
 
+#: The files API: the vendor's pages put it on a host of its own; a client whose base URL is
+#: another (the mock's) finds it there too, unless told otherwise.
+DEFAULT_FILES_BASE_URL: Final = "https://files-api.evolink.ai"
+FILES_BASE_URL_ENV: Final = "EVOLINK_FILES_BASE_URL"
+UPLOAD_BASE64_PATH: Final = "/api/v1/files/upload/base64"
+UPLOAD_STREAM_PATH: Final = "/api/v1/files/upload/stream"
+UPLOAD_URL_PATH: Final = "/api/v1/files/upload/url"
+#: The vendor's own client's limit on one upload (a server may take less).
+UPLOAD_MAX_BYTES: Final = 100 * 1024 * 1024
+
 MODEL: Final = "sora-2-pro-preview"
 #: Each model's request fields with a choice of values, as its page lists them; a field a
 #: model's page does not have is not a field of that model (sora-2-preview has no quality).

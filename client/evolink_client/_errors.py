@@ -198,12 +198,18 @@ def error_class(status: int, code: str | None = None) -> type[APIStatusError]:
 
 
 def _envelope(raw: str) -> Mapping[str, Any]:
-    """The `error` object of a body, or {} for anything else (HTML, empty, truncated, a list)."""
+    """The `error` object of a body, or {} for anything else (HTML, empty, truncated, a list).
+    The files API's envelope `{"success": false, "code", "msg"}` gives its `msg` as the message
+    (its `code` is the HTTP status again, not a wire code)."""
     try:
         body = json.loads(raw)
     except ValueError:
         return {}
-    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return {}
+    if body.get("success") is False and isinstance(body.get("msg"), str):
+        return {"message": body["msg"]}
+    error = body.get("error")
     return error if isinstance(error, dict) else {}
 
 

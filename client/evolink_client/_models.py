@@ -391,5 +391,57 @@ class Credits:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file uploaded to the files API (`data` of its answer, `FileData` on the vendor's pages):
+    `file_url` is what a create takes as `image_urls`; the file expires at `expires_at`, 72 h
+    after `upload_time` (both ISO 8601, as sent)."""
+
+    file_id: str
+    file_url: str
+    file_name: str
+    original_name: str
+    file_size: int
+    mime_type: str
+    upload_path: str | None = None
+    download_url: str | None = None
+    upload_time: str | None = None
+    expires_at: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.file_url
+
+    @classmethod
+    def from_json(cls, data: builtins.object, *, raw: str = "") -> UploadedFile:
+        """Parse an upload's answer `{"success", "code", "msg", "data"}`; UnexpectedResponseError
+        (carrying `raw`) if it is not one, or if it says `success: false`."""
+        r = _Reader(data, "upload", raw)
+        if not r.required("success", bool):
+            raise r.fail(f"the answer says success: false ({r.optional('msg', str) or 'no msg'})")
+        body = r.obj("data")
+        if body is None:
+            raise r.fail("missing required field 'data'")
+        return cls(
+            file_id=body.required("file_id", str),
+            file_url=body.required("file_url", str),
+            file_name=body.required("file_name", str),
+            original_name=body.required("original_name", str),
+            file_size=body.required("file_size", int),
+            mime_type=body.required("mime_type", str),
+            upload_path=body.optional("upload_path", str),
+            download_url=body.optional("download_url", str),
+            upload_time=body.optional("upload_time", str),
+            expires_at=body.optional("expires_at", str),
+            extra=body.extra(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as the answer's `data` again, unknown fields included."""
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        return {k: v for k, v in fields.items() if v is not None} | dict(self.extra)
+
+
 def _number(value: float | None) -> float | None:
     return None if value is None else float(value)

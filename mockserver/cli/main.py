@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from ..delivery.signing import decode_secret
 from ..delivery.ssrf import CallbackPolicy, parse_allow_entry
 from ..domain.chaos import Chaos, ChaosError, parse_chaos
+from ..domain.files import MAX_UPLOAD_BYTES
 from ..domain.models import Models, load_models, shipped_models
 from ..domain.profiles import ConfigError
 from ..domain.recording import RecordedTask, recorded_tasks
@@ -285,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--max-upload-mb",
+        type=_positive_float,
+        default=MAX_UPLOAD_BYTES / 2**20,
+        metavar="MB",
+        help=(
+            "the largest file the files API takes, in MiB (default: %(default)g; the vendor "
+            "allows 100): a larger upload is a 413, refused before its body is read past it"
+        ),
+    )
+    serve.add_argument(
         "--db",
         metavar="PATH",
         help=(
@@ -516,6 +527,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         callback_secret=args.callback_secret,
         callback_timeout=args.callback_timeout,
         fetch_images=args.fetch_images,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
         db_path=args.db,
         store_url=args.store,
         admin_token=admin_token(args),

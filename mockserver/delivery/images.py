@@ -1,7 +1,8 @@
 """Reference images, looked at as the vendor does (opt-in with `--fetch-images`).
 
 Each `image_urls` entry is fetched under the callback address policy and allow-list (the same
-SSRF rules: a private or loopback address only when allowed by name), then checked as the
+SSRF rules: a private or loopback address only when allowed by name), or, for the URL of a file
+uploaded to the mock (the files API), read from its store without any request; then checked as the
 vendor's Sora pages require: a jpg, jpeg, png or webp by its content (not its name), at most
 10 MB, and pixels matching the frame the model renders for the request, as its data file says
 (`[images] match`): the frame's shape within 2 %, or exactly its pixels (the sora-2 pages: "must
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import ssl
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import httpx
 
@@ -34,17 +35,37 @@ FETCH_TIMEOUT = 10.0
 ASPECT_TOLERANCE = 0.02
 
 
+#: What a reference image may be, by its content (an upload may also be a gif).
+REFERENCE_KINDS = frozenset({"png", "jpeg", "webp"})
+
+
 class ImageInfo(NamedTuple):
-    kind: str  # png, jpeg, webp
+    kind: str  # png, jpeg, webp, gif
     width: int
     height: int
 
 
+class StoredImages(Protocol):
+    """The files uploaded to the mock: a URL of one is read from the store, never fetched."""
+
+    def holds(self, url: str) -> bool:
+        """Whether `url` is the URL of an uploaded file (by its path: the mock has many names)."""
+        ...
+
+    async def read(self, url: str) -> bytes | None:
+        """The bytes of the file `url` names; None when there is none (expired, deleted)."""
+        ...
+
+
 def sniff(data: bytes) -> ImageInfo | None:
-    """The type and pixel size of a PNG, JPEG or WebP from its bytes; None for anything else."""
+    """The type and pixel size of a PNG, JPEG, WebP or GIF from its bytes; None for anything
+    else."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return ImageInfo("png", width, height)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return ImageInfo("gif", width, height)
     if data.startswith(b"\xff\xd8"):
         return _jpeg(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -118,11 +139,13 @@ class ImageChecker:
         *,
         ca_file: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        stored: StoredImages | None = None,
     ) -> None:
         self.policy = policy
         self.resolver = resolver
         self.ca_file = ca_file
         self.transport = transport
+        self.stored = stored
 
     async def check(self, request: VideoRequest, model: ModelProfile) -> Failure | None:
         """The failure the request's images earn, if any (None: all fine, or none given)."""
@@ -141,14 +164,14 @@ class ImageChecker:
     ) -> Failure | None:
         try:
             data = await self._fetch(client, url)
-        except _Unreadable as exc:
+        except Unreadable as exc:
             return _failure(
                 "image_processing_error",
                 f"The reference image could not be read: {exc}. Use a directly accessible "
                 "jpg, jpeg, png or webp URL of at most 10 MB.",
             )
         info = sniff(data)
-        if info is None:
+        if info is None or info.kind not in REFERENCE_KINDS:
             return _failure(
                 "image_processing_error",
                 "The reference image is not a jpg, jpeg, png or webp image.",
@@ -156,41 +179,77 @@ class ImageChecker:
         return check_shape(info, request, model)
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> bytes:
-        try:
-            request = await pinned_request(client, "GET", url, self.policy, self.resolver)
-            response = await client.send(request, stream=True)
-        except PolicyViolation as exc:
-            raise _Unreadable(f"refused by policy: {exc.reason}") from None
-        except (httpx.HTTPError, OSError) as exc:
-            raise _Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
-        try:
-            if not 200 <= response.status_code < 300:
-                raise _Unreadable(f"HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_IMAGE_BYTES:
-                    raise _Unreadable("larger than 10 MB")
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise _Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
-        finally:
-            await response.aclose()
+        if self.stored is not None and self.stored.holds(url):
+            data = await self.stored.read(url)
+            if data is None:
+                raise Unreadable("HTTP 404: no such uploaded file (it expires 72 h after upload)")
+            if len(data) > MAX_IMAGE_BYTES:
+                raise TooLarge("larger than 10 MB")
+            return data
+        return await fetch(client, url, self.policy, self.resolver, MAX_IMAGE_BYTES, "10 MB")
 
     def _client(self) -> httpx.AsyncClient:
-        context = ssl.create_default_context()
-        if self.ca_file is not None:
-            context.load_verify_locations(cafile=self.ca_file)
-        return httpx.AsyncClient(
-            transport=self.transport,
-            verify=context,
-            follow_redirects=False,  # a redirect could lead past the address checks
-            timeout=FETCH_TIMEOUT,
-            trust_env=False,
-        )
+        return fetching_client(self.ca_file, self.transport)
 
 
-class _Unreadable(Exception):
-    """An image that could not be fetched, saying why."""
+class Unreadable(Exception):
+    """A URL whose content could not be fetched, saying why."""
+
+
+class TooLarge(Unreadable):
+    """A URL whose content is over the limit: refused as soon as it passes it."""
+
+
+def fetching_client(
+    ca_file: str | None, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """A client that fetches under the address checks: no redirects, no proxy from the
+    environment, the CA file beside the system's."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return httpx.AsyncClient(
+        transport=transport,
+        verify=context,
+        follow_redirects=False,  # a redirect could lead past the address checks
+        timeout=FETCH_TIMEOUT,
+        trust_env=False,
+    )
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    policy: CallbackPolicy,
+    resolver: Resolver,
+    limit: int,
+    limit_text: str,
+) -> bytes:
+    """The body `url` answers with, under the address policy, at most `limit` bytes
+    (`limit_text` says it in words): Unreadable, saying why, for anything else; TooLarge as
+    soon as the declared length or the bytes read pass the limit."""
+    try:
+        request = await pinned_request(client, "GET", url, policy, resolver)
+        response = await client.send(request, stream=True)
+    except PolicyViolation as exc:
+        raise Unreadable(f"refused by policy: {exc.reason}") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    try:
+        if not 200 <= response.status_code < 300:
+            raise Unreadable(f"HTTP {response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"larger than {limit_text}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"larger than {limit_text}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise Unreadable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    finally:
+        await response.aclose()

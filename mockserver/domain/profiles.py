@@ -1,4 +1,5 @@
-"""Per-key behaviour: credits, rate limit, concurrency cap, allowed models, default scenario.
+"""Per-key behaviour: credits, rate limit, concurrency cap, allowed models, default scenario,
+how many uploaded files it may keep.
 
 Profiles come from the `--config` TOML file (read by `mockserver.cli.config`): `[defaults]` for
 every key, `[keys."KEY"]` for one key (its fields fall back to `[defaults]`), `[moderation]` for
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .chaos import Chaos, ChaosError, parse_chaos
+from .files import DEFAULT_MAX_FILES
 
 #: Terms that fail a task's moderation, to the reason the vendor's moderation gives (worded for
 #: a prompt: "celebrity detected in image" is the vendor's for an uploaded image).
@@ -45,6 +47,8 @@ class KeyProfile:
     scenario: str | None = None
     #: Seeded chaos for the key's requests (over `serve --chaos`).
     chaos: Chaos | None = None
+    #: Uploaded files (the files API) the key may keep at once.
+    max_files: int = DEFAULT_MAX_FILES
 
     @property
     def bucket_size(self) -> float:
@@ -96,7 +100,7 @@ def _profile(where: str, data: Any, base: KeyProfile) -> KeyProfile:
     for name in ("credits", "rate"):
         if name in data:
             changes[name] = _number(where, name, data[name])
-    for name in ("burst", "max_concurrent"):
+    for name in ("burst", "max_concurrent", "max_files"):
         if name in data:
             changes[name] = _number(where, name, data[name], integer=True)
     if "models" in data:

@@ -37,6 +37,7 @@ from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
 from .errors import translates_outages
+from .files import FileService
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
 from .replay import REPLAYED, Replays
@@ -99,6 +100,8 @@ class Simulator:
         #: a callback URL (billing settles when asked, and needs none)
         self._every_end = False
         self._end_timers: dict[str, Timer] = {}
+        #: the files API: uploads, the quota, the files' bytes (`service.files`)
+        self.files = FileService(self)
         self._run_on(clock or make_clock(self.settings))
 
     def _run_on(self, clock: Clock) -> None:
@@ -122,6 +125,7 @@ class Simulator:
                 self.callbacks.resolver,
                 ca_file=self.settings.callback_ca_file,
                 transport=self.callbacks.transport,
+                stored=self.files,  # an uploaded file's URL is read from the store
             )
             if self.settings.fetch_images
             else None

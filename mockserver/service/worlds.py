@@ -23,6 +23,7 @@ from ..domain.clock import VirtualClock
 from ..domain.deliveries import Delivery
 from ..domain.errors import InvalidRequest, NotFound, Unauthorized
 from ..domain.faults import Fault
+from ..domain.files import StoredFile
 from ..domain.journal import Entry, EntryFilter
 from ..domain.limits import AccountView
 from ..domain.tasks import Task
@@ -312,6 +313,25 @@ class Worlds:
             if found is not None:
                 return found
         return None
+
+    async def file_content(
+        self, file_id: str, name: str | None = None
+    ) -> tuple[StoredFile, bytes] | None:
+        """An uploaded file and its bytes, from whichever world holds it (its URL needs no key)."""
+        for sim in self.all():
+            found = await sim.files.content(file_id, name)
+            if found is not None:
+                return found
+        return None
+
+    async def files(self, key: str | None) -> list[tuple[StoredFile, float]]:
+        """Every live uploaded file with its world's time now, each world's oldest first."""
+        found = []
+        for sim in await self.chosen(key):
+            await sim.catch_up()
+            now = sim.now()
+            found += [(file, now) for file in await sim.store.files(None, now)]
+        return found
 
     def recorded_video(self, task_id: str) -> str | None:
         return next(filter(None, (sim.recorded_video(task_id) for sim in self.all())), None)

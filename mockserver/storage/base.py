@@ -1,10 +1,11 @@
 """The store interface: everything one simulator keeps, behind one protocol.
 
 A simulator reads and changes its state only through a `Store`: tasks, the credit accounts and
-their reservations, rate-limit buckets, admin faults, the request journal, callback deliveries
-and the clock. Every operation that checks and changes at once (a reservation against credits
-and a concurrency cap, a token taken from a bucket, a `times: N` fault used up) is one method,
-so that a store shared by several processes can make it atomic.
+their reservations, rate-limit buckets, admin faults, the request journal, callback deliveries,
+uploaded files and the clock. Every operation that checks and changes at once (a reservation
+against credits and a concurrency cap, a token taken from a bucket, a `times: N` fault used up,
+a file kept against a quota) is one method, so that a store shared by several processes can
+make it atomic.
 
 Three implementations: `MemoryStore` (the default), `SqliteStore` (`--db PATH`, the memory store
 written through to a file) and `RedisStore` (`--store redis://...`, shared by processes). What
@@ -25,6 +26,7 @@ from typing import NamedTuple, Protocol
 from ..domain.clock import Clock, ClockKind
 from ..domain.deliveries import Delivery
 from ..domain.faults import Fault
+from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
 from ..domain.journal import Entry
 from ..domain.limits import AccountView
@@ -82,6 +84,27 @@ class Exists(NamedTuple):
 
 #: What `Store.add_task` answers.
 AddResult = Added | Refused | Exists
+
+
+class NewFile(NamedTuple):
+    """An uploaded file to keep, with its bytes and what its owner's quota is."""
+
+    file: StoredFile
+    content: bytes
+    #: how many live files the owner may keep (None: no limit)
+    max_files: int | None
+    #: the simulated time of the upload: what expired before it is forgotten first
+    now: float
+
+
+class FileKept(enum.Enum):
+    """What `Store.add_file` did."""
+
+    ADDED = "added"
+    #: nothing kept: the owner's live files fill its quota
+    QUOTA_FULL = "quota_full"
+    #: nothing kept: a file of this id is kept already
+    ID_TAKEN = "id_taken"
 
 
 class ClockState(NamedTuple):
@@ -229,6 +252,32 @@ class Store(Protocol):
 
     async def journal(self) -> list[Entry]:
         """The last entries kept, oldest first."""
+        ...
+
+    # -- uploaded files -------------------------------------------------------------------------
+
+    async def add_file(self, new: NewFile) -> FileKept:
+        """Keep an uploaded file and its bytes, in one step, unless a file of its id is kept or
+        its owner's files live at `new.now` already fill `new.max_files`; files expired by
+        `new.now` are forgotten first (anyone's, where the store can find them cheaply)."""
+        ...
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        """A kept file, live or expired (not yet forgotten)."""
+        ...
+
+    async def file_content(self, file_id: str) -> bytes | None: ...
+
+    async def files(self, owner: str | None, now: float) -> list[StoredFile]:
+        """The files live at `now` (the owner's, or everyone's), oldest first."""
+        ...
+
+    async def count_files(self, owner: str, now: float) -> int:
+        """How many of the owner's files are live at `now`: what its quota counts."""
+        ...
+
+    async def delete_file(self, file_id: str) -> bool:
+        """Forget a file and its bytes; False if none was kept."""
         ...
 
     # -- callback deliveries --------------------------------------------------------------------

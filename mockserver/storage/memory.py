@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..domain.clock import Clock
 from ..domain.deliveries import MAX_DELIVERIES, Delivery
 from ..domain.faults import Fault, Faults
+from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.limits import Account, AccountView, TokenBucket
@@ -18,6 +19,8 @@ from .base import (
     Added,
     AddResult,
     Exists,
+    FileKept,
+    NewFile,
     NewTask,
     Refusal,
     Refused,
@@ -57,6 +60,9 @@ class MemoryStore:
         self._claims: dict[tuple[str, str], tuple[Claim, str]] = {}
         #: owner -> the ids of its tasks, oldest first
         self._owned: dict[str, list[str]] = {}
+        #: uploaded files by id, oldest first, and their bytes
+        self._files: dict[str, StoredFile] = {}
+        self._file_bytes: dict[str, bytes] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -83,6 +89,8 @@ class MemoryStore:
         self._deliveries.clear()
         self._claims.clear()
         self._owned.clear()
+        self._files.clear()
+        self._file_bytes.clear()
 
     def close(self) -> None:
         pass
@@ -198,6 +206,48 @@ class MemoryStore:
 
     async def journal(self) -> list[Entry]:
         return list(self._journal)
+
+    # -- uploaded files -------------------------------------------------------------------------
+
+    async def add_file(self, new: NewFile) -> FileKept:
+        file, now = new.file, new.now
+        for gone in [f.id for f in self._files.values() if not f.live(now)]:
+            self._drop_file(gone)
+        if file.id in self._files:
+            return FileKept.ID_TAKEN
+        if new.max_files is not None:
+            held = sum(1 for f in self._files.values() if f.owner == file.owner)
+            if held >= new.max_files:
+                return FileKept.QUOTA_FULL
+        self._keep_file(file, new.content)
+        return FileKept.ADDED
+
+    def _keep_file(self, file: StoredFile, content: bytes) -> None:
+        self._files[file.id] = file
+        self._file_bytes[file.id] = content
+
+    def _drop_file(self, file_id: str) -> None:
+        self._files.pop(file_id, None)
+        self._file_bytes.pop(file_id, None)
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        return self._files.get(file_id)
+
+    async def file_content(self, file_id: str) -> bytes | None:
+        return self._file_bytes.get(file_id)
+
+    async def files(self, owner: str | None, now: float) -> list[StoredFile]:
+        return [
+            f for f in self._files.values() if f.live(now) and (owner is None or f.owner == owner)
+        ]
+
+    async def count_files(self, owner: str, now: float) -> int:
+        return sum(1 for f in self._files.values() if f.owner == owner and f.live(now))
+
+    async def delete_file(self, file_id: str) -> bool:
+        found = file_id in self._files
+        self._drop_file(file_id)
+        return found
 
     # -- callback deliveries --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ model, `sora-2-pro-preview`, billed per second): format 2 needs no rewriting to 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import orjson
 
 from ..domain.deliveries import Attempt, Delivery, Outcome
 from ..domain.faults import Fault
+from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
 from ..domain.journal import Entry, shown_headers
 from ..domain.tasks import Failure, Plan, Task, VideoRequest
@@ -248,6 +250,21 @@ def claim_from(record: Mapping[str, Any]) -> tuple[Claim, str]:
     record = _checked(record, "idempotency key")
     claim = Claim(record["key"], record["fingerprint"], float(record["expires"]))
     return claim, record["task_id"]
+
+
+# -- uploaded files --------------------------------------------------------------------------------
+
+#: An uploaded file's fields (not its bytes), as SQLite's columns list them.
+FILE_FIELDS = tuple(f.name for f in dataclasses.fields(StoredFile))
+
+
+def file_record(file: StoredFile) -> Record:
+    return dataclasses.asdict(file)
+
+
+def file_from(record: Mapping[str, Any]) -> StoredFile:
+    record = _checked(record, "file")
+    return StoredFile(**{name: record[name] for name in FILE_FIELDS})
 
 
 # -- faults and the clock -------------------------------------------------------------------------

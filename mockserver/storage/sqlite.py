@@ -23,6 +23,9 @@ startup; sqlite3 caches the prepared statements):
   written when an attempt starts and when it ends. The last 10,000 are kept, and every pending
   one;
 - the request journal: one row per API request, the last 10,000 kept (trimmed every 1,000).
+- uploaded files: one row each, its bytes in a BLOB beside its fields, written before the
+  upload is answered and deleted when it is deleted or found expired; only the fields are
+  loaded at startup, the bytes are read from the file each time they are served.
 
 Not kept: admin faults and rate-limit buckets (a restart starts them afresh).
 
@@ -38,6 +41,7 @@ from collections.abc import Callable
 
 from ..domain.clock import Clock
 from ..domain.deliveries import Delivery, Outcome
+from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
 from ..domain.journal import Entry
 from ..domain.limits import Account
@@ -85,6 +89,8 @@ class SqliteStore(MemoryStore):
             account.reserve(task)  # settled (charged or released) when next asked
         for owner, claim, task_id in db.load_claims():
             self._claims[owner, claim.key] = (claim, task_id)
+        for file in db.load_files():
+            self._files[file.id] = file
         for entry in db.load_journal():
             self._journal.append(entry)
         pending = []
@@ -120,6 +126,17 @@ class SqliteStore(MemoryStore):
     async def save_plan(self, task: Task) -> None:
         self.db.update_plan(task)
         await super().save_plan(task)
+
+    def _keep_file(self, file: StoredFile, content: bytes) -> None:
+        self.db.insert_file(file, content)  # the bytes stay in the file, read when served
+        self._files[file.id] = file
+
+    def _drop_file(self, file_id: str) -> None:
+        self.db.delete_file(file_id)
+        super()._drop_file(file_id)
+
+    async def file_content(self, file_id: str) -> bytes | None:
+        return self.db.file_content(file_id) if file_id in self._files else None
 
     async def log_request(self, entry: Entry) -> None:
         self.db.append_entry(entry)

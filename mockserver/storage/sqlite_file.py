@@ -13,6 +13,7 @@ from typing import Any
 
 from ..domain.clock import Clock, RealClock
 from ..domain.deliveries import MAX_DELIVERIES, Delivery
+from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
 from ..domain.journal import MAX_ENTRIES, Entry
 from ..domain.tasks import Task
@@ -20,6 +21,7 @@ from .base import ClockState
 from .records import (
     CLAIM_FIELDS,
     ENTRY_FIELDS,
+    FILE_FIELDS,
     PLAN_FIELDS,
     TASK_FIELDS,
     claim_from,
@@ -28,6 +30,8 @@ from .records import (
     delivery_record,
     entry_from,
     entry_record,
+    file_from,
+    file_record,
     plan_record,
     task_from,
     task_record,
@@ -37,7 +41,7 @@ log = logging.getLogger("mockserver.store")
 
 #: `PRAGMA user_version` of the layout below; another version is refused, not guessed at.
 #: The columns are the fields of `storage.records`, by name.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Idempotency keys bound to tasks (layout 4, which also journals requests' headers).
 _CLAIMS = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -47,6 +51,23 @@ CREATE TABLE IF NOT EXISTS claims (
     expires REAL NOT NULL,
     task_id TEXT NOT NULL,
     PRIMARY KEY (owner, key)
+);
+"""
+#: Uploaded files, their bytes beside their fields (layout 6).
+_FILES = """
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    original_name TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    upload_path TEXT NOT NULL,
+    uploaded REAL NOT NULL,
+    base_url TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    content BLOB NOT NULL
 );
 """
 #: What brings an older layout up to this one, a step at a time, at startup (2: release 497264d).
@@ -69,6 +90,7 @@ _MIGRATIONS = {
         "ALTER TABLE tasks ADD COLUMN object TEXT; "
         "ALTER TABLE tasks ADD COLUMN output_type TEXT;"
     ),
+    5: _FILES,
 }
 #: Journal rows and delivery rows are trimmed to their limit once per this many new ones.
 TRIM_EVERY = 1_000
@@ -131,10 +153,11 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 """
     + _CLAIMS
+    + _FILES
 )
 
 #: What a reset empties.
-_TABLES = ("tasks", "accounts", "deliveries", "journal", "claims")
+_TABLES = ("tasks", "accounts", "deliveries", "journal", "claims", "files")
 _TASK_COLUMNS = ", ".join(TASK_FIELDS)
 _INSERT_TASK = (
     f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({', '.join(':' + f for f in TASK_FIELDS)})"
@@ -153,6 +176,10 @@ _END_HANDLED = "UPDATE tasks SET end_handled = 1 WHERE id = ? AND end_handled = 
 _INSERT_ENTRY = (
     f"INSERT INTO journal ({', '.join(ENTRY_FIELDS)}) "
     f"VALUES ({', '.join(':' + f for f in ENTRY_FIELDS)})"
+)
+_INSERT_FILE = (
+    f"INSERT INTO files ({', '.join(FILE_FIELDS)}, content) "
+    f"VALUES ({', '.join(':' + f for f in FILE_FIELDS)}, :content)"
 )
 _SAVE_CLOCK = (
     "INSERT INTO clock (id, kind, speed, wall, sim) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) "
@@ -377,6 +404,24 @@ class Database:
             "(SELECT max(rowid) FROM deliveries) - ?",
             (self.delivery_limit,),
         )
+
+    # -- uploaded files -------------------------------------------------------------------------
+
+    def insert_file(self, file: StoredFile, content: bytes) -> None:
+        self._conn.execute(_INSERT_FILE, {**file_record(file), "content": content})
+
+    def delete_file(self, file_id: str) -> None:
+        self._conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def load_files(self) -> Iterator[StoredFile]:
+        """Every kept file (not its bytes), oldest first."""
+        cursor = self._conn.execute(f"SELECT {', '.join(FILE_FIELDS)} FROM files ORDER BY rowid")
+        for row in cursor:
+            yield file_from(dict(zip(FILE_FIELDS, row, strict=True)))
+
+    def file_content(self, file_id: str) -> bytes | None:
+        row = self._conn.execute("SELECT content FROM files WHERE id = ?", (file_id,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     # -- the journal ----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""The live dashboard at `/_mock/ui`: three static files (`static/`), and the task listing they
-poll (`GET /_mock/tasks`). No templates: the page builds its DOM from JSON with
-`textContent`, and a strict Content-Security-Policy forbids inline code and any other origin.
+"""The live dashboard at `/_mock/ui`: three static files (`static/`), and the task and file
+listings they poll (`GET /_mock/tasks`, `GET /_mock/files`). No templates: the page builds its
+DOM from JSON with `textContent`, and a strict Content-Security-Policy forbids inline code and
+any other origin.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..domain.errors import InvalidRequest, NotFound
+from ..domain.files import StoredFile
 from ..domain.journal import redact
 from ..domain.tasks import Task, TaskStatus
 from ..web.requests import world_key, worlds
@@ -97,6 +99,40 @@ async def list_tasks(request: Request) -> Response:
     )
 
 
+def file_summary(file: StoredFile) -> dict[str, Any]:
+    """An uploaded file as the dashboard lists it; times are simulated unix seconds. `url` is
+    its path on this server (the dashboard shows it inline), `file_url` what its upload
+    answered."""
+    return {
+        "id": file.id,
+        "api_key": redact(file.owner),
+        "file_name": file.file_name,
+        "original_name": file.original_name,
+        "mime_type": file.mime_type,
+        "size": file.size,
+        "width": file.width,
+        "height": file.height,
+        "upload_path": file.upload_path,
+        "uploaded": file.uploaded,
+        "expires": file.expires,
+        "url": file.path,
+        "file_url": file.to_json()["file_url"],
+    }
+
+
+async def list_files(request: Request) -> Response:
+    """Every live uploaded file, newest first, at most `?limit=`; `X-Total-Count` says how many
+    there are in all."""
+    limit = _limit(request)
+    files = await worlds(request).files(world_key(request))
+    files.reverse()
+    files.sort(key=lambda item: item[0].uploaded, reverse=True)
+    return JSONResponse(
+        [file_summary(file) for file, _ in files[:limit]],
+        headers={"x-total-count": str(len(files))},
+    )
+
+
 def _asset_response(name: str) -> Response:
     try:
         body = asset(name)
@@ -115,6 +151,7 @@ async def ui_asset(request: Request) -> Response:
 
 ROUTES = [
     Route("/_mock/tasks", list_tasks, methods=["GET"]),
+    Route("/_mock/files", list_files, methods=["GET"]),
     Route("/_mock/ui", ui_page, methods=["GET"]),
     Route("/_mock/ui/{name}", ui_asset, methods=["GET"]),
 ]

@@ -18,7 +18,7 @@ from ..service.simulator import Simulator
 from ..service.worlds import Worlds, store_factory
 from ..settings import Settings
 from ..ui.routes import ROUTES as UI_ROUTES
-from . import admin, gateway, metrics, vendor
+from . import admin, files, gateway, metrics, vendor
 from .auth import AdminAuth
 from .dispatch import Dispatcher
 from .errors import EXCEPTION_HANDLERS
@@ -78,6 +78,7 @@ ROUTES = [
     Route("/v1/catalog/pricing-rules", gateway.pricing_rules, methods=["GET"]),
     Route("/v1/tasks/{task_id}", vendor.get_task_detail, methods=["GET"]),
     Route("/v1/credits", vendor.get_credits, methods=["GET"]),
+    *files.ROUTES,  # the files API, and the bytes at each file's URL
     Route("/openapi.json", openapi_document, methods=["GET"]),
     Route("/_mock/videos/{task_id}.mp4", vendor.result_video, methods=["GET"]),
     Route("/_mock/health", admin.health, methods=["GET"]),
@@ -95,7 +96,7 @@ ROUTES = [
     Route("/_mock/tasks/{task_id}/cancel", admin.cancel_task, methods=["POST"]),
     Route("/_mock/reset", admin.reset, methods=["POST"]),
     Route("/_mock/metrics", metrics.metrics, methods=["GET"]),
-    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks
+    *UI_ROUTES,  # the dashboard: /_mock/ui, /_mock/tasks, /_mock/files
 ]
 
 

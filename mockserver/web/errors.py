@@ -1,6 +1,7 @@
 """The one mapping from errors to the documented envelope `{"error": {"code", "message",
-"type"}}`, as the app's exception handlers. An error of a vendor operation is journaled with
-what the service learnt of the call (its key, its scenario)."""
+"type"}}` (the files API's: `{"success": false, "code", "msg"}`), as the app's exception
+handlers. An error of a vendor operation is journaled with what the service learnt of the call
+(its key, its scenario)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..domain.errors import MockError
 from ..domain.gateway import GATEWAY_ERRORS
 from ..service.calls import Call
 from ..service.errors import StoreOutage
-from ..spec import CREATE, DocumentedError, Spec
+from ..spec import CREATE, FILE_OPERATIONS, DocumentedError, Spec
 from .requests import CALL_KEY, bearer, simulator
 
 log = logging.getLogger("mockserver")
@@ -28,8 +29,9 @@ _GENERIC = {
     404: DocumentedError(404, "not_found", "No such route", "invalid_request_error"),
     405: DocumentedError(405, "method_not_allowed", "Method not allowed", "invalid_request_error"),
 }
-#: Paths whose requests the journal leaves out: the simulator's own, not the vendor's API.
-UNJOURNALED = ("/_mock/", "/openapi.json")
+#: Paths whose requests the journal leaves out: the simulator's own, not the vendor's API (an
+#: uploaded file's bytes are the file host's, as result videos are the CDN's).
+UNJOURNALED = ("/_mock/", "/openapi.json", "/files/", "/api/v1/files/download/")
 
 
 def documented(spec: Spec, operation_id: str | None, status: int) -> DocumentedError:
@@ -56,6 +58,14 @@ def envelope(
     if param or error.param:
         body["param"] = param or error.param
     return {"error": body}
+
+
+def file_envelope(spec: Spec, operation: str, status: int, message: str | None) -> dict[str, Any]:
+    """An error of the files API in its envelope: `code` is the HTTP status, `msg` the message
+    (by default the one its page's overlay documents)."""
+    documented_message = spec.file_errors.get(operation, {}).get(status)
+    msg = message or documented_message or documented(spec, operation, status).message
+    return {"success": False, "code": status, "msg": msg}
 
 
 async def journal(request: Request, status: int, call: Call | None) -> None:
@@ -93,12 +103,15 @@ async def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     call: Call | None = request.scope.get(CALL_KEY)
-    error = documented(
-        simulator(request).spec, call.operation if call is not None else None, status
-    )
+    spec = simulator(request).spec
+    operation = call.operation if call is not None else None
     await journal(request, status, call)
     if call is not None and call.request_id:
         headers = {**(headers or {}), "X-Request-Id": call.request_id}
+    if operation in FILE_OPERATIONS:
+        body = file_envelope(spec, operation, status, message)
+        return JSONResponse(body, status_code=status, headers=headers)
+    error = documented(spec, operation, status)
     return JSONResponse(envelope(error, message, param), status_code=status, headers=headers)
 
 
@@ -124,11 +137,13 @@ async def on_store_outage(request: Request, exc: Exception) -> Response:
     """The shared store is unreachable: the documented 500, one log line, no traceback."""
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
     call: Call | None = request.scope.get(CALL_KEY)
-    error = documented(simulator(request).spec, call.operation if call else None, 500)
+    spec = simulator(request).spec
+    operation = call.operation if call else None
     headers = {"X-Request-Id": call.request_id} if call is not None and call.request_id else None
-    return JSONResponse(
-        envelope(error), status_code=500, headers=headers
-    )  # not journaled: no store
+    if operation in FILE_OPERATIONS:  # not journaled: no store
+        return JSONResponse(file_envelope(spec, operation, 500, None), 500, headers=headers)
+    error = documented(spec, operation, 500)
+    return JSONResponse(envelope(error), status_code=500, headers=headers)  # not journaled
 
 
 async def on_server_error(request: Request, exc: Exception) -> Response:

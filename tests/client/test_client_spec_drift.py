@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from evolink_client import TaskStatus, _constants
 from mockserver import load_spec
-from mockserver.spec import CREATE, LIST_TASKS, QUERY
+from mockserver.spec import (
+    CREATE,
+    FILE_PAGES,
+    LIST_TASKS,
+    QUERY,
+    UPLOAD_BASE64,
+    UPLOAD_STREAM,
+    UPLOAD_URL,
+    spec_dir,
+)
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -130,3 +140,16 @@ def test_the_gateway_paths_are_the_specs() -> None:
     assert "get" in paths[_constants.TASKS_PATH]
     assert "post" in paths[_constants.TASKS_BATCH_PATH]
     assert "get" in paths[_constants.MODELS_PATH]
+
+
+def test_the_upload_paths_and_the_files_host_are_the_pages() -> None:
+    paths = load_spec().document["paths"]
+    uploads = {
+        _constants.UPLOAD_BASE64_PATH: UPLOAD_BASE64,
+        _constants.UPLOAD_STREAM_PATH: UPLOAD_STREAM,
+        _constants.UPLOAD_URL_PATH: UPLOAD_URL,
+    }
+    for path, operation_id in uploads.items():
+        assert paths[path]["post"]["operationId"] == operation_id
+    page = json.loads((spec_dir() / FILE_PAGES[0]).read_text(encoding="utf-8"))
+    assert page["servers"][0]["url"] == _constants.DEFAULT_FILES_BASE_URL

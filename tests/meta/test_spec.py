@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from mockserver.spec import CREDITS_FILE, VENDOR_FILE, deep_merge, load_spec, spec_dir
+from mockserver.spec import (
+    CREDITS_FILE,
+    FILE_PAGES,
+    VENDOR_FILE,
+    deep_merge,
+    load_spec,
+    spec_dir,
+)
 
 from ..bodies import MODEL, PROMPT, create_body
 
@@ -37,7 +44,7 @@ PREVIEW_PAGES = [
     "vendor/sora-2-preview-video-generate.en.json",
 ]
 #: vendored from the docs source repository, each with the git blob id of its file there
-FROM_DOCS_SOURCE = [CREDITS_FILE, *PREVIEW_PAGES]
+FROM_DOCS_SOURCE = [CREDITS_FILE, *PREVIEW_PAGES, *FILE_PAGES]
 
 
 def test_every_vendored_file_has_its_section_in_the_readme() -> None:
@@ -253,3 +260,50 @@ def test_every_yaml_file_reads_as_pyyamls_safe_loader_reads_it(path: Path) -> No
     from mockserver.spec import _read_document
 
     assert _read_document(path) == yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+FILE_OPERATIONS_SERVED = {
+    "/api/v1/files/upload/base64": ("post", "uploadFileBase64"),
+    "/api/v1/files/upload/stream": ("post", "uploadFileStream"),
+    "/api/v1/files/upload/url": ("post", "uploadFileUrl"),
+    "/api/v1/files/quota": ("get", "getFilesQuota"),
+}
+
+
+@pytest.mark.parametrize("name", FILE_PAGES)
+def test_a_files_page_is_served_as_the_vendor_wrote_it_but_for_its_errors(name: str) -> None:
+    page = json.loads((spec_dir() / name).read_text(encoding="utf-8"))
+    ((path, item),) = page["paths"].items()
+    ((method, operation),) = item.items()
+    served = SPEC.document["paths"][path][method]
+
+    assert FILE_OPERATIONS_SERVED[path] == (method, served["operationId"])
+    # the overlay adds error responses, and `required` to the schemas; nothing else changes
+    assert {k: v for k, v in served.items() if k != "responses"} == {
+        k: v for k, v in operation.items() if k != "responses"
+    }
+    assert served["responses"]["200"] == operation["responses"]["200"]
+    schemas = SPEC.document["components"]["schemas"]
+    first = json.loads((spec_dir() / FILE_PAGES[0]).read_text(encoding="utf-8"))
+    for schema_name, schema in page["components"]["schemas"].items():
+        if schema_name in ("FileUploadResponse", "FileData"):  # the base64 page's examples
+            schema = first["components"]["schemas"][schema_name]
+        served_schema = schemas[schema_name]
+        if schema_name in ("FileUploadResponse", "FileData", "QuotaResponse", "QuotaData"):
+            assert "required" not in schema
+            assert served_schema["required"]  # the overlay's
+            served_schema = {k: v for k, v in served_schema.items() if k != "required"}
+        assert served_schema == schema
+
+
+def test_the_files_routes_the_client_calls_are_served_and_answer_the_files_envelope() -> None:
+    paths = SPEC.document["paths"]
+
+    assert paths["/api/v1/files/list"]["get"]["operationId"] == "listFiles"
+    assert paths["/api/v1/files/{file_id}"]["delete"]["operationId"] == "deleteFile"
+    assert "x-file-errors" not in SPEC.document
+    for errors in SPEC.file_errors.values():
+        assert {401, 429, 500} <= set(errors)
+    # their errors are the files envelope's: not in the catalogue scenarios and faults use
+    assert not set(SPEC.file_errors) & set(SPEC.errors)
+    assert SPEC.file_errors["deleteFile"][404] == "File not found or expired"

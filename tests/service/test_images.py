@@ -3,54 +3,20 @@ local HTTPS server, checked by content, size and shape; without the flag nothing
 
 from __future__ import annotations
 
-import http.server
-import struct
-import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from mockserver import Settings
 from mockserver.delivery.images import ImageInfo, sniff
-from mockserver.domain.timing import FAST
 
 from ..bodies import create_body
-from ..callback_fixtures import START, TLS, FakeResolver, api_for
+from ..callback_fixtures import TLS
 from ..conftest import MakeSimulator
+from ..image_fixtures import GIF, allowing, image_server, jpeg, png, webp
 
 pytestmark = pytest.mark.anyio
 
-
-def png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-def jpeg(width: int, height: int) -> bytes:
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
-    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
-
-
-def webp(width: int, height: int) -> bytes:
-    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
-    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
-
-
-GIF = b"GIF89a\x10\x00\x09\x00\x00\x00\x00;"
 
 FILES: dict[str, bytes] = {
     "/wide.png": png(160, 90),
@@ -66,29 +32,8 @@ FILES: dict[str, bytes] = {
 @pytest.fixture(scope="module")
 def images(tls: TLS) -> Iterator[tuple[str, list[str]]]:
     """An HTTPS server on 127.0.0.1 serving FILES; yields its authority and the paths asked."""
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            body = FILES.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = tls.server_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with image_server(tls, FILES) as served:
+        yield served
 
 
 async def outcome(
@@ -100,16 +45,7 @@ async def outcome(
     *,
     fetch: bool = True,
 ) -> dict[str, Any]:
-    settings = Settings(
-        timings=FAST,
-        clock="virtual",
-        start_time=START,
-        callback_allow=frozenset({authority}),
-        callback_ca_file=tls.ca_file,
-        fetch_images=fetch,
-    )
-    sim = make_simulator(settings, resolver=FakeResolver())
-    async with api_for(sim) as api:
+    async with allowing(make_simulator, tls, authority, fetch_images=fetch) as api:
         body = create_body(prompt="a cat", aspect_ratio=aspect_ratio, image_urls=urls)
         created = await api.post("/v1/videos/generations", json=body)
         assert created.status_code == 200, created.text
@@ -199,7 +135,7 @@ def test_sniffing_reads_the_size_from_the_content() -> None:
     assert sniff(png(160, 90)) == ImageInfo("png", 160, 90)
     assert sniff(jpeg(90, 160)) == ImageInfo("jpeg", 90, 160)
     assert sniff(webp(1600, 900)) == ImageInfo("webp", 1600, 900)
-    assert sniff(GIF) is None
+    assert sniff(GIF) == ImageInfo("gif", 16, 9)  # an upload may be one; a reference not
     assert sniff(b"") is None
     assert sniff(b"\xff\xd8\xff") is None  # a truncated JPEG
 

@@ -280,6 +280,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("ALTER TABLE tasks RENAME COLUMN price TO credits")
         conn.execute("DROP TABLE claims")
+        conn.execute("DROP TABLE files")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -296,7 +297,7 @@ def test_sqlite_keeps_them_across_a_restart_and_migrates_a_layout_1_file(tmp_pat
     assert [task for task, _ in restored.tasks] == [item]
     assert asyncio.run(reopened.tasks_of("sk-a")) == [item]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.close()
 
 

@@ -14,6 +14,7 @@ from mockserver.ui.routes import ASSETS, CONTENT_SECURITY_POLICY
 
 from ..bodies import create_body
 from ..conftest import KEY, START
+from ..image_fixtures import png
 
 pytestmark = pytest.mark.anyio
 
@@ -145,6 +146,45 @@ async def test_the_listing_default_limit_is_1000(api: httpx.AsyncClient) -> None
     response = await api.get("/_mock/tasks")
     assert len(response.json()) == 1000
     assert response.headers["x-total-count"] == "1001"
+
+
+# -- GET /_mock/files ---------------------------------------------------------------------------
+
+
+async def test_uploaded_files_are_listed_newest_first_until_they_expire(
+    api: httpx.AsyncClient,
+) -> None:
+    ids = []
+    for name in ("first.png", "second.png"):
+        uploaded = await api.post(
+            "/api/v1/files/upload/stream", files={"file": (name, png(1280, 720), "image/png")}
+        )
+        ids.append(uploaded.json()["data"]["file_id"])
+        await advance(api, 1)
+
+    listed = await api.get("/_mock/files")
+
+    assert listed.headers["x-total-count"] == "2"
+    newest, oldest = listed.json()
+    assert [newest["id"], oldest["id"]] == ids[::-1]
+    assert newest["api_key"] == "sk-tes..."  # redacted, as the tasks' keys
+    assert (newest["original_name"], newest["width"], newest["height"]) == ("second.png", 1280, 720)
+    assert oldest["uploaded"] == START
+    assert oldest["expires"] == START + 72 * 3600
+    assert (await api.get(oldest["url"])).content == png(1280, 720)  # a path on this server
+    await advance(api, 72 * 3600)
+    assert (await api.get("/_mock/files")).json() == []
+
+
+async def test_the_file_listing_takes_a_limit(api: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await api.post("/api/v1/files/upload/stream", files={"file": ("a.png", png(16, 9))})
+
+    listed = await api.get("/_mock/files", params={"limit": "1"})
+
+    assert len(listed.json()) == 1
+    assert listed.headers["x-total-count"] == "2"
+    assert_envelope(await api.get("/_mock/files", params={"limit": "0"}), 400)
 
 
 # -- the page and its assets --------------------------------------------------------------------

@@ -8,6 +8,7 @@ committed). Browsers are never downloaded: `playwright install` is not used.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import ssl
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 from ..bodies import create_body
+from ..image_fixtures import png
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -49,7 +52,10 @@ CHROMIUM_ARGS = [
 START = 1_800_000_000.0
 KEY = "sk-dashboard-owner"
 XSS = "<script>alert(1)</script>"
+#: a file name has no "/": markup without one
+NAME_XSS = "<img src=x onerror=alert(1)>"
 CREATE = create_body(duration=4)  # 5 s pending + 40 s processing
+WIDE_PNG = png(1280, 720)
 try:  # callbacks: the server's settings, its test receiver, and a throwaway CA for HTTPS
     import trustme
 
@@ -488,3 +494,52 @@ def test_the_dashboard_shows_tasks_in_every_state(receivers: Receivers, watched:
         for shot in shots:
             page.screenshot(path=shot, full_page=True)
         watched.assert_clean(server)
+
+
+def test_the_dashboard_shows_uploaded_files_beside_tasks(
+    receivers: Receivers, watched: Watched
+) -> None:
+    page = watched.page
+    with (
+        serve_in_thread(new_app(receivers)) as server,
+        httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}) as api,
+    ):
+        task_id = create(api, "A cat playing piano", None)
+        wide = api.post(
+            "/api/v1/files/upload/stream",
+            files={"file": ("ref.png", WIDE_PNG, "image/png")},
+            data={"fileName": NAME_XSS},  # a name is text, never markup
+        ).json()["data"]
+
+        page.goto(f"{server}/_mock/ui")
+        expect(row(page, task_id)).to_be_visible()
+        file_row = page.locator(f'tr[data-file="{wide["file_id"]}"]')
+        expect(file_row).to_be_visible()
+        expect(page.locator("#file-count")).to_have_text("(1)")
+        expect(file_row).to_contain_text("ref.png")
+        expect(file_row).to_contain_text("image/png")
+        expect(file_row).to_contain_text("1280x720")
+        expect(file_row).to_contain_text("sk-das...")
+        expect(file_row).to_contain_text("in 72 h 0 min")
+        thumb = file_row.locator("img")
+        served_at = f"/files/{wide['file_id']}/{quote(NAME_XSS, safe='')}"
+        expect(thumb).to_have_attribute("src", served_at)
+        loaded = "img => img.complete && img.naturalWidth === 1280"  # served from the store
+        page.wait_for_function(loaded, arg=thumb.element_handle())
+        assert page.locator("script").count() == 1
+        assert KEY not in page.content()
+
+        # a file uploaded after the page opened appears without a reload
+        second = api.post(
+            "/api/v1/files/upload/base64",
+            json={"base64_data": base64.b64encode(WIDE_PNG).decode()},
+        ).json()["data"]
+        expect(page.locator(f'tr[data-file="{second["file_id"]}"]')).to_be_visible()
+        expect(page.locator("#file-count")).to_have_text("(2)")
+
+        # 72 h and a second later both are gone, the task stays
+        advance_from_page(page, str(72 * 3600 + 1))
+        expect(page.locator("#files > tbody > tr")).to_have_count(0)
+        expect(page.locator("#files-empty")).to_be_visible()
+        expect(row(page, task_id)).to_be_visible()
+    watched.assert_clean(server)

@@ -42,6 +42,8 @@ a process whose delivery was taken over is refused, so it stops sending.
 | `P:procs` | the processes that own something here: looked at for a lapsed lease |
 | `R:alive:TOKEN` | a process's lease (`R`: the root prefix), lapsing `lease` s after renewal |
 | `P:clock` | the clock: `v`, `kind`, `speed`, `wall`, `sim` |
+| `P:files`, `P:file_bytes` | uploaded files (records by id), and their bytes (base64, by id) |
+| `P:file_ends`, `P:files_of:KEY` | every file's id, and the key's, scored by when each expires |
 
 Every JSON record carries `v`, its format. Opening a prefix that release 497264d wrote (no
 `P:format`: tasks and journal entries as lists) rewrites its records to this format first, one
@@ -49,9 +51,10 @@ process at a time (`P:migrating`); stop the replicas of that release before star
 A prefix written before `P:owned:KEY` existed is then indexed by owner, in one step
 (`lua/index_owners.lua`).
 
-Modules: `store` (the `Store` methods), `deliveries` (the callback deliveries' methods),
-`core` (what they share), `link` (the batching way to Redis), `scripts` (the Lua scripts in
-`lua/`, called with named keys and arguments), `migrate` (an older release's records).
+Modules: `store` (the `Store` methods), `deliveries` (the callback deliveries' methods), `files`
+(the uploaded files' methods), `core` (what they share), `link` (the batching way to Redis),
+`scripts` (the Lua scripts in `lua/`, called with named keys and arguments), `migrate` (an older
+release's records).
 """
 
 from .link import MAX_BATCH, MAX_CONNECTIONS, POOL_WAIT, SOCKET_TIMEOUT

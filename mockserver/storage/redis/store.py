@@ -28,6 +28,7 @@ from ..records import (
 )
 from .core import fault_from_text, final, number, on_io, task_from_text
 from .deliveries import Deliveries
+from .files import Files
 from .link import Clients
 from .migrate import migrate
 
@@ -36,7 +37,7 @@ from .migrate import migrate
 LEASE = 5.0
 
 
-class RedisStore(Deliveries):
+class RedisStore(Deliveries, Files):
     """A `Store` in Redis, shared by every process that opens the same URL and prefix."""
 
     shared = True

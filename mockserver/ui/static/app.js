@@ -25,6 +25,8 @@
     deliveries: new Map(), // task id -> deliveries, oldest first
     callbacks: null, // null: not known yet; then true or false
     cancel: null, // null: not known yet (shown); false once the route turned out missing
+    files: null, // null: not known yet; false once /_mock/files turned out missing
+    fileRows: new Map(), // file id -> the record of its row
     faultsKey: null,
     connected: true,
     rendered: false,
@@ -224,6 +226,14 @@
           if (error.status === 404) return null; // this server has no callbacks
           throw error;
         }));
+      } else {
+        wanted.push(Promise.resolve(null));
+      }
+      if (state.files !== false) {
+        wanted.push(api("GET", "/_mock/files").catch((error) => {
+          if (error.status === 404) return null; // this server has no files API
+          throw error;
+        }));
       }
       let answers;
       try {
@@ -234,12 +244,13 @@
       }
       if (seq !== state.pollSeq) return; // a newer poll is under way
       setConnected(true);
-      const [clock, tasks, faults, callbacks] = answers;
+      const [clock, tasks, faults, callbacks, files] = answers;
       renderClock(clock.data);
       if (state.callbacks !== false) renderCallbackFeature(callbacks ? callbacks.data : null);
       renderFaults(faults.data);
       const total = Number(tasks.response.headers.get("X-Total-Count"));
       renderTasks(tasks.data, Number.isFinite(total) ? total : tasks.data.length);
+      if (state.files !== false) renderFiles(files);
     } catch (error) {
       console.error("dashboard: rendering failed", error);
     } finally {
@@ -669,6 +680,67 @@
       state.rendered = true;
       performance.mark("mock-ui:first-render"); // the browser test reads this
     }
+  }
+
+  // -- uploaded files --------------------------------------------------------------------------
+
+  function size(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  }
+
+  function createFileRow(file) {
+    const rec = {
+      expires: el("span", { className: "muted" }),
+      uploaded: timeNode(file.uploaded),
+    };
+    const thumb = el("img", { src: file.url, alt: `${file.original_name}, ${file.width}x${file.height}`,
+      className: "thumb", loading: "lazy", decoding: "async" });
+    const link = el("a", { href: file.url, text: file.id, target: "_blank", rel: "noopener" });
+    rec.row = el("tr", { id: domId("file-", file.id), "data-file": file.id }, [
+      el("td", {}, [thumb]),
+      el("td", { className: "mono" }, [link]),
+      el("td", { className: "mono", text: file.api_key || "—" }),
+      el("td", { text: file.original_name, title: `stored as ${file.upload_path}/${file.file_name}` }),
+      el("td", { text: file.mime_type }),
+      el("td", { text: size(file.size) }),
+      el("td", { text: `${file.width}x${file.height}` }),
+      el("td", {}, [rec.uploaded]),
+      el("td", {}, [timeNode(file.expires), " ", rec.expires]),
+    ]);
+    return rec;
+  }
+
+  function renderFiles(answer) {
+    const section = byId("files-section");
+    if (answer === null) { // a server without the files API: no section
+      state.files = false;
+      section.hidden = true;
+      return;
+    }
+    state.files = true;
+    const files = answer.data;
+    const seen = new Set();
+    const order = [];
+    for (const file of files) {
+      seen.add(file.id);
+      let rec = state.fileRows.get(file.id);
+      if (!rec) {
+        rec = createFileRow(file);
+        state.fileRows.set(file.id, rec);
+      }
+      setText(rec.expires, relative(file.expires));
+      order.push(rec.row);
+    }
+    for (const id of [...state.fileRows.keys()]) {
+      if (!seen.has(id)) state.fileRows.delete(id);
+    }
+    placeRows(document.querySelector("#files > tbody"), order);
+    const total = Number(answer.response.headers.get("X-Total-Count"));
+    const all = Number.isFinite(total) ? total : files.length;
+    setText(byId("file-count"), files.length < all ? `(${files.length} of ${all} shown)` : `(${all})`);
+    byId("files-empty").hidden = files.length > 0;
   }
 
   // -- start -----------------------------------------------------------------------------------
