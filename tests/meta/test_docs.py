@@ -206,6 +206,7 @@ OTHER_PROGRAMS = {
     "--tag",  # scripts/image.sh build
     "--base",  # scripts/image.sh build
     "--rm",  # docker run
+    "--add-host",  # docker run
 }
 
 
