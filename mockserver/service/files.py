@@ -39,6 +39,7 @@ from ..domain.files import (
 from ..storage.base import FileKept, NewFile
 from .calls import BodyReader, Call
 from .errors import translates_outages
+from .requests import whole_number
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -171,15 +172,6 @@ def _part_name(filename: str | None) -> str | None:
         return checked_file_name(re.split(r"[\\/]", filename)[-1] or None, "file")
     except InvalidRequest:
         return None
-
-
-def _whole(raw: str | None, name: str, default: int, most: int | None) -> int:
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < 1 or (most is not None and int(raw) > most):
-        within = f"from 1 to {most}" if most is not None else "from 1"
-        raise InvalidRequest(f"{name} must be a whole number {within}", param=name)
-    return int(raw)
 
 
 @translates_outages
@@ -342,8 +334,8 @@ class FileService:
         """`GET /api/v1/files/list`: how many live files the key has, and a page of them,
         newest first."""
         owner = await self._admit(call)
-        number = _whole(page, "page", 1, None)
-        size = _whole(page_size, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        number = whole_number(page, "page", 1)
+        size = whole_number(page_size, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         files = await self._sim.store.files(owner, self._sim.now())
         files.reverse()
         start = (number - 1) * size

@@ -23,6 +23,7 @@ from ..domain.types import JSONObject
 from ..spec import LIST_TASKS, Spec
 from .calls import BodyReader, Call
 from .errors import translates_outages
+from .requests import whole_number
 from .simulator import Simulator
 
 #: The failure code of a cancelled task: the mock shows it `failed` (facts, section 4), and a
@@ -34,6 +35,8 @@ _STATUS_MATCHES: Mapping[str, frozenset[TaskStatus]] = {
     "processing": frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING}),
     "cancelled": frozenset({TaskStatus.FAILED}),
 }
+#: How the vendor routes' 400 messages begin.
+_INVALID = "Invalid request parameters: "
 #: What `GET /v1/models` says owns every model (the OpenAI-compatible list's `owned_by`).
 OWNED_BY = "evolink"
 
@@ -95,25 +98,11 @@ class TaskQuery:
         return status in _STATUS_MATCHES.get(self.status, frozenset({TaskStatus(self.status)}))
 
 
-def _whole(params: Mapping[str, str], name: str, default: int, highest: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= highest:
-        raise InvalidRequest(
-            f"Invalid request parameters: {name} must be a whole number from 1 to {highest}, "
-            f"got {raw[:40]!r}",
-            param=name,
-        )
-    return int(raw)
-
-
 def _one_of(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
     raw = params.get(name)
     if raw is not None and raw not in allowed:
         raise InvalidRequest(
-            f"Invalid request parameters: {name} must be one of {', '.join(allowed)}, "
-            f"got {raw[:40]!r}",
+            f"{_INVALID}{name} must be one of {', '.join(allowed)}, got {raw[:40]!r}",
             param=name,
         )
     return raw
@@ -125,8 +114,14 @@ def task_query(params: Mapping[str, str], allowed: Limits) -> TaskQuery:
         status=_one_of(params, "status", allowed.statuses),
         type=_one_of(params, "type", allowed.types),
         model=params.get("model") or None,
-        page=_whole(params, "page", 1, allowed.max_page),
-        page_size=_whole(params, "page_size", allowed.default_page_size, allowed.max_page_size),
+        page=whole_number(params.get("page"), "page", 1, allowed.max_page, prefix=_INVALID),
+        page_size=whole_number(
+            params.get("page_size"),
+            "page_size",
+            allowed.default_page_size,
+            allowed.max_page_size,
+            prefix=_INVALID,
+        ),
     )
 
 
@@ -137,7 +132,7 @@ def batch_ids(body: object, allowed: Limits) -> list[str]:
     if not isinstance(ids, list) or not 1 <= len(ids) <= allowed.max_ids:
         count = f"got {len(ids)}" if isinstance(ids, list) else "got none"
         raise InvalidRequest(
-            f'Invalid request parameters: the body must be {{"task_ids": [...]}} with 1 to '
+            f'{_INVALID}the body must be {{"task_ids": [...]}} with 1 to '
             f"{allowed.max_ids} task ids, {count}",
             param="task_ids",
         )

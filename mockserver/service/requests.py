@@ -1,5 +1,6 @@
 """A create body, checked against the spec's schema and the callback rules, with the documented
-defaults filled in: the `VideoRequest` every later step works on."""
+defaults filled in: the `VideoRequest` every later step works on; and the whole numbers a
+listing's query string pages by."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ from ..domain.tasks import VideoRequest
 from ..spec import FieldError, Spec
 
 _MAX_LISTED_ERRORS = 5
+
+
+def whole_number(
+    raw: str | None, name: str, default: int, most: int | None = None, *, prefix: str = ""
+) -> int:
+    """A query parameter that is a whole number from 1 (to `most`), `default` when absent; else
+    an `InvalidRequest` naming it, its message after `prefix` (the vendor routes' "Invalid
+    request parameters: "). ASCII digits only: `int()` refuses some of what `str.isdigit()`
+    takes (`'²'`)."""
+    if raw is None:
+        return default
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or int(raw) < 1
+        or (most is not None and int(raw) > most)
+    ):
+        within = f"from 1 to {most}" if most is not None else "from 1"
+        raise InvalidRequest(
+            f"{prefix}{name} must be a whole number {within}, got {raw[:40]!r}", param=name
+        )
+    return int(raw)
 
 
 def _encodes(body: dict[str, Any]) -> bool:

@@ -380,8 +380,13 @@ async def test_the_list_pages_the_keys_files_newest_first(api: httpx.AsyncClient
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [({"page": "0"}, "page"), ({"page": "many"}, "page"), ({"pageSize": "101"}, "pageSize")],
-    ids=["page-0", "page-many", "page-size-101"],
+    [
+        ({"page": "0"}, "page"),
+        ({"page": "many"}, "page"),
+        ({"page": "²"}, "page"),  # a digit to str.isdigit(), none to int()
+        ({"pageSize": "101"}, "pageSize"),
+    ],
+    ids=["page-0", "page-many", "page-superscript", "page-size-101"],
 )
 async def test_a_bad_page_is_a_400_naming_it(
     api: httpx.AsyncClient, params: dict[str, str], param: str
