@@ -19,6 +19,9 @@ from mockserver.domain.timing import FAST
 from mockserver.testing import Receiver, serve_in_thread
 
 SCHEDULE = [1.0, 2.0, 4.0]
+#: The checks this part reports, and only it.
+BODY_CHECK = "callback_body_equals_get"
+RETRY_CHECK = "callback_retry_schedule"
 #: Makes the app under test from its settings.
 AppFactory = Callable[[Settings], ASGIApp]
 
@@ -58,7 +61,7 @@ def check_callbacks(make_app: AppFactory) -> None:
 
     if len(delivered) != 1 or delivered[0].json() != read:
         raise ContractViolation(
-            "callback_body_equals_get",
+            BODY_CHECK,
             f"the callback body differs from GET /v1/tasks/{ids[0]}: "
             f"{[r.json() for r in delivered]} != {read}",
         )
@@ -66,6 +69,6 @@ def check_callbacks(make_app: AppFactory) -> None:
     gaps = [round(b - a, 3) for a, b in pairwise(sent)]
     if len(failing.requests) != 4 or gaps != SCHEDULE:
         raise ContractViolation(
-            "callback_retry_schedule",
+            RETRY_CHECK,
             f"{len(failing.requests)} attempts with gaps {gaps}; expected 4 with gaps {SCHEDULE}",
         )

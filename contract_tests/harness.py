@@ -24,13 +24,13 @@ from mockserver.domain.timing import FAST
 from mockserver.testing.server import serve_in_thread
 
 from . import mutants
-from .callbacks import AppFactory, check_callbacks
+from .callbacks import BODY_CHECK, RETRY_CHECK, AppFactory, check_callbacks
 
 assert _checks
 
 
 #: Checks that only the callback part reports, and checks that only schemathesis does.
-CALLBACK_CHECKS = frozenset({"callback_body_equals_get", "callback_retry_schedule"})
+CALLBACK_CHECKS = frozenset({BODY_CHECK, RETRY_CHECK})
 SCHEMATHESIS_CHECKS = frozenset(
     {"not_a_server_error", "ignored_auth", "no_undeclared_fields", "response_schema_conformance"}
 )
