@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver.cli.logging import log_config, quiet_log_records
+from mockserver.cli.logging import fast_access_logger, log_config, quiet_log_records
 
 TASK = {
     "created": 1757169743,
@@ -66,6 +66,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     quiet_log_records()
+    fast_access_logger()  # ours' access line, at ours' cost
     uvicorn.run(
         app,
         host=args.host,

@@ -71,24 +71,39 @@ class AccessFormatter(UvicornAccessFormatter):
             and record.msg == ACCESS_MESSAGE
             and not (record.exc_info or record.exc_text or record.stack_info)
         ):
-            client, method, path, version, status = args
-            if (
-                type(client) is str
-                and type(method) is str
-                and type(path) is str
-                and type(version) is str
-                and type(status) is int
-            ):
-                key = (record.levelno, record.levelname)
-                prefix = self._prefixes.get(key) or self._prefix(key)
-                status_text = self._statuses.get(status) or self._status(status)
-                line = (
-                    f"{prefix}{client}{self._open}{method} {path} HTTP/{version}"
-                    f"{self._close}{status_text}"
-                )
-                request_id = REQUEST_ID.get()  # a vendor call's, set while it is answered
-                return line if request_id is None else f"{line} {request_id}"
+            line = self.line(record.levelno, record.levelname, *args)
+            if line is not None:
+                return line
         return self._fallback(record)
+
+    def line(
+        self,
+        levelno: int,
+        levelname: str,
+        client: object,
+        method: object,
+        path: object,
+        version: object,
+        status: object,
+    ) -> str | None:
+        """The access line of uvicorn's five arguments at a level, or None if they are not of
+        uvicorn's types (`format` then leaves the record to uvicorn's formatter)."""
+        if not (
+            type(client) is str
+            and type(method) is str
+            and type(path) is str
+            and type(version) is str
+            and type(status) is int
+        ):
+            return None
+        key = (levelno, levelname)
+        prefix = self._prefixes.get(key) or self._prefix(key)
+        status_text = self._statuses.get(status) or self._status(status)
+        line = (
+            f"{prefix}{client}{self._open}{method} {path} HTTP/{version}{self._close}{status_text}"
+        )
+        request_id = REQUEST_ID.get()  # a vendor call's, set while it is answered
+        return line if request_id is None else f"{line} {request_id}"
 
     def _prefix(self, key: tuple[int, str]) -> str:
         levelno, levelname = key
@@ -169,6 +184,11 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
             return
+        self.add(line, record)
+
+    def add(self, line: str, record: logging.LogRecord | None = None) -> None:
+        """Buffer one formatted line, its terminator included (what `emit` does after
+        formatting; `AccessLogger` calls it with no record)."""
         with self._wake:  # the handler's lock: handle() holds it already, it is reentrant
             if not self._lines:
                 self._since = time.monotonic()
@@ -248,6 +268,63 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class AccessLogger(logging.Logger):
+    """The `uvicorn.access` logger, which writes uvicorn's access line without a `LogRecord`
+    when nothing could tell the difference.
+
+    uvicorn calls `access_logger.info(ACCESS_MESSAGE, client, method, path, version, status)`
+    once per request. Making the record and passing it through `Logger.handle`, the handler's
+    filters and lock and `format` costs several times what the line itself costs. When the
+    logger is as `log_config()` leaves it (enabled for INFO, no filters, not propagating, one
+    `BufferedStreamHandler` with an `AccessFormatter` and no filters), the line is built from
+    the arguments and buffered directly; any other call, or any other configuration, is logged
+    as `logging.Logger` logs it.
+    """
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if len(args) == 5 and not kwargs and msg == ACCESS_MESSAGE:
+            handler = self._direct_handler()
+            if handler is not None:
+                formatter = handler.formatter
+                assert isinstance(formatter, AccessFormatter)
+                line = formatter.line(logging.INFO, _INFO_NAME(logging.INFO), *args)
+                if line is not None:
+                    handler.add(line + handler.terminator)
+                    return
+        super().info(msg, *args, **kwargs)
+
+    def _direct_handler(self) -> BufferedStreamHandler | None:
+        handlers = self.handlers
+        if (
+            len(handlers) != 1
+            or self.filters
+            or self.propagate
+            or self.disabled
+            or not self.isEnabledFor(logging.INFO)
+        ):
+            return None
+        (handler,) = handlers
+        if (
+            type(handler) is not BufferedStreamHandler
+            or handler.filters
+            or handler.level > logging.INFO
+            or type(handler.formatter) is not AccessFormatter
+        ):
+            return None
+        return handler
+
+
+_INFO_NAME = logging.getLevelName  # what a record's levelname is, as `LogRecord` looks it up
+
+
+def fast_access_logger() -> None:
+    """Make `uvicorn.access` an `AccessLogger` (it keeps its level, handlers and filters).
+    Process-wide, like `quiet_log_records`: for a server's own process."""
+    logger = logging.getLogger("uvicorn.access")
+    if type(logger) is logging.Logger:
+        logger.__class__ = AccessLogger
 
 
 class OrderedStreamHandler(logging.StreamHandler[TextIO]):

@@ -631,7 +631,7 @@ def serve(args: argparse.Namespace) -> None:
     from ..storage.base import StoreUnavailable
     from ..storage.sqlite import DatabaseError
     from ..web.app import create_app
-    from .logging import OrderedStreamHandler, log_config, quiet_log_records
+    from .logging import OrderedStreamHandler, fast_access_logger, log_config, quiet_log_records
 
     settings = settings_from(args)
     if args.workers > 1 and settings.store_url is None:
@@ -647,6 +647,7 @@ def serve(args: argparse.Namespace) -> None:
         handlers=[OrderedStreamHandler()],  # after the access lines logged before it
     )
     quiet_log_records()
+    fast_access_logger()
     try:
         simulator = Simulator(settings)
         # opened here, not in the server's startup, so that a store that cannot serve is one
@@ -721,10 +722,11 @@ def worker_app() -> Any:
     the same settings, its own simulator on the shared store."""
     from ..service.simulator import Simulator
     from ..web.app import create_app
-    from .logging import quiet_log_records
+    from .logging import fast_access_logger, quiet_log_records
 
     args = build_parser().parse_args(json.loads(os.environ[WORKER_ARGV]))
     quiet_log_records()
+    fast_access_logger()  # on the logger uvicorn configured in this process
     freeze_garbage_collection()
     return create_app(simulator=Simulator(settings_from(args)))
 

@@ -28,7 +28,9 @@ From uvicorn (private):
 Relied on elsewhere, public but thin: `vendor.JSONBytes` skips `Response.__init__` and sets the
 four attributes `Response.__call__` sends from (`status_code`, `raw_headers`, `body`,
 `background`); `cli/logging.py` formats uvicorn's access-log record (its message and arguments),
-held to uvicorn's own formatter by `tests/web/test_logging.py`.
+held to uvicorn's own formatter by `tests/web/test_logging.py`, and its `AccessLogger` takes
+that same call (`access_logger.info(message, five arguments)`) on the logger uvicorn's HTTP
+protocols look up by name, `uvicorn.access`.
 """
 
 from __future__ import annotations

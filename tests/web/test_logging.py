@@ -21,11 +21,14 @@ from uvicorn.logging import AccessFormatter as UvicornAccessFormatter
 from mockserver.cli.logging import (
     ACCESS_MESSAGE,
     AccessFormatter,
+    AccessLogger,
     BufferedStreamHandler,
     OrderedStreamHandler,
+    fast_access_logger,
     log_config,
     quiet_log_records,
 )
+from mockserver.web.requests import REQUEST_ID
 
 UVICORN_FORMAT = LOGGING_CONFIG["formatters"]["access"]["fmt"]
 
@@ -283,6 +286,152 @@ def test_a_stderr_line_comes_after_the_buffered_access_lines(
     assert stderr.getvalue() == "Shutting down\n"
 
 
+# -- the access logger ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def access_logger(
+    make_handler: Callable[..., BufferedStreamHandler],
+) -> tuple[AccessLogger, BufferedStreamHandler, Stream]:
+    """An `AccessLogger` as `log_config()` leaves `uvicorn.access`, outside logging's tree."""
+    stream = Stream()
+    handler = make_handler(stream, interval=60)
+    logger = AccessLogger("tests.access")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    return logger, handler, stream
+
+
+def no_records(*args: object, **kwargs: object) -> logging.LogRecord:
+    raise AssertionError("a LogRecord was made")
+
+
+@pytest.mark.parametrize("args", ACCESS_ARGS, ids=lambda a: str(a[4]))
+def test_the_access_logger_writes_the_formatters_line_without_a_record(
+    access_logger: tuple[AccessLogger, BufferedStreamHandler, Stream],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[object, ...],
+) -> None:
+    logger, handler, stream = access_logger
+    expected = AccessFormatter(use_colors=False).format(access_record(*args)) + "\n"
+    monkeypatch.setattr(logger, "makeRecord", no_records)
+
+    logger.info(ACCESS_MESSAGE, *args)
+    handler.flush()
+
+    assert stream.getvalue() == expected
+
+
+def test_the_access_logger_keeps_the_request_id(
+    access_logger: tuple[AccessLogger, BufferedStreamHandler, Stream],
+) -> None:
+    logger, handler, stream = access_logger
+    token = REQUEST_ID.set("req-1")
+    try:
+        logger.info(ACCESS_MESSAGE, *ACCESS_ARGS[0])
+    finally:
+        REQUEST_ID.reset(token)
+    handler.flush()
+
+    assert stream.getvalue().endswith('"POST /v1/videos/generations HTTP/1.1" 200 OK req-1\n')
+
+
+class Dropped(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _filter_the_logger(logger: AccessLogger, handler: BufferedStreamHandler) -> None:
+    logger.addFilter(Dropped())
+
+
+def _filter_the_handler(logger: AccessLogger, handler: BufferedStreamHandler) -> None:
+    handler.addFilter(Dropped())
+
+
+def _warning_level(logger: AccessLogger, handler: BufferedStreamHandler) -> None:
+    logger.setLevel(logging.WARNING)
+
+
+def _warning_handler(logger: AccessLogger, handler: BufferedStreamHandler) -> None:
+    handler.setLevel(logging.WARNING)
+
+
+def _disabled(logger: AccessLogger, handler: BufferedStreamHandler) -> None:
+    logger.disabled = True
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [_filter_the_logger, _filter_the_handler, _warning_level, _warning_handler, _disabled],
+)
+def test_the_access_logger_honours_what_silences_a_line(
+    access_logger: tuple[AccessLogger, BufferedStreamHandler, Stream],
+    configure: Callable[[AccessLogger, BufferedStreamHandler], None],
+) -> None:
+    logger, handler, stream = access_logger
+    configure(logger, handler)
+
+    logger.info(ACCESS_MESSAGE, *ACCESS_ARGS[0])
+    handler.flush()
+
+    assert stream.getvalue() == ""
+
+
+def test_the_access_logger_logs_through_records_when_configured_otherwise(
+    access_logger: tuple[AccessLogger, BufferedStreamHandler, Stream],
+) -> None:
+    logger, handler, stream = access_logger
+    seen: list[logging.LogRecord] = []
+    other = logging.Handler()
+    other.emit = seen.append  # type: ignore[method-assign,assignment]
+    logger.addHandler(other)  # a second handler: each gets the record
+
+    logger.info(ACCESS_MESSAGE, *ACCESS_ARGS[0])
+    logger.info("%s and %s", "a", "b")  # not uvicorn's line
+    logger.info(ACCESS_MESSAGE, 1, "GET", "/", "1.1", 200)  # not uvicorn's types
+    handler.flush()
+
+    assert [record.args for record in seen] == [
+        ACCESS_ARGS[0],
+        ("a", "b"),
+        (1, "GET", "/", "1.1", 200),
+    ]
+    assert stream.getvalue().splitlines()[0].endswith('HTTP/1.1" 200 OK')
+    assert stream.getvalue().splitlines()[1] == "INFO:     a and b"
+
+
+def test_an_odd_call_on_the_direct_path_goes_through_a_record(
+    access_logger: tuple[AccessLogger, BufferedStreamHandler, Stream],
+) -> None:
+    logger, handler, stream = access_logger
+
+    logger.info(ACCESS_MESSAGE, 1, "GET", "/", "1.1", 200)  # not uvicorn's types
+    logger.info("%s - %s", "a", "b", "c", "d", "e")  # five arguments, another message
+    handler.flush()
+
+    assert stream.getvalue().splitlines() == [
+        'INFO:     1 - "GET / HTTP/1.1" 200 OK',  # as uvicorn's formatter writes it
+        "INFO:     %s - %s ('a', 'b', 'c', 'd', 'e')",
+    ]
+
+
+def test_fast_access_logger_keeps_uvicorns_logger_and_its_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logger = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(logger, "__class__", logging.Logger)  # restored after the test
+    handlers = list(logger.handlers)
+
+    fast_access_logger()
+    fast_access_logger()
+
+    assert logging.getLogger("uvicorn.access") is logger
+    assert type(logger) is AccessLogger
+    assert logger.handlers == handlers
+
+
 def test_the_config_is_uvicorns_but_for_the_access_line() -> None:
     ours = log_config()
 
@@ -328,6 +477,8 @@ def test_serve_writes_the_access_line_promptly_and_all_of_them_at_sigterm() -> N
             with httpx.Client(base_url=found.group(1), timeout=5) as client:
                 client.get("/_mock/health")
                 assert wait_for(lambda: stdout), "no access line within 3 s"
+                auth = {"Authorization": "Bearer sk-test"}
+                unknown = client.get("/v1/tasks/task-unknown", headers=auth)  # a vendor call
                 client.get("/_mock/health?last=1")  # logged just before SIGTERM: not lost
         finally:
             process.send_signal(signal.SIGTERM)
@@ -336,9 +487,12 @@ def test_serve_writes_the_access_line_promptly_and_all_of_them_at_sigterm() -> N
                 reader.join(timeout=5)
 
     line = r'INFO: {5}127\.0\.0\.1:\d+ - "GET %s HTTP/1\.1" 200 OK\n'
-    assert len(stdout) == 2
+    assert len(stdout) == 3
     assert re.fullmatch(line % "/_mock/health", stdout[0])
-    assert re.fullmatch(line % r"/_mock/health\?last=1", stdout[1])
+    request_id = unknown.headers["X-Request-Id"]
+    status = f"{unknown.status_code} {unknown.reason_phrase}"  # an error, with its request id
+    assert stdout[1].endswith(f'"GET /v1/tasks/task-unknown HTTP/1.1" {status} {request_id}\n')
+    assert re.fullmatch(line % r"/_mock/health\?last=1", stdout[2])
     assert "Finished server process" in "".join(stderr)
     # uvicorn shuts down gracefully, then re-raises the signal, as test_serve.py expects
     assert code == -signal.SIGTERM
