@@ -73,32 +73,6 @@ def run_against(tmp_path: Path, mutant: str | None) -> tuple[int, ET.Element]:
     return code, ET.parse(junit).getroot()
 
 
-def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The caller's own options (a coverage run, say) must not reach the live suite.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "--no-such-option")
-
-    code, report = run_against(tmp_path, None)
-
-    names = {case.get("name") for case in report.iter("testcase")}
-    assert code == 0
-    assert {
-        "test_operation[POST /v1/videos/generations]",
-        "test_operation[GET /v1/tasks/{task_id}]",
-        "test_operation[GET /v1/credits]",
-        "test_operation[GET /v1/tasks]",
-        "test_operation[POST /v1/tasks/batch]",
-        "test_operation[GET /v1/models]",
-        "test_operation[GET /web/api/models/pricing]",
-        "test_operation[GET /v1/catalog/pricing-rules]",
-        "test_stateful",
-        "test_lifecycle",
-        "test_idempotency",
-        "test_bulk_reads",
-    } <= names
-
-
 def test_a_broken_simulator_fails_and_the_failing_check_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -128,16 +102,54 @@ def test_without_the_suites_dependencies_it_exits_2_naming_what_to_install(
     assert "[contract]" in err
 
 
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """One run of the whole live suite against `evolink-mock serve` with no flags (any sk-...
+    key accepted, the rest the documented 401, schemathesis' invalid-auth probe among them; the
+    real clock), with the caller's own options (a coverage run, say) set to what would break
+    it. It takes most of this file's time: the tests below read its exit code and report."""
+    junit = tmp_path_factory.mktemp("readme-run") / "report.xml"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_ADDOPTS", "--no-such-option")  # must not reach the live suite
+        with serve_in_thread(mutants.build(None, Settings())) as base_url:
+            argv = ["--base-url", base_url, "--api-key", "sk-anything", "--junit", str(junit)]
+            code = runner.main([*argv, "--max-examples", "8"])
+    return code, junit
+
+
 @pytest.mark.realclock
-def test_the_readme_default_server_passes_with_a_vendor_shaped_key(tmp_path: Path) -> None:
-    # `evolink-mock serve` with no flags: any sk-... key accepted, the rest the documented 401
-    # (schemathesis' invalid-auth probe among them), the real clock
-    junit = tmp_path / "report.xml"
-    with serve_in_thread(mutants.build(None, Settings())) as base_url:
-        argv = ["--base-url", base_url, "--api-key", "sk-anything", "--junit", str(junit)]
-        code = runner.main([*argv, "--max-examples", "8"])
+@pytest.mark.xdist_group("runner-readme-run")
+def test_the_readme_default_server_passes_with_a_vendor_shaped_key(
+    readme_run: tuple[int, Path],
+) -> None:
+    code, junit = readme_run
 
     assert code == 0, runner.failing_checks(junit)
+
+
+@pytest.mark.realclock
+@pytest.mark.xdist_group("runner-readme-run")
+def test_a_clean_simulator_passes_with_a_case_per_operation_and_the_stateful_runs(
+    readme_run: tuple[int, Path],
+) -> None:
+    code, junit = readme_run
+    names = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}
+
+    assert code == 0
+    assert {
+        "test_operation[POST /v1/videos/generations]",
+        "test_operation[GET /v1/tasks/{task_id}]",
+        "test_operation[GET /v1/credits]",
+        "test_operation[GET /v1/tasks]",
+        "test_operation[POST /v1/tasks/batch]",
+        "test_operation[GET /v1/models]",
+        "test_operation[GET /web/api/models/pricing]",
+        "test_operation[GET /v1/catalog/pricing-rules]",
+        "test_stateful",
+        "test_lifecycle",
+        "test_idempotency",
+        "test_bulk_reads",
+    } <= names
 
 
 def test_a_local_proxy_in_front_of_a_remote_api_is_refused_before_any_create(
