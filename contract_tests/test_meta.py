@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from evolink_contract.settings import OWNER, schemathesis_config
+
 from .harness import markdown, run_harness
 from .mutants import names
 
@@ -69,3 +71,12 @@ def test_markdown_renders_a_row_per_variant() -> None:
 
     assert "| `(none)` | as shipped | nothing (passes) |" in rendered
     assert "| `x` | breaks | `a`, `b` |" in rendered
+
+
+def test_a_run_that_asks_which_checks_fail_does_not_shrink() -> None:
+    # what `run_harness(..., until=...)` gives schemathesis; every other run shrinks as usual
+    quick = schemathesis_config(OWNER, shrink=False).projects.default.generation
+    usual = schemathesis_config(OWNER).projects.default.generation
+
+    assert (quick.no_shrink, usual.no_shrink) == (True, False)
+    assert quick.max_examples == usual.max_examples

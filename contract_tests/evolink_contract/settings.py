@@ -13,13 +13,16 @@ STRANGER = "sk-contract-stranger"
 
 
 def schemathesis_config(
-    key: str, *, max_examples: int | None = None, seed: int | None = None
+    key: str, *, max_examples: int | None = None, seed: int | None = None, shrink: bool = True
 ) -> schemathesis.Config:
-    """The shared settings file, plus this run's bearer key (and overrides)."""
+    """The shared settings file, plus this run's bearer key (and overrides; `shrink=False`
+    reports a failing case as found, for a run that only asks which checks fail)."""
     text = CONFIG_FILE.read_text()
     text += f'\n[auth.openapi.bearerAuth]\nbearer = "{key}"\n'
     if seed is not None:
         text = f"seed = {seed}\n" + text
     if max_examples is not None:
         text = text.replace("max-examples = 60", f"max-examples = {max_examples}")
+    if not shrink:
+        text = text.replace("[generation]\n", "[generation]\nno-shrink = true\n", 1)
     return schemathesis.Config.from_str(text)
