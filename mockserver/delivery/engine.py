@@ -31,8 +31,7 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..domain.clock import Clock, RealClock, VirtualClock
 from ..domain.deliveries import Attempt, Delivery, Outcome
@@ -50,6 +49,9 @@ from .ssrf import (
     pinned_request,
     system_resolver,
 )
+
+if TYPE_CHECKING:  # imported where it is used, so that `serve` starts without it
+    import httpx
 
 log = logging.getLogger("mockserver.callbacks")
 
@@ -98,6 +100,8 @@ def _describe(exc: BaseException) -> str:
             return f"TLS failure: {cause}"
         cause = cause.__cause__ or cause.__context__
     text = str(exc) or type(exc).__name__
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {text}"
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -286,6 +290,8 @@ class CallbackEngine:
     async def _exchange(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
     ) -> _Result:
+        import httpx
+
         try:
             request = await self._request(client, url, body, headers)
         except PolicyViolation as exc:
@@ -356,6 +362,8 @@ class CallbackEngine:
         """One client and one semaphore per event loop, made on first use."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._slots is None or self._loop is not loop:
+            import httpx
+
             self._loop = loop
             self._client = httpx.AsyncClient(
                 transport=self.transport,

@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import ssl
 import struct
-from typing import NamedTuple, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..domain.models import ModelProfile
 from ..domain.scenarios import TASK_FAILURES
 from ..domain.tasks import Failure, VideoRequest
 from .ssrf import CallbackPolicy, PolicyViolation, Resolver, pinned_request
+
+if TYPE_CHECKING:  # imported where it is used, so that `serve` starts without it
+    import httpx
 
 log = logging.getLogger("mockserver.images")
 
@@ -205,6 +206,8 @@ def fetching_client(
 ) -> httpx.AsyncClient:
     """A client that fetches under the address checks: no redirects, no proxy from the
     environment, the CA file beside the system's."""
+    import httpx
+
     context = ssl.create_default_context()
     if ca_file is not None:
         context.load_verify_locations(cafile=ca_file)
@@ -228,6 +231,8 @@ async def fetch(
     """The body `url` answers with, under the address policy, at most `limit` bytes
     (`limit_text` says it in words): Unreadable, saying why, for anything else; TooLarge as
     soon as the declared length or the bytes read pass the limit."""
+    import httpx
+
     try:
         request = await pinned_request(client, "GET", url, policy, resolver)
         response = await client.send(request, stream=True)

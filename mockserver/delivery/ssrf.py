@@ -17,9 +17,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported where it is used, so that `serve` starts without it
+    import httpx
 
 MAX_URL_LENGTH = 2048  # the vendor's limit, in characters
 #: How long the default resolver waits for the system's resolver before giving up.
@@ -147,6 +148,8 @@ def parse_allow_entry(entry: str) -> AllowEntry:
     text = entry.strip()
     if ":" in text and not text.startswith("[") and text.count(":") > 1:
         text = f"[{text}]"  # a bare IPv6 address
+    import httpx
+
     try:
         url = httpx.URL(f"allow://{text}")  # a scheme with no default port to drop
     except httpx.InvalidURL as exc:
@@ -208,6 +211,8 @@ def check_url(url: str, policy: CallbackPolicy) -> Destination:
     """The checks that need no I/O: length, scheme, credentials, host syntax, IP literals."""
     if len(url) > MAX_URL_LENGTH:
         raise PolicyViolation(f"must be at most {MAX_URL_LENGTH} characters, got {len(url)}")
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:

@@ -1,23 +1,22 @@
 """`GET /_mock/metrics`: the simulator's counts in the Prometheus text format, written by
 `prometheus_client` from a registry of the app's own (never the process-wide one: two apps in
-one process, as in the tests, keep their numbers apart)."""
+one process, as in the tests, keep their numbers apart). `prometheus_client` is imported at the
+first scrape: `serve` starts without it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..service.metrics import LATENCY_BUCKETS, MetricsSnapshot
 from .requests import world_key, worlds
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 
 class SnapshotCollector:
@@ -28,6 +27,12 @@ class SnapshotCollector:
         self.snapshot: MetricsSnapshot | None = None
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         snap = self.snapshot
         if snap is None:
             return
@@ -82,14 +87,24 @@ class SnapshotCollector:
 
 
 class AppMetrics:
-    """An app's registry and the collector in it."""
+    """An app's registry and the collector in it (made at the first scrape)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
         self.collector = SnapshotCollector()
-        self.registry.register(self.collector)
+        self._registry: CollectorRegistry | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(self.collector)
+        return self._registry
 
     def render(self, snapshot: MetricsSnapshot) -> bytes:
+        from prometheus_client import generate_latest
+
         self.collector.snapshot = snapshot
         return generate_latest(self.registry)
 
@@ -97,4 +112,6 @@ class AppMetrics:
 async def metrics(request: Request) -> Response:
     snapshot = await worlds(request).metrics(world_key(request))
     body = request.scope["app"].metrics.render(snapshot)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
     return Response(body, media_type=CONTENT_TYPE_LATEST)
