@@ -25,7 +25,7 @@ from mockserver.storage.base import (
     Refused,
 )
 from mockserver.storage.sqlite import SqliteStore
-from mockserver.storage.sqlite_file import SCHEMA_VERSION
+from mockserver.storage.sqlite_schema import SCHEMA_VERSION
 
 from ..conftest import START, STORES
 
