@@ -4,13 +4,14 @@ create paid tasks unasked."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from evolink_contract import runner
-from mockserver import Settings
+from mockserver import Settings, load_spec
 from mockserver.domain.timing import FAST
 from mockserver.testing import serve_in_thread
 
@@ -125,6 +126,14 @@ def test_the_readme_default_server_passes_with_a_vendor_shaped_key(
     code, junit = readme_run
 
     assert code == 0, runner.failing_checks(junit)
+
+
+@pytest.mark.realclock
+@pytest.mark.xdist_group("runner-readme-run")
+def test_the_live_suite_leaves_the_served_spec_as_it_was(readme_run: tuple[int, Path]) -> None:
+    # the run is in this process: what schemathesis infers must not be written into the spec
+    # every other test (and the app) reads
+    assert "x-schemathesis" not in json.dumps(load_spec().document)
 
 
 @pytest.mark.realclock
