@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import _proc
+import startup
 from _proc import HOST, Server, SetupError, WrkOptions, free_ports
 
 BENCH = Path(__file__).resolve().parent
@@ -505,8 +506,16 @@ def targets(s: dict[tuple[str, str], Summary]) -> list[Target]:
     return out
 
 
+def startup_target(starts: Sequence[float]) -> Target:
+    """The median of ours' start-ups against `startup.py`'s target."""
+    median = statistics.median(starts)
+    return Target(
+        "start-up ours  median s", median, f"<= {startup.TARGET:g}", median <= startup.TARGET
+    )
+
+
 def print_report(
-    runs: Sequence[Run], args: argparse.Namespace, revision: str
+    runs: Sequence[Run], args: argparse.Namespace, revision: str, starts: Sequence[float] = ()
 ) -> tuple[list[Target], bool]:
     names = (OURS, PRISM, WIREMOCK, MOCKOON, CEILING)
     order = [(name, op) for op in (CREATE, QUERY) for name in names]
@@ -537,6 +546,11 @@ def print_report(
     print(" 1.00 = one core busy for the run.)")
     print()
     checks = targets(by_key)
+    if starts:
+        checks.append(startup_target(starts))
+        shown = " ".join(f"{t:.3f}" for t in starts)
+        print(f"start-up: ours' serve to a healthy /_mock/health, {len(starts)} starts: {shown}")
+        print()
     print(f"{'ratio':<33}{'value':>8}  {'goal':<10}result")
     for t in checks:
         verdict = "PASS" if t.passed else "FAIL"
@@ -593,6 +607,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-wiremock", action="store_true", help="skip WireMock (and Java)")
     parser.add_argument("--no-mockoon", action="store_true", help="skip Mockoon")
     parser.add_argument(
+        "--starts",
+        type=int,
+        default=10,
+        help="starts of ours' serve to a healthy /_mock/health after the wrk rounds, whose "
+        "median is held to startup.py's target (default 10; 0 leaves it out)",
+    )
+    parser.add_argument(
         "--ours-src",
         type=Path,
         help="import mockserver from this folder instead (e.g. a snapshot made with "
@@ -601,6 +622,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.rounds < 1 or args.threads < 1 or args.connections < 1:
         parser.error("--duration, --rounds, --threads and --connections must be positive")
+    if args.starts < 0:
+        parser.error("--starts must be 0 or more")
     return args
 
 
@@ -655,8 +678,13 @@ def bench(args: argparse.Namespace) -> int:
                     + ("" if run.clean else "  UNCLEAN"),
                     flush=True,
                 )
+    # after the rounds, with every server stopped: what a user waits for before the first call
+    starts = [
+        startup.one_start([], args.ready_timeout, env=ours_env(ours_src), cwd=CACHE)
+        for _ in range(args.starts)
+    ]
     revision = ours_revision(ours_src)
-    checks, clean = print_report(runs, args, revision)
+    checks, clean = print_report(runs, args, revision, starts)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"compare-{stamp}.json"

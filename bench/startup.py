@@ -40,12 +40,23 @@ def healthy(port: int) -> bool:
     return False
 
 
-def one_start(flags: Sequence[str], timeout: float) -> float:
-    """Seconds from spawning `serve` to its first 200 on `/_mock/health`."""
+def one_start(
+    flags: Sequence[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> float:
+    """Seconds from spawning `serve` to its first 200 on `/_mock/health` (`env` and `cwd`: the
+    process's, as `compare.py` runs ours)."""
     (port,) = free_ports(1)
     argv = [sys.executable, "-m", "mockserver.cli.main", "serve", "--port", str(port)]
     server = Server(
-        "startup", [*argv, "--log-level", "warning", *flags], port, LOGS / "startup.log"
+        "startup",
+        [*argv, "--log-level", "warning", *flags],
+        port,
+        LOGS / "startup.log",
+        env=env,
+        cwd=cwd,
     )
     started = time.perf_counter()
     server.start()

@@ -107,3 +107,17 @@ def test_compare_holds_ours_to_each_peer_and_aims_do_not_decide(
     assert not checks["ours/wiremock CPU/req"].passed
     assert checks["ours/wiremock CPU/req"].aim
     assert checks["ours/wiremock p99"].passed  # 15 ms against 180
+
+
+def test_compare_holds_the_median_start_up_to_the_start_up_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import compare  # bench/ is a folder of scripts
+
+    quick = compare.startup_target([0.3, 0.9, 0.4])  # one slow start: the median is 0.4
+    slow = compare.startup_target([0.6, 0.55, 0.3])
+
+    assert (quick.value, quick.passed, quick.aim) == (0.4, True, False)
+    assert (slow.value, slow.passed) == (0.55, False)
+    assert quick.goal == "<= 0.5"
