@@ -11,6 +11,7 @@ import pytest
 from mockserver.pytest_plugin import MockServer, MockServerError
 
 from ..bodies import create_body
+from ..plugins import lean
 
 pytest_plugins = ["pytester"]
 
@@ -89,7 +90,7 @@ def test_one_server_serves_the_session_and_each_test_starts_from_nothing(
 ) -> None:
     pytester.makepyfile(test_session=SESSION)
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *lean(SESSION))
 
     result.assert_outcomes(passed=2)
 
@@ -126,6 +127,13 @@ def test_the_overridden_settings_apply(evolink_mock):
 def test_settings_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_overridden=OVERRIDDEN)
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *lean(OVERRIDDEN))
 
     result.assert_outcomes(passed=1)
+
+
+def test_a_lean_run_keeps_the_plugins_a_project_uses() -> None:
+    # the subprocess runs above leave out schemathesis and Hypothesis only where unused
+    assert lean("import httpx") == ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+    assert lean("from hypothesis import given") == ["-p", "no:schemathesis"]
+    assert lean("import schemathesis") == []

@@ -16,6 +16,8 @@ from mockserver.pytest_plugin import worker_key
 from mockserver.testing.ca import write_ca
 from mockserver.testing.server import serve_in_thread
 
+from ..plugins import lean
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,10 +33,22 @@ def test_the_examples_run_on_four_workers_against_one_server(tmp_path: Path) -> 
         callback_timeout=1.0,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    plugins = lean("\n".join(p.read_text("utf-8") for p in (ROOT / "examples").glob("*.py")))
     with serve_in_thread(create_app(settings)) as base_url:
         env |= {"EVOLINK_MOCK_URL": base_url, "EVOLINK_MOCK_CA_DIR": str(ca_file.parent)}
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-n", "4", "-q", "-p", "no:cacheprovider", "examples"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-n",
+                "4",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *plugins,
+                "examples",
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -23,6 +23,8 @@ from mockserver.domain.scenarios import markdown_table
 from mockserver.testing.ca import write_ca
 from mockserver.web.app import ROUTES
 
+from ..plugins import lean
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +111,7 @@ def test_the_pytest_snippets_of_each_page_pass(page: str, pytester: pytest.Pytes
     assert tests, f"{page}: its pytest snippets hold no test"
     pytester.makepyfile(test_snippets=code)
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0", *lean(code))
 
     result.assert_outcomes(passed=tests)
 
