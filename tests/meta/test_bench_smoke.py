@@ -121,3 +121,18 @@ def test_compare_holds_the_median_start_up_to_the_start_up_target(
     assert (quick.value, quick.passed, quick.aim) == (0.4, True, False)
     assert (slow.value, slow.passed) == (0.55, False)
     assert quick.goal == "<= 0.5"
+
+
+@pytest.mark.processes
+def test_access_line_runs_and_prints_both_loggers_and_their_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "access_line.py"), "--lines", "200", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Logger        us per line, 200 lines a round:" in result.stdout
+    assert "AccessLogger  us per line, 200 lines a round:" in result.stdout
+    assert "AccessLogger / Logger, medians:" in result.stdout
+    assert result.stderr == ""  # nothing logged about the handler at exit
