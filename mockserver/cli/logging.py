@@ -289,7 +289,8 @@ class AccessLogger(logging.Logger):
             if handler is not None:
                 formatter = handler.formatter
                 assert isinstance(formatter, AccessFormatter)
-                line = formatter.line(logging.INFO, _INFO_NAME(logging.INFO), *args)
+                # the levelname a record would carry (`addLevelName` may have renamed it)
+                line = formatter.line(logging.INFO, logging.getLevelName(logging.INFO), *args)
                 if line is not None:
                     handler.add(line + handler.terminator)
                     return
@@ -314,9 +315,6 @@ class AccessLogger(logging.Logger):
         ):
             return None
         return handler
-
-
-_INFO_NAME = logging.getLevelName  # what a record's levelname is, as `LogRecord` looks it up
 
 
 def fast_access_logger() -> None:

@@ -13,25 +13,21 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.processes
-def test_query_scale_runs_and_prints_its_figures() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "query_scale.py"),
-            "--small",
-            "20",
-            "--large",
-            "200",
-            "--rounds",
-            "1",
-            "--queries",
-            "50",
-        ],
+def run_bench(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """A benchmark script, run to its end (it must exit 0), its output captured."""
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=True,
+    )
+
+
+@pytest.mark.processes
+def test_query_scale_runs_and_prints_its_figures() -> None:
+    result = run_bench(
+        "query_scale.py", "--small", "20", "--large", "200", "--rounds", "1", "--queries", "50"
     )
     assert "median ratio 200 / 20 tasks:" in result.stdout
     assert "memory per stored task in the process (tracemalloc):" in result.stdout
@@ -70,13 +66,7 @@ def test_the_fuzz_report_reader_counts_cases_and_survives_a_skipped_phase(
 
 @pytest.mark.processes
 def test_startup_runs_and_prints_its_median() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "startup.py"), "--starts", "1", "--target", "60"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_bench("startup.py", "--starts", "1", "--target", "60")
     assert "serve to healthy /_mock/health, 1 starts:" in result.stdout
     assert result.stdout.rstrip().endswith("median <= 60 s  PASS")
 
@@ -125,13 +115,7 @@ def test_compare_holds_the_median_start_up_to_the_start_up_target(
 
 @pytest.mark.processes
 def test_access_line_runs_and_prints_both_loggers_and_their_ratio() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "access_line.py"), "--lines", "200", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_bench("access_line.py", "--lines", "200", "--rounds", "1", timeout=60)
     assert "Logger        us per line, 200 lines a round:" in result.stdout
     assert "AccessLogger  us per line, 200 lines a round:" in result.stdout
     assert "AccessLogger / Logger, medians:" in result.stdout
