@@ -9,7 +9,7 @@ import random
 import re
 from dataclasses import replace
 
-from ..domain.chaos import ChaosStreams
+from ..domain.chaos import Chaos, ChaosStreams
 from ..domain.clock import Clock
 from ..domain.errors import (
     Forbidden,
@@ -102,7 +102,22 @@ class Admission:
                 f"Invalid request parameters: {source}: {exc}", param=source
             ) from exc
 
-    async def requested(self, call: Call, owner: str) -> Scenario | None:
+    async def admitted(self, call: Call) -> str | None:
+        """The steps before a vendor operation that reads: the caller's key (`call.owner`),
+        once authenticated, past the scenario the call names or its key's default and past
+        its rate limit; None when the scenario drops the connection."""
+        owner = call.owner = self.authenticate(call.authorization)
+        profile = self.profile(owner)
+        scenario = await self.requested(call, owner, profile) or self.fallback(
+            call.operation, profile
+        )
+        if scenario is not None and await self.apply(call, scenario):
+            return None
+        if profile.rate is not None:
+            await self.admit(owner, profile)
+        return owner
+
+    async def requested(self, call: Call, owner: str, profile: KeyProfile) -> Scenario | None:
         """The scenario an admin fault or the call's headers name, most specific first."""
         fault = await self.store.take_fault(call.operation, owner)
         if fault is not None:
@@ -112,13 +127,11 @@ class Admission:
         prefer = call.prefer
         if prefer and (found := _PREFER_CODE.search(prefer)) and found.group(1) != "200":
             return self.scenario(f"http:{found.group(1)}", "Prefer")
-        return self._chaos(call, owner)
+        chaos = profile.chaos or self.settings.chaos
+        return None if chaos is None else self._chaos(call, owner, chaos)
 
-    def _chaos(self, call: Call, owner: str) -> Scenario | None:
+    def _chaos(self, call: Call, owner: str, chaos: Chaos) -> Scenario | None:
         """Seeded chaos, the key's or the server's: a scenario for this request, or None."""
-        chaos = self.profile(owner).chaos or self.settings.chaos
-        if chaos is None:
-            return None
         drawn = self.chaos.draw(chaos, owner)
         if drawn is None:
             return None
@@ -132,7 +145,9 @@ class Admission:
             scenario = replace(scenario, latency=(delay := scenario.latency_seconds(rng), delay))
         return scenario
 
-    def fallback(self, operation: str, owner: str, prompt: str | None = None) -> Scenario | None:
+    def fallback(
+        self, operation: str, profile: KeyProfile, prompt: str | None = None
+    ) -> Scenario | None:
         """A prompt marker (with --prompt-markers), else the key's default scenario; a default
         task failure shapes the key's creates and leaves its queries alone."""
         if (
@@ -141,7 +156,7 @@ class Admission:
             and (found := _MARKER.search(prompt))
         ):
             return self.scenario(found.group(1), "prompt")
-        default = self.profile(owner).scenario
+        default = profile.scenario
         if not default:
             return None
         scenario = self.scenario(default, "key profile")
@@ -163,9 +178,9 @@ class Admission:
             await asyncio.sleep(scenario.latency_seconds(self.rng))
         return scenario.kind == "drop"
 
-    async def admit(self, owner: str) -> None:
+    async def admit(self, owner: str, profile: KeyProfile | None = None) -> None:
         """Take a token from the key's bucket, or answer 429."""
-        profile = self.profile(owner)
+        profile = profile or self.profile(owner)
         if profile.rate is None:
             return
         size = profile.bucket_size

@@ -205,15 +205,7 @@ class Gateway:
         past its scenario and its rate limit; None when the scenario drops the connection."""
         sim = self.simulator
         await sim.catch_up()
-        admission = sim.admission
-        owner = call.owner = admission.authenticate(call.authorization)
-        scenario = await admission.requested(call, owner) or admission.fallback(
-            call.operation, owner
-        )
-        if scenario is not None and await admission.apply(call, scenario):
-            return None
-        await admission.admit(owner)
-        return owner
+        return await sim.admission.admitted(call)
 
     async def list_tasks(self, call: Call, params: Mapping[str, str]) -> TaskPage | None:
         """`GET /v1/tasks`: a page of the caller's tasks, newest first (None: dropped)."""

@@ -30,7 +30,7 @@ from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
 from ..settings import Settings
-from ..spec import CREATE, CREDITS, QUERY, Spec
+from ..spec import CREATE, Spec
 from ..storage import open_store
 from ..storage.base import Exists, NewTask, Refusal, Refused, Store
 from .admission import Admission, retry_after
@@ -254,10 +254,11 @@ class Simulator:
         if self._shares_clock:
             await self._catch_up()
         owner = call.owner = self.admission.authenticate(call.authorization)
-        scenario = await self.admission.requested(call, owner)
+        profile = self.admission.profile(owner)
+        scenario = await self.admission.requested(call, owner, profile)
         if scenario is not None and await self.admission.apply(call, scenario):
             return Answer(None, self.now(), dropped=True)
-        await self.admission.admit(owner)
+        await self.admission.admit(owner, profile)
         key = call.idempotency_key
         if key is not None:
             checked_key(key)
@@ -266,7 +267,7 @@ class Simulator:
         body = await read_body()
         request = self.parser.parse(body)
         if scenario is None:
-            scenario = self.admission.fallback(CREATE, owner, request.prompt)
+            scenario = self.admission.fallback(CREATE, profile, request.prompt)
             if scenario is not None and await self.admission.apply(call, scenario):
                 return Answer(None, self.now(), dropped=True)
         claim = None if key is None else idempotency.claim(key, body, self.now())
@@ -280,13 +281,9 @@ class Simulator:
         the task, which must exist and belong to the caller."""
         if self._shares_clock:
             await self._catch_up()
-        owner = call.owner = self.admission.authenticate(call.authorization)
-        scenario = await self.admission.requested(call, owner) or self.admission.fallback(
-            QUERY, owner
-        )
-        if scenario is not None and await self.admission.apply(call, scenario):
+        owner = await self.admission.admitted(call)
+        if owner is None:
             return Answer(None, self.now(), dropped=True)
-        await self.admission.admit(owner)
         if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest(param="task_id")
         now = self.now()
@@ -328,13 +325,9 @@ class Simulator:
         balance, settled now (None: the scenario dropped the connection)."""
         if self._shares_clock:
             await self._catch_up()
-        owner = call.owner = self.admission.authenticate(call.authorization)
-        scenario = await self.admission.requested(call, owner) or self.admission.fallback(
-            CREDITS, owner
-        )
-        if scenario is not None and await self.admission.apply(call, scenario):
+        owner = await self.admission.admitted(call)
+        if owner is None:
             return None
-        await self.admission.admit(owner)
         for _, view in await self.accounts(owner):
             return view
         credits = self.admission.profile(owner).credits  # no task yet: the configured credits

@@ -57,6 +57,7 @@ class MockApp(Starlette):
         """The middleware added to the app around the dispatcher, which handles errors with
         `self.exception_handlers` for every route (Starlette's own error and exception
         middleware are not used: the dispatcher does their work)."""
+        self.dispatcher.refresh()
         app: ASGIApp = self.dispatcher
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)

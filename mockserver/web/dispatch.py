@@ -4,9 +4,9 @@ Starlette's exception middleware and router.
 Every HTTP request comes here. A request that fully matches a plain `Route` of the app's table
 calls that route's endpoint directly; any other (a mount, a redirect for a trailing slash, a
 404, a 405) goes to Starlette's router. Either way an exception is answered by the app's own
-exception handlers (`app.exception_handlers`, as `add_exception_handler` leaves them), looked
-up as Starlette looks them up: a status code for an `HTTPException`, else the nearest class in
-the exception's MRO.
+exception handlers (`app.exception_handlers` as they are when the app builds its middleware
+stack on its first request, when Starlette reads them too), looked up as Starlette looks them
+up: a status code for an `HTTPException`, else the nearest class in the exception's MRO.
 
 Routes are indexed once (again when the table grows): a path without parameters by the path
 itself, a path with parameters by its literal prefix, so a request tries at most the few routes
@@ -81,7 +81,6 @@ class Dispatcher:
         self.before = before
         self._index: RouteIndex | None = None
         self._handlers: tuple[dict[Any, Handler], dict[int, Handler]] | None = None
-        self._handlers_from: dict[Any, Handler] | None = None
 
     def _routes(self) -> RouteIndex:
         routes = self.app.router.routes
@@ -89,15 +88,20 @@ class Dispatcher:
             self._index = RouteIndex(routes)
         return self._index
 
+    def refresh(self) -> None:
+        """Take the app's exception handlers as they are now: the app calls this as it builds
+        its middleware stack, on its first request (Starlette reads its handlers then too)."""
+        current = self.app.exception_handlers
+        by_class = {k: v for k, v in current.items() if not isinstance(k, int)}
+        by_status = {k: v for k, v in current.items() if isinstance(k, int)}
+        self._handlers = (by_class, by_status)
+
     def handlers(self) -> tuple[dict[Any, Handler], dict[int, Handler]]:
         """The app's exception handlers, by class and by status code (as Starlette keeps them in
         `scope[EXCEPTION_HANDLERS_KEY]` for the routes it handles)."""
-        current = self.app.exception_handlers
-        if self._handlers is None or self._handlers_from != current:
-            by_class = {k: v for k, v in current.items() if not isinstance(k, int)}
-            by_status = {k: v for k, v in current.items() if isinstance(k, int)}
-            self._handlers = (by_class, by_status)
-            self._handlers_from = dict(current)
+        if self._handlers is None:
+            self.refresh()
+            assert self._handlers is not None
         return self._handlers
 
     def handler_for(self, exc: Exception) -> Handler | None:
@@ -133,7 +137,7 @@ class Dispatcher:
         if scope["type"] != "http":
             await self.app.router(scope, receive, send)  # the lifespan
             return
-        scope[EXCEPTION_HANDLERS_KEY] = self.handlers()
+        scope[EXCEPTION_HANDLERS_KEY] = self._handlers or self.handlers()
         if "router" not in scope:
             scope["router"] = self.app.router  # for `request.url_for`, as the router sets it
         endpoint = self._endpoint(scope)

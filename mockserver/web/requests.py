@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Scope
 
 from ..domain.errors import InvalidRequest, RequestTooLarge
 from ..service.calls import Call
@@ -60,14 +61,18 @@ def world_key(request: Request) -> str | None:
     return request.query_params.get("api_key")
 
 
-def header(request: Request, name: bytes) -> str | None:
-    """The first value of a header (`name` in lower case, as ASGI gives names); the headers are
-    made a dict once per request."""
-    scope = request.scope
+def headers_of(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers as a dict, the first value of each name (in lower case, as ASGI
+    gives names); made once per request."""
     found: dict[bytes, bytes] | None = scope.get(_HEADERS_KEY)
     if found is None:
         found = scope[_HEADERS_KEY] = dict(reversed(scope["headers"]))
-    value = found.get(name)
+    return found
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of a header (`name` in lower case)."""
+    value = headers_of(request.scope).get(name)
     return None if value is None else value.decode("latin-1")
 
 
@@ -79,14 +84,13 @@ def bearer(request: Request) -> str | None:
 def base_url(request: Request) -> str:
     """The request's base URL, without a trailing slash; cached, as it is nearly always the
     same."""
+    return _base_url(request, headers_of(request.scope).get(b"host"))
+
+
+def _base_url(request: Request, host: bytes | None) -> str:
     scope = request.scope
     server = scope.get("server")  # a tuple from uvicorn, a list from some ASGI clients
-    key = (
-        scope["scheme"],
-        header(request, b"host"),
-        scope.get("root_path"),
-        tuple(server) if server else None,
-    )
+    key = (scope["scheme"], host, scope.get("root_path"), tuple(server) if server else None)
     cache = served_by(request).base_urls
     url = cache.get(key)
     if url is None:
@@ -99,18 +103,27 @@ def base_url(request: Request) -> str:
 def vendor_call(request: Request, operation: str, *, links: bool = False) -> Call:
     """The `Call` of a vendor operation, kept on the request for whatever answers it; with
     `links`, the base URL that result links will point to."""
-    request_id = simulator(request).request_ids.new()
+    scope = request.scope
+    found = headers_of(scope)
+    authorization = _text(found.get(b"authorization"))
+    app = served_by(request)
+    sim = app.simulator if not app.worlds.isolated else app.worlds.for_authorization(authorization)
+    request_id = sim.request_ids.new()
     REQUEST_ID.set(request_id)
-    call = request.scope[CALL_KEY] = Call(
+    call = scope[CALL_KEY] = Call(
         operation,
-        header(request, b"authorization"),
-        header(request, b"x-mock-scenario"),
-        header(request, b"prefer"),
-        base_url(request) if links else "",
+        authorization,
+        _text(found.get(b"x-mock-scenario")),
+        _text(found.get(b"prefer")),
+        _base_url(request, found.get(b"host")) if links else "",
         request_id=request_id,
         started=time.perf_counter(),
     )
     return call
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 def _reject_constant(name: str) -> Any:
