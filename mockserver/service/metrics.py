@@ -23,11 +23,6 @@ class Latency:
         self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.total = 0.0
 
-    def observe(self, seconds: float) -> None:
-        # bisect_left: a value equal to a bound belongs to that bucket (le = less or equal)
-        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.total += seconds
-
 
 class RequestMetrics:
     def __init__(self) -> None:
@@ -45,7 +40,9 @@ class RequestMetrics:
             histogram = self.latency.get(operation)
             if histogram is None:
                 histogram = self.latency[operation] = Latency()
-            histogram.observe(seconds)
+            # bisect_left: a value equal to a bound belongs to that bucket (le = less or equal)
+            histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            histogram.total += seconds
 
 
 class MetricsSnapshot(NamedTuple):

@@ -274,7 +274,7 @@ class Simulator:
         task = await self._new_task(call, owner, request, scenario, claim)
         lost = scenario is not None and scenario.kind == "drop_after_create"
         # a replay answers what the first create did: the task as it was made
-        return Answer(task, task.plan.created if call.replayed else self.now(), dropped=lost)
+        return Answer(task, task.plan.created if call.replayed else self.clock.now(), dropped=lost)
 
     async def query(self, call: Call, task_id: str) -> Answer:
         """`GET /v1/tasks/{task_id}`: authenticate, apply a scenario, take a token, then read
@@ -286,7 +286,7 @@ class Simulator:
             return Answer(None, self.now(), dropped=True)
         if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest(param="task_id")
-        now = self.now()
+        now = self.clock.now()
         task = await self._kept(task_id, now)
         if task is None:
             raise NotFound()
@@ -362,7 +362,7 @@ class Simulator:
         """The task the create makes, kept with its price reserved; with an idempotency key
         bound already, the task it is bound to (`call.replayed`), or IdempotencyConflict when
         it was bound by another request."""
-        now = self.now()
+        now = self.clock.now()
         profile = self.admission.profile(owner)
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
@@ -449,7 +449,7 @@ class Simulator:
         if self.request_metrics is not None:
             self.request_metrics.observe(operation, status, elapsed)
         entry = Entry(
-            self.now(),
+            self.clock.now(),
             method,
             path,
             redact(api_key),

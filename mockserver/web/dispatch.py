@@ -43,6 +43,9 @@ class _Entry(NamedTuple):
     #: for a `Route` whose path ends in its only parameter, a string one (`/v1/tasks/{task_id}`):
     #: that parameter's name; such a route matches its prefix and one non-empty segment
     tail: str | None
+    #: a `Route`'s methods (None: any) and endpoint
+    methods: frozenset[str] | None = None
+    endpoint: Endpoint | None = None
 
 
 class RouteIndex:
@@ -56,7 +59,11 @@ class RouteIndex:
         for route in routes:
             direct = isinstance(route, Route) and inspect.iscoroutinefunction(route.endpoint)
             plain = isinstance(route, Route) and not route.param_convertors
-            entry = _Entry(route, direct, plain, _tail(route))
+            methods = endpoint = None
+            if isinstance(route, Route):
+                methods = frozenset(route.methods) if route.methods else None
+                endpoint = route.endpoint
+            entry = _Entry(route, direct, plain, _tail(route), methods, endpoint)
             if plain:
                 assert isinstance(route, Route)
                 self.exact.setdefault(route.path, [])
@@ -127,10 +134,21 @@ class Dispatcher:
                     return _taken(entry, scope, child)
             return None
         for prefix, entry in index.prefixed:
-            if path.startswith(prefix):
-                child = _full_match(entry, scope, path, prefix)
-                if child is not None:
-                    return _taken(entry, scope, child)
+            if not path.startswith(prefix):
+                continue
+            tail = entry.tail
+            if tail is not None and entry.direct:  # `/v1/tasks/{task_id}`: no regex, no child
+                value = path[len(prefix) :]
+                methods = entry.methods
+                if value and "/" not in value and (not methods or scope["method"] in methods):
+                    endpoint = scope["endpoint"] = entry.endpoint
+                    params = scope.get("path_params")
+                    scope["path_params"] = {**params, tail: value} if params else {tail: value}
+                    return endpoint
+                continue
+            child = _full_match(entry, scope, path, prefix)
+            if child is not None:
+                return _taken(entry, scope, child)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
