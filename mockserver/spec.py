@@ -71,16 +71,26 @@ def spec_dir() -> Path:
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """Mappings merge key by key; a null in `overlay` removes the key (as a JSON Merge Patch,
-    RFC 7386, does); anything else in `overlay` replaces what `base` had."""
+    RFC 7386, does); anything else in `overlay` replaces what `base` had. The result shares
+    nothing with either."""
     merged = copy.deepcopy(dict(base))
+    merge_into(merged, overlay)
+    return merged
+
+
+def merge_into(target: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    """`deep_merge`, in place: `target` takes `overlay` (copies of its values; `target`'s own
+    are not copied again, at any depth)."""
     for key, value in overlay.items():
         if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), Mapping):
+            inner = target[key]
+            if not isinstance(inner, dict):
+                inner = target[key] = dict(inner)
+            merge_into(inner, value)
         else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+            target[key] = copy.deepcopy(value)
 
 
 #: libyaml's safe loader where PyYAML has it (its wheels do): the same documents as
@@ -258,11 +268,15 @@ def build_document(models: Sequence[ModelSource], folder: Path | None = None) ->
     credits = credits_page_part(_read_document(folder / CREDITS_FILE))
     overlay = _read_document(folder / OVERLAY_FILE)
     request_overlay = overlay["components"]["schemas"].pop(REQUEST_SCHEMA, {})
-    document = deep_merge(deep_merge(_read_document(folder / VENDOR_FILE), credits), overlay)
+    # each document is read here and nowhere else: merged in place, copied only where placed
+    document = _read_document(folder / VENDOR_FILE)
+    merge_into(document, credits)
+    merge_into(document, overlay)
     files = file_pages_part([_read_document(folder / page) for page in FILE_PAGES])
     files_overlay = _read_document(folder / FILES_OVERLAY_FILE)
     files_overlay.pop("x-file-errors", None)  # the answers its paths share, by YAML anchors
-    document = deep_merge(deep_merge(document, files), files_overlay)
+    merge_into(document, files)
+    merge_into(document, files_overlay)
     schemas = document["components"]["schemas"]
     refs = {}
     examples = {}

@@ -16,6 +16,7 @@ from mockserver.spec import (
     VENDOR_FILE,
     deep_merge,
     load_spec,
+    merge_into,
     spec_dir,
 )
 
@@ -248,8 +249,23 @@ def test_deep_merge(
 
 def test_deep_merge_leaves_its_inputs_alone() -> None:
     base = {"a": {"b": [1]}}
-    deep_merge(base, {"a": {"c": 1}})["a"]["b"].append(2)
+    overlay = {"a": {"c": [1]}, "d": {"e": [1]}}
+    merged = deep_merge(base, overlay)
+    merged["a"]["b"].append(2)
+    merged["a"]["c"].append(2)
+    merged["d"]["e"].append(2)
     assert base == {"a": {"b": [1]}}
+    assert overlay == {"a": {"c": [1]}, "d": {"e": [1]}}
+
+
+def test_merge_into_changes_the_target_alone_and_places_copies() -> None:
+    shared = {"x": [1]}  # one mapping placed twice, as a YAML anchor does
+    target: dict[str, object] = {"a": {"b": 1}, "gone": 1}
+    merge_into(target, {"a": {"c": shared}, "d": shared, "gone": None})
+    assert target == {"a": {"b": 1, "c": {"x": [1]}}, "d": {"x": [1]}}
+    target["d"]["x"].append(2)  # type: ignore[index]
+    assert shared == {"x": [1]}
+    assert target["a"] == {"b": 1, "c": {"x": [1]}}  # each placement its own copy
 
 
 @pytest.mark.parametrize("path", sorted(spec_dir().rglob("*.yaml")), ids=lambda p: p.name)
