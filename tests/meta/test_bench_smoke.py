@@ -120,3 +120,22 @@ def test_access_line_runs_and_prints_both_loggers_and_their_ratio() -> None:
     assert "AccessLogger  us per line, 200 lines a round:" in result.stdout
     assert "AccessLogger / Logger, medians:" in result.stdout
     assert result.stderr == ""  # nothing logged about the handler at exit
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("which", ["ours", "ceiling"])
+@pytest.mark.parametrize("op", ["create", "query"])
+def test_the_instruction_counts_child_answers_every_request(which: str, op: str) -> None:
+    # what runs under valgrind: it exits non-zero unless the last answer was a 200
+    run_bench("instructions.py", "--child", which, op, "20")
+
+
+def test_the_instruction_counts_refuse_an_unknown_operation() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "instructions.py"), "--ops", "delete"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--ops takes create,query" in result.stderr

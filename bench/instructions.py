@@ -1,0 +1,131 @@
+"""Instructions per request, counted by valgrind: a ratio that a noisy machine does not move.
+
+Each app answers N requests in-process (ASGI calls, no socket, no uvicorn) under
+`valgrind --tool=callgrind`; the same run with no requests is subtracted, so start-up and
+imports cancel out. By default ours (the working tree) is counted beside the bare-Starlette
+ceiling (`bench/ceiling.py`); with `--base REV`, beside that revision of ours. Instructions are
+not time (a cache miss costs more than an add), but two runs of one revision count within a
+fraction of a percent of each other, where wall-clock rates on a shared machine drift by tens
+of percent between runs: use it to tell whether a change to the per-request path did less.
+
+    python bench/instructions.py                 # ours and the ceiling, creates and queries
+    python bench/instructions.py --base HEAD~1   # ours against its parent
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OPS = ("create", "query")
+
+
+async def child(which: str, op: str, requests: int) -> None:
+    """Make the app, create one task, then answer `requests` requests of `op`."""
+    import json
+
+    from query_scale import BODY, call  # a sibling script: one ASGI call, and its create body
+
+    from mockserver.web.app import create_app
+
+    ours = create_app()
+    async with ours.router.lifespan_context(ours):
+        app: object = ours
+        if which == "ceiling":
+            import ceiling
+
+            app = ceiling.app
+        status, body = await call(ours, "POST", "/v1/videos/generations", BODY)
+        path = "/v1/tasks/" + json.loads(body)["id"]
+        for _ in range(requests):
+            if op == "query":
+                status, body = await call(app, "GET", path)
+            else:
+                status, body = await call(app, "POST", "/v1/videos/generations", BODY)
+        if status != 200:
+            raise SystemExit(f"{which} answered {op} with {status}: {body[:500]!r}")
+
+
+def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
+    """The instructions of one child run under callgrind."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(src)}
+    with tempfile.TemporaryDirectory() as cwd:  # not the repo root: PYTHONPATH decides
+        done = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                str(BENCH / "instructions.py"),
+                "--child",
+                which,
+                op,
+                str(requests),
+            ],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind run of {which} {op} failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_request(valgrind: str, src: Path, which: str, op: str, requests: int) -> float:
+    with ThreadPoolExecutor(2) as pool:  # the two runs side by side, one per core
+        idle, busy = pool.map(lambda n: count(valgrind, src, which, op, n), (0, requests))
+    return (busy - idle) / requests
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per run")
+    parser.add_argument("--ops", default=",".join(OPS), help="create,query (default both)")
+    parser.add_argument("--base", help="count this revision of ours instead of the ceiling")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        which, op, requests = args.child
+        asyncio.run(child(which, op, int(requests)))
+        return 0
+    sys.path.insert(0, str(BENCH))
+    from _proc import SetupError
+    from compare import apt_install
+
+    ops = [op for op in args.ops.split(",") if op]
+    if not ops or set(ops) - set(OPS) or args.requests < 1:
+        parser.error(f"--ops takes {','.join(OPS)}; --requests at least 1")
+    try:
+        valgrind = apt_install("valgrind", "valgrind", "counts the instructions")
+        if args.base:
+            from ab import extract
+
+            other, other_name = extract(args.base), f"ours@{args.base}"
+        else:
+            other, other_name = ROOT, "ceiling"
+    except SetupError as exc:
+        print(f"instructions.py: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.requests} requests per run, in-process, under callgrind")
+    print(f"{'op':8} {'ours':>12} {other_name:>16} {'ours/other':>11}")
+    for op in ops:
+        ours = per_request(valgrind, ROOT, "ours", op, args.requests)
+        theirs = per_request(valgrind, other, "ours" if args.base else "ceiling", op, args.requests)
+        print(f"{op:8} {ours:12,.0f} {theirs:16,.0f} {ours / theirs:11.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
