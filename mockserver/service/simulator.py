@@ -26,6 +26,7 @@ from ..domain.journal import Entry, EntryFilter, RawHeaders, redact
 from ..domain.limits import AccountView
 from ..domain.models import check_timings
 from ..domain.moderation import Moderator
+from ..domain.profiles import KeyProfile
 from ..domain.scenarios import CREATE_ONLY, Scenario, unservable
 from ..domain.scheduler import Scheduler, Timer
 from ..domain.tasks import Failure, Task, TaskStatus, VideoRequest
@@ -258,7 +259,8 @@ class Simulator:
         scenario = await self.admission.requested(call, owner, profile)
         if scenario is not None and await self.admission.apply(call, scenario):
             return Answer(None, self.now(), dropped=True)
-        await self.admission.admit(owner, profile)
+        if profile.rate is not None:
+            await self.admission.admit(owner, profile)
         key = call.idempotency_key
         if key is not None:
             checked_key(key)
@@ -271,7 +273,7 @@ class Simulator:
             if scenario is not None and await self.admission.apply(call, scenario):
                 return Answer(None, self.now(), dropped=True)
         claim = None if key is None else idempotency.claim(key, body, self.now())
-        task = await self._new_task(call, owner, request, scenario, claim)
+        task = await self._new_task(call, owner, profile, request, scenario, claim)
         lost = scenario is not None and scenario.kind == "drop_after_create"
         # a replay answers what the first create did: the task as it was made
         return Answer(task, task.plan.created if call.replayed else self.clock.now(), dropped=lost)
@@ -355,6 +357,7 @@ class Simulator:
         self,
         call: Call,
         owner: str,
+        profile: KeyProfile,
         request: VideoRequest,
         scenario: Scenario | None,
         claim: Claim | None,
@@ -363,7 +366,6 @@ class Simulator:
         bound already, the task it is bound to (`call.replayed`), or IdempotencyConflict when
         it was bound by another request."""
         now = self.clock.now()
-        profile = self.admission.profile(owner)
         if profile.models is not None and request.model not in profile.models:
             raise Forbidden(f"Token does not have access to model: {request.model}")
         model = self.models.profiles[request.model]  # the parser let only a served one in
