@@ -61,3 +61,18 @@ def test_a_drop_scenario_closes_the_connection_mid_response(server: str) -> None
         after = client.get("/_mock/health")
 
     assert after.status_code == 200  # the server itself carries on
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(server: str) -> None:
+    # serve loads no websocket implementation (the API has no websocket route, and start-up is
+    # quicker without one): the upgrade headers are ignored and the request answered as HTTP
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    answer = httpx.get(f"{server}/_mock/health", headers=upgrade, timeout=5)
+
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
