@@ -31,14 +31,20 @@ OPS = ("create", "query")
 
 
 async def child(which: str, op: str, requests: int) -> None:
-    """Make the app, create one task, then answer `requests` requests of `op`."""
+    """Make the app, create one task and let it start, then answer `requests` requests of
+    `op`."""
     import json
 
     from query_scale import BODY, call  # a sibling script: one ASGI call, and its create body
 
+    from mockserver import Settings
     from mockserver.web.app import create_app
 
-    ours = create_app()
+    # on a virtual clock the queried task is in one state however long valgrind takes, and
+    # seeded it has one plan (unseeded, its drawn plan may stall, which its progress then
+    # reads); creates draw from the OS's randomness, as a served create does, and count alike
+    seed = 1 if op == "query" else None
+    ours = create_app(Settings(clock="virtual", seed=seed))
     async with ours.router.lifespan_context(ours):
         app: object = ours
         if which == "ceiling":
@@ -47,6 +53,7 @@ async def child(which: str, op: str, requests: int) -> None:
             app = ceiling.app
         status, body = await call(ours, "POST", "/v1/videos/generations", BODY)
         path = "/v1/tasks/" + json.loads(body)["id"]
+        await ours.simulator.advance(20)  # past its queue: processing, as most polls find it
         for _ in range(requests):
             if op == "query":
                 status, body = await call(app, "GET", path)
