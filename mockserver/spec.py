@@ -268,7 +268,7 @@ def build_document(models: Sequence[ModelSource], folder: Path | None = None) ->
     credits = credits_page_part(_read_document(folder / CREDITS_FILE))
     overlay = _read_document(folder / OVERLAY_FILE)
     request_overlay = overlay["components"]["schemas"].pop(REQUEST_SCHEMA, {})
-    # each document is read here and nowhere else: merged in place, copied only where placed
+    # the documents read here are this merge's own: merged in place, copied only where placed
     document = _read_document(folder / VENDOR_FILE)
     merge_into(document, credits)
     merge_into(document, overlay)

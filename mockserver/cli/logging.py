@@ -334,12 +334,23 @@ class OrderedStreamHandler(logging.StreamHandler[TextIO]):
         super().emit(record)
 
 
+class WebSocketAdvice(logging.Filter):
+    """Drops uvicorn's advice to install a websocket library after an upgrade request it did
+    not take: `serve` runs with `ws="none"` on purpose (the API has no websocket route), so the
+    advice is wrong there; its line before it, "Unsupported upgrade request.", stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No supported WebSocket library detected")
+
+
 def log_config(*, interval: float = FLUSH_INTERVAL, capacity: int = BUFFER_SIZE) -> dict[str, Any]:
     """uvicorn's LOGGING_CONFIG (same loggers, levels, streams and default formatter) with
-    the cheap access formatter and the buffered handler on `uvicorn.access`."""
+    the cheap access formatter and the buffered handler on `uvicorn.access`, and no advice to
+    install a websocket library (`WebSocketAdvice`)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"websocket_advice": {"()": f"{__name__}.WebSocketAdvice"}},
         "formatters": {
             "default": {
                 "()": "uvicorn.logging.DefaultFormatter",
@@ -364,7 +375,7 @@ def log_config(*, interval: float = FLUSH_INTERVAL, capacity: int = BUFFER_SIZE)
         },
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.error": {"level": "INFO", "filters": ["websocket_advice"]},
             "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }

@@ -180,7 +180,7 @@ class Admission:
 
     async def admit(self, owner: str, profile: KeyProfile | None = None) -> None:
         """Take a token from the key's bucket, or answer 429."""
-        profile = profile or self.profile(owner)
+        profile = profile if profile is not None else self.profile(owner)
         if profile.rate is None:
             return
         size = profile.bucket_size

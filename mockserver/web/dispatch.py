@@ -5,8 +5,9 @@ Every HTTP request comes here. A request that fully matches a plain `Route` of t
 calls that route's endpoint directly; any other (a mount, a redirect for a trailing slash, a
 404, a 405) goes to Starlette's router. Either way an exception is answered by the app's own
 exception handlers (`app.exception_handlers` as they are when the app builds its middleware
-stack on its first request, when Starlette reads them too), looked up as Starlette looks them
-up: a status code for an `HTTPException`, else the nearest class in the exception's MRO.
+stack on its first ASGI call, under uvicorn the lifespan's startup, when Starlette reads them
+too), looked up as Starlette looks them up: a status code for an `HTTPException`, else the
+nearest class in the exception's MRO.
 
 Routes are indexed once (again when the table grows): a path without parameters by the path
 itself, a path with parameters by its literal prefix, so a request tries at most the few routes
@@ -97,7 +98,7 @@ class Dispatcher:
 
     def refresh(self) -> None:
         """Take the app's exception handlers as they are now: the app calls this as it builds
-        its middleware stack, on its first request (Starlette reads its handlers then too)."""
+        its middleware stack, on its first ASGI call (Starlette reads its handlers then too)."""
         current = self.app.exception_handlers
         by_class = {k: v for k, v in current.items() if not isinstance(k, int)}
         by_status = {k: v for k, v in current.items() if isinstance(k, int)}

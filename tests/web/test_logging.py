@@ -434,6 +434,9 @@ def test_fast_access_logger_keeps_uvicorns_logger_and_its_configuration(
 
 def test_the_config_is_uvicorns_but_for_the_access_line() -> None:
     ours = log_config()
+    # and for the one filter on uvicorn.error, which drops its websocket advice (test_serve.py)
+    error = ours["loggers"]["uvicorn.error"]
+    assert error.pop("filters") == ["websocket_advice"]
 
     assert ours["loggers"] == LOGGING_CONFIG["loggers"]
     assert ours["formatters"]["default"] == LOGGING_CONFIG["formatters"]["default"]

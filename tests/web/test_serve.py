@@ -76,3 +76,18 @@ def test_a_websocket_upgrade_is_answered_as_plain_http(server: str) -> None:
 
     assert answer.status_code == 200
     assert answer.json()["status"] == "ok"
+
+
+def test_an_upgrade_is_logged_without_advice_to_install_a_websocket_library() -> None:
+    served = Served("--api-key", "sk-real")
+    try:
+        served.wait_started()
+        upgrade = {"Connection": "Upgrade", "Upgrade": "websocket"}
+        assert httpx.get(f"{served.url}/_mock/health", headers=upgrade, timeout=5).is_success
+        served.terminate()
+        log = served.log()
+    finally:
+        served.close()
+
+    assert "Unsupported upgrade request." in log
+    assert "No supported WebSocket library" not in log  # it is left out on purpose
