@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -65,7 +64,9 @@ async def child(which: str, op: str, requests: int) -> None:
 
 def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
     """The instructions of one child run under callgrind."""
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(src)}
+    from compare import ours_env
+
+    env = {**ours_env(src), "PYTHONHASHSEED": "0"}
     with tempfile.TemporaryDirectory() as cwd:  # not the repo root: PYTHONPATH decides
         done = subprocess.run(
             [

@@ -139,14 +139,13 @@ class Dispatcher:
                 continue
             tail = entry.tail
             if tail is not None and entry.direct:  # `/v1/tasks/{task_id}`: no regex, no child
-                value = path[len(prefix) :]
-                methods = entry.methods
-                if value and "/" not in value and (not methods or scope["method"] in methods):
-                    endpoint = scope["endpoint"] = entry.endpoint
-                    params = scope.get("path_params")
-                    scope["path_params"] = {**params, tail: value} if params else {tail: value}
-                    return endpoint
-                continue
+                value = _tail_value(entry, scope, path, prefix)
+                if value is None:
+                    continue
+                endpoint = scope["endpoint"] = entry.endpoint
+                params = scope.get("path_params")
+                scope["path_params"] = {**params, tail: value} if params else {tail: value}
+                return endpoint
             child = _full_match(entry, scope, path, prefix)
             if child is not None:
                 return _taken(entry, scope, child)
@@ -189,20 +188,30 @@ def _tail(route: BaseRoute) -> str | None:
 def _full_match(entry: _Entry, scope: Scope, path: str, prefix: str = "") -> Scope | None:
     """The child scope of a route that fully matches the request, as `Route.matches` makes it;
     a plain route or one with a string tail is matched without the route's regex."""
-    route = entry.route
-    if entry.plain or entry.tail is not None:
-        assert isinstance(route, Route)
-        params = {**scope.get("path_params", {})}
-        if entry.tail is not None:
-            value = path[len(prefix) :]
-            if not value or "/" in value:
-                return None
-            params[entry.tail] = value
-        if route.methods and scope["method"] not in route.methods:
+    params = {**scope.get("path_params", {})}
+    if entry.tail is not None:
+        value = _tail_value(entry, scope, path, prefix)
+        if value is None:
             return None
-        return {"endpoint": route.endpoint, "path_params": params}
-    match, child = route.matches(scope)
+        params[entry.tail] = value
+        return {"endpoint": entry.endpoint, "path_params": params}
+    if entry.plain:
+        if entry.methods and scope["method"] not in entry.methods:
+            return None
+        return {"endpoint": entry.endpoint, "path_params": params}
+    match, child = entry.route.matches(scope)
     return child if match is Match.FULL else None
+
+
+def _tail_value(entry: _Entry, scope: Scope, path: str, prefix: str) -> str | None:
+    """The value of a tail route's parameter when the route fully matches: one non-empty
+    segment after `prefix`, by a method the route allows; else None."""
+    value = path[len(prefix) :]
+    if not value or "/" in value:
+        return None
+    if entry.methods and scope["method"] not in entry.methods:
+        return None
+    return value
 
 
 def _taken(entry: _Entry, scope: Scope, child: Scope) -> Endpoint | None:

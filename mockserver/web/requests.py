@@ -72,8 +72,7 @@ def headers_of(scope: Scope) -> dict[bytes, bytes]:
 
 def header(request: Request, name: bytes) -> str | None:
     """The first value of a header (`name` in lower case)."""
-    value = headers_of(request.scope).get(name)
-    return None if value is None else value.decode("latin-1")
+    return _text(headers_of(request.scope).get(name))
 
 
 def bearer(request: Request) -> str | None:
@@ -106,9 +105,7 @@ def vendor_call(request: Request, operation: str, *, links: bool = False) -> Cal
     scope = request.scope
     found = headers_of(scope)
     authorization = _text(found.get(b"authorization"))
-    app = served_by(request)
-    sim = app.simulator if not app.worlds.isolated else app.worlds.for_authorization(authorization)
-    request_id = sim.request_ids.new()
+    request_id = simulator(request).request_ids.new()
     REQUEST_ID.set(request_id)
     call = scope[CALL_KEY] = Call(
         operation,

@@ -42,9 +42,9 @@ class JSONBytes(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Response.__call__, for HTTP only (a vendor route is never a websocket)
-        start = {"type": "http.response.start", "status": self.status_code}
-        start["headers"] = self.raw_headers
-        await send(start)
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         await send({"type": "http.response.body", "body": self.body})
         if self.background is not None:
             await self.background()
