@@ -11,6 +11,7 @@ from schemathesis.specs.openapi.stateful import OpenAPIStateMachine
 from starlette.applications import Starlette
 
 from evolink_contract.settings import OWNER as KEY
+from evolink_contract.settings import schemathesis_config, stateful_settings
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
@@ -37,11 +38,32 @@ def test_stateful_create_then_query_conforms(
         def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
             statuses[(case.operation.label, response.status_code)] += 1
 
-    Recording.run()
+    Recording.run(settings=stateful_settings(api_schema.config))
 
     # The link was followed: a task the create answered was then read back by its owner.
     assert statuses[("POST /v1/videos/generations", 200)] > 0
     assert statuses[("GET /v1/tasks/{task_id}", 200)] > 0
+
+
+def test_the_stateful_run_is_as_long_as_the_config_says(app: Starlette) -> None:
+    """`--max-examples` bounds the stateful run too: each scenario's creates are charged on a
+    paid server. (Left to schemathesis's defaults it ran 100 scenarios, whatever was asked.)"""
+    config = schemathesis_config(KEY, max_examples=3)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    calls: list[int] = []  # per scenario
+
+    class Counting(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            calls.append(0)
+
+        def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
+            calls[-1] += 1
+
+    Counting.run(settings=stateful_settings(schema.config))
+
+    assert len(calls) == 3
+    assert 1 <= max(calls) <= schema.config.phases.stateful.max_steps
+    assert schema.config.phases.stateful.max_steps == 8  # the shared settings file's
 
 
 def test_an_authenticated_create_answers_200(api_schema: schemathesis.BaseSchema) -> None:

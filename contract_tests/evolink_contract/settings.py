@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hypothesis
 import schemathesis
 
 CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
@@ -26,3 +27,15 @@ def schemathesis_config(
     if not shrink:
         text = text.replace("[generation]\n", "[generation]\nno-shrink = true\n", 1)
     return schemathesis.Config.from_str(text)
+
+
+def stateful_settings(config: schemathesis.config.ProjectConfig) -> hypothesis.settings:
+    """The stateful run's Hypothesis settings, taken from the run's config as `schemathesis run`
+    takes them: `max-examples` scenarios of at most `max-steps` calls. Without them a state
+    machine's `run()` takes schemathesis's pytest defaults, 100 scenarios of 6 steps, whatever
+    the config (or `--max-examples`) says."""
+    return hypothesis.settings(
+        config.get_hypothesis_settings(phase="stateful"),
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.generate],  # as those defaults: no replay, no shrinking
+    )

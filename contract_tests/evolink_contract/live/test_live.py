@@ -11,6 +11,7 @@ import schemathesis
 from evolink_contract.bulk import check_bulk_reads
 from evolink_contract.idempotency import check_idempotency
 from evolink_contract.lifecycle import run_lifecycle
+from evolink_contract.settings import stateful_settings
 
 schema = schemathesis.pytest.from_fixture("live_schema")
 
@@ -21,7 +22,7 @@ def test_operation(case: schemathesis.Case[Any]) -> None:
 
 
 def test_stateful(live_schema: schemathesis.BaseSchema) -> None:
-    live_schema.as_state_machine().run()
+    live_schema.as_state_machine().run(settings=stateful_settings(live_schema.config))
 
 
 def test_lifecycle(base_url: str, api_key: str) -> None:
