@@ -679,6 +679,7 @@ def bench(args: argparse.Namespace) -> int:
                     flush=True,
                 )
     # after the rounds, with every server stopped: what a user waits for before the first call
+    startup.compile_package(ours_src)
     starts = [
         startup.one_start([], args.ready_timeout, env=ours_env(ours_src), cwd=CACHE)
         for _ in range(args.starts)

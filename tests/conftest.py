@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -31,6 +33,15 @@ STORES: dict[str, Callable[[Path], Store]] = {
     # one redis-server per test process; each store its own prefix
     "redis": lambda directory: RedisStore(redis_url(), prefix=f"test-{uuid.uuid4().hex}"),
 }
+
+
+# The suite starts pytest workers and a hundred-odd `evolink-mock serve`, pytest and CLI processes;
+# where PYTHONDONTWRITEBYTECODE is set (container images often set it) each of them would compile
+# every module it imports again, and pytest rewrite Hypothesis and schemathesis again: about
+# 0.12 s of each serve's start-up and several seconds of each pytest's. Loaded by the first
+# process, before the workers start, so they and every process they start inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 class MakeSimulator(Protocol):
