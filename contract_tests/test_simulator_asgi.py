@@ -61,7 +61,9 @@ def test_the_stateful_run_is_as_long_as_the_config_says(app: Starlette) -> None:
 
     Counting.run(settings=stateful_settings(schema.config))
 
-    assert len(calls) == 3
+    # three scenarios, and now and then one more that Hypothesis drew invalid (it does not
+    # count those toward max_examples): schemathesis's defaults ran 149
+    assert 3 <= len(calls) < 20
     assert 1 <= max(calls) <= schema.config.phases.stateful.max_steps
     assert schema.config.phases.stateful.max_steps == 8  # the shared settings file's
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -190,14 +191,18 @@ def test_callbacks_falling_due_at_once_across_two_replicas(
         with serving(*options) as a, serving(*options) as b:
             auth = {"Authorization": f"Bearer {KEY}"}
             body = create_body(prompt="a cat", duration=4, callback_url=receiver.url())
-            made: set[str] = set()
             with (  # a load balancer's way: creates alternate between the replicas
                 httpx.Client(base_url=a.url, headers=auth, timeout=10) as on_a,
                 httpx.Client(base_url=b.url, headers=auth, timeout=10) as on_b,
+                concurrent.futures.ThreadPoolExecutor(8) as clients,  # a few at once, as users
             ):
-                for i in range(count):
+
+                def made_on(i: int) -> str:
                     answer = (on_a, on_b)[i % 2].post("/v1/videos/generations", json=body)
-                    made.add(answer.json()["id"])
+                    task_id: str = answer.raise_for_status().json()["id"]
+                    return task_id
+
+                made = set(clients.map(made_on, range(count)))
             # A moves the shared clock past every end; B follows it within a second: both send
             advance = f"{a.url}/_mock/clock/advance"
             moving = _in_background(lambda: httpx.post(advance, json={"seconds": 60}, timeout=120))
