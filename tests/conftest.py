@@ -3,8 +3,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -35,25 +33,8 @@ STORES: dict[str, Callable[[Path], Store]] = {
 }
 
 
-# The suite starts pytest workers and a hundred-odd `evolink-mock serve`, pytest and CLI processes;
-# where PYTHONDONTWRITEBYTECODE is set (container images often set it) each of them would compile
-# every module it imports again, and pytest rewrite Hypothesis and schemathesis again: about
-# 0.12 s of each serve's start-up and several seconds of each pytest's. Loaded by the first
-# process, before the workers start, so they and every process they start inherit it.
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-sys.dont_write_bytecode = False
-
-
 class MakeSimulator(Protocol):
     def __call__(self, settings: Settings | None = None, **kwargs: Any) -> Simulator: ...
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: three workers for two cores. A good part of the suite waits (on `serve` and
-    redis-server processes, Chromium, sockets, the real clock's seconds), and a third worker
-    runs tests meanwhile: 260 s against 286-300 s for the whole suite on two cores (four
-    workers: 261 s)."""
-    return max(1, len(os.sched_getaffinity(0)) * 3 // 2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import hypothesis
 import schemathesis
+from schemathesis.generation.stateful.state_machine import DEFAULT_STATE_MACHINE_SETTINGS
 
 CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
 #: The key that creates tasks, and a second accepted key that must not be able to read them.
@@ -30,12 +31,14 @@ def schemathesis_config(
 
 
 def stateful_settings(config: schemathesis.config.ProjectConfig) -> hypothesis.settings:
-    """The stateful run's Hypothesis settings, taken from the run's config as `schemathesis run`
-    takes them: `max-examples` scenarios of at most `max-steps` calls. Without them a state
-    machine's `run()` takes schemathesis's pytest defaults, 100 scenarios of 6 steps, whatever
-    the config (or `--max-examples`) says."""
+    """A state machine's Hypothesis settings: schemathesis's own for its pytest runs, with the
+    run's length from the config (`max-examples` scenarios of at most `max-steps` calls), as
+    `schemathesis run` reads it. A state machine's `run()` alone takes 100 scenarios of 6
+    steps, whatever the config (or `--max-examples`) says. (The config's seed is not applied:
+    as before, a stateful run is not replayed by `--seed`.)"""
+    examples = config.generation_for(phase="stateful").max_examples
     return hypothesis.settings(
-        config.get_hypothesis_settings(phase="stateful"),
-        suppress_health_check=list(hypothesis.HealthCheck),
-        phases=[hypothesis.Phase.generate],  # as those defaults: no replay, no shrinking
+        DEFAULT_STATE_MACHINE_SETTINGS,
+        max_examples=DEFAULT_STATE_MACHINE_SETTINGS.max_examples if examples is None else examples,
+        stateful_step_count=config.phases.stateful.max_steps,
     )
