@@ -687,32 +687,23 @@ def serve(args: argparse.Namespace) -> None:
     log.info("evolink-mock: callbacks %s, %s", policy.describe(), signing)
     if settings.chaos is not None:
         log.info("evolink-mock: chaos %s", settings.chaos.describe())
+    server: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": log_config(),  # uvicorn's, with a cheap, buffered access line
+        "log_level": args.log_level,
+        # the app has no websocket route: an upgrade is answered as plain HTTP, and start-up
+        # does not import a websockets implementation (about 25 ms)
+        "ws": "none",
+    }
     if args.workers > 1:
         simulator.close()  # each worker opens its own, on the same Redis
         os.environ[WORKER_ARGV] = json.dumps(getattr(args, "argv", []))
         log.info("evolink-mock: %d workers sharing %s", args.workers, settings.store_url)
-        uvicorn.run(
-            "mockserver.cli.main:worker_app",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_config=log_config(),
-            log_level=args.log_level,
-            ws="none",  # no websocket route: not importing a websockets implementation
-        )
+        uvicorn.run("mockserver.cli.main:worker_app", factory=True, workers=args.workers, **server)
         return
     try:
-        uvicorn.run(
-            create_app(simulator=simulator),
-            host=args.host,
-            port=args.port,
-            log_config=log_config(),  # uvicorn's, with a cheap, buffered access line
-            log_level=args.log_level,
-            # the app has no websocket route: an upgrade is answered as plain HTTP, and start-up
-            # does not import a websockets implementation (about 25 ms)
-            ws="none",
-        )
+        uvicorn.run(create_app(simulator=simulator), **server)
     finally:
         simulator.close()  # the lifespan closed it already, unless startup failed
 
