@@ -21,6 +21,12 @@ def test_every_operation_conforms(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
 
+def reset(app: Starlette) -> None:
+    """The simulator emptied, through schemathesis's own in-process client."""
+    with get_client(app) as admin:  # type: ignore[arg-type]  # any ASGI app
+        assert admin.post(f"http://{HOST}/_mock/reset").status_code == 200
+
+
 def test_stateful_create_then_query_conforms(
     app: Starlette, api_schema: schemathesis.BaseSchema
 ) -> None:
@@ -32,8 +38,7 @@ def test_stateful_create_then_query_conforms(
             # Each scenario starts from an empty simulator. The task listing's items feed the
             # links to the task query: a listing that grew since a scenario first ran would
             # make Hypothesis's replay of it draw differently (FlakyStrategyDefinition).
-            with get_client(app) as admin:  # type: ignore[arg-type]  # any ASGI app
-                assert admin.post(f"http://{HOST}/_mock/reset").status_code == 200
+            reset(app)
 
         def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
             super().after_call(response, case)  # the record the stateful checks read
@@ -55,8 +60,7 @@ def test_the_stateful_run_is_as_long_as_the_config_says(app: Starlette) -> None:
 
     class Counting(schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
-            with get_client(app) as admin:  # type: ignore[arg-type]  # as the suite's own run
-                assert admin.post(f"http://{HOST}/_mock/reset").status_code == 200
+            reset(app)  # as the run above
             calls.append(0)
 
         def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
