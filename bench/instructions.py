@@ -8,8 +8,14 @@ not time (a cache miss costs more than an add), but two runs of one revision cou
 fraction of a percent of each other, where wall-clock rates on a shared machine drift by tens
 of percent between runs: use it to tell whether a change to the per-request path did less.
 
+With `--served`, each is the whole server instead (`evolink-mock serve`, or `ceiling.py`, on
+uvicorn as `compare.sh` starts them) under callgrind, answering the requests one after another
+over one keep-alive connection from this process: uvicorn, httptools and the access line
+counted too.
+
     python bench/instructions.py                 # ours and the ceiling, creates and queries
     python bench/instructions.py --base HEAD~1   # ours against its parent
+    python bench/instructions.py --served        # the same through uvicorn, over a socket
 """
 
 from __future__ import annotations
@@ -91,9 +97,78 @@ def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
     return int(found.group(1))
 
 
-def per_request(valgrind: str, src: Path, which: str, op: str, requests: int) -> float:
+BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration":8}'
+HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+#: valgrind runs Python some 50 times slower: its start takes seconds
+SERVED_READY_TIMEOUT = 180.0
+
+
+def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
+    """The instructions of one served run under callgrind: the server started, one task
+    created (and, for queries, moved past its queue on the virtual clock), `requests` requests
+    answered over one connection, the server stopped."""
+    import http.client
+
+    from _proc import HOST, Server, SetupError, free_ports
+    from ab import cli_module
+    from compare import LOGS, ours_env
+
+    (port,) = free_ports(1)
+    if which == "ours":
+        # a virtual clock, seeded for queries: the queried task is in one state throughout
+        seed = ["--seed", "1"] if op == "query" else []
+        app = ["-m", cli_module(src), "serve", "--clock", "virtual", *seed]
+        app += ["--log-level", "info", "--port", str(port)]
+    else:
+        app = [str(src / "bench" / "ceiling.py"), "--port", str(port)]
+    server = Server(
+        f"{which} under callgrind",
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *app],
+        port,
+        LOGS / f"instructions-{which}-{op}-{requests}.log",
+        env={**ours_env(src), "PYTHONHASHSEED": "0"},
+        cwd=src,
+    )
+    server.start()
+    try:
+        server.wait_ready(SERVED_READY_TIMEOUT)
+        conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        try:
+
+            def answer(method: str, path: str, body: bytes | None = None) -> bytes:
+                conn.request(method, path, body=body, headers=HEADERS)
+                response = conn.getresponse()
+                data = response.read()
+                if response.status != 200:
+                    raise SetupError(f"{which} answered {method} {path} with {response.status}")
+                return data
+
+            import json
+
+            path = "/v1/tasks/" + json.loads(answer("POST", "/v1/videos/generations", BODY))["id"]
+            if which == "ours":
+                answer("POST", "/_mock/clock/advance", b'{"seconds": 20}')
+            for _ in range(requests):
+                if op == "query":
+                    answer("GET", path)
+                else:
+                    answer("POST", "/v1/videos/generations", BODY)
+        finally:
+            conn.close()
+    finally:
+        server.stop()  # SIGTERM: uvicorn shuts down, and valgrind prints its count
+    found = re.search(r"Collected\s*:\s*(\d+)", server.log_path.read_text(errors="replace"))
+    if found is None:
+        raise SetupError(f"valgrind counted nothing for {which} {op}; see {server.log_path}")
+    return int(found.group(1))
+
+
+def per_request(
+    valgrind: str, src: Path, which: str, op: str, requests: int, served: bool = False
+) -> float:
+    counter = count_served if served else count
     with ThreadPoolExecutor(2) as pool:  # the two runs side by side, one per core
-        idle, busy = pool.map(lambda n: count(valgrind, src, which, op, n), (0, requests))
+        idle, busy = pool.map(lambda n: counter(valgrind, src, which, op, n), (0, requests))
     return (busy - idle) / requests
 
 
@@ -102,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per run")
     parser.add_argument("--ops", default=",".join(OPS), help="create,query (default both)")
     parser.add_argument("--base", help="count this revision of ours instead of the ceiling")
+    parser.add_argument(
+        "--served",
+        action="store_true",
+        help="count the whole server on uvicorn, over one keep-alive connection",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -126,12 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SetupError as exc:
         print(f"instructions.py: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.requests} requests per run, in-process, under callgrind")
+    how = "served over one connection" if args.served else "in-process"
+    print(f"{args.requests} requests per run, {how}, under callgrind")
     print(f"{'op':8} {'ours':>12} {other_name:>16} {'ours/other':>11}")
-    for op in ops:
-        ours = per_request(valgrind, ROOT, "ours", op, args.requests)
-        theirs = per_request(valgrind, other, "ours" if args.base else "ceiling", op, args.requests)
-        print(f"{op:8} {ours:12,.0f} {theirs:16,.0f} {ours / theirs:11.3f}", flush=True)
+    try:
+        for op in ops:
+            ours = per_request(valgrind, ROOT, "ours", op, args.requests, args.served)
+            theirs = per_request(
+                valgrind, other, "ours" if args.base else "ceiling", op, args.requests, args.served
+            )
+            print(f"{op:8} {ours:12,.0f} {theirs:16,.0f} {ours / theirs:11.3f}", flush=True)
+    except SetupError as exc:
+        print(f"instructions.py: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
