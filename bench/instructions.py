@@ -91,14 +91,18 @@ def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
             capture_output=True,
             text=True,
         )
-    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    found = collected(done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"valgrind run of {which} {op} failed:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+    return found
 
 
-BODY = b'{"model":"sora-2-pro-preview","prompt":"A cat playing piano","duration":8}'
-HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+def collected(output: str) -> int | None:
+    """The instruction count callgrind prints at exit, if it did."""
+    found = re.search(r"Collected\s*:\s*(\d+)", output)
+    return None if found is None else int(found.group(1))
+
+
 #: valgrind runs Python some 50 times slower: its start takes seconds
 SERVED_READY_TIMEOUT = 180.0
 
@@ -108,10 +112,11 @@ def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -
     created (and, for queries, moved past its queue on the virtual clock), `requests` requests
     answered over one connection, the server stopped."""
     import http.client
+    import json
 
     from _proc import HOST, Server, SetupError, free_ports
     from ab import cli_module
-    from compare import LOGS, ours_env
+    from compare import BODY, CREATE_PATH, HEADERS, LOGS, ours_env
 
     (port,) = free_ports(1)
     if which == "ours":
@@ -143,24 +148,22 @@ def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -
                     raise SetupError(f"{which} answered {method} {path} with {response.status}")
                 return data
 
-            import json
-
-            path = "/v1/tasks/" + json.loads(answer("POST", "/v1/videos/generations", BODY))["id"]
+            path = "/v1/tasks/" + json.loads(answer("POST", CREATE_PATH, BODY))["id"]
             if which == "ours":
                 answer("POST", "/_mock/clock/advance", b'{"seconds": 20}')
             for _ in range(requests):
                 if op == "query":
                     answer("GET", path)
                 else:
-                    answer("POST", "/v1/videos/generations", BODY)
+                    answer("POST", CREATE_PATH, BODY)
         finally:
             conn.close()
     finally:
         server.stop()  # SIGTERM: uvicorn shuts down, and valgrind prints its count
-    found = re.search(r"Collected\s*:\s*(\d+)", server.log_path.read_text(errors="replace"))
+    found = collected(server.log_path.read_text(errors="replace"))
     if found is None:
         raise SetupError(f"valgrind counted nothing for {which} {op}; see {server.log_path}")
-    return int(found.group(1))
+    return found
 
 
 def per_request(
