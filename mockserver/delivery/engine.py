@@ -41,6 +41,7 @@ from ..domain.tasks import Task
 from ..domain.types import JSONObject
 from ..settings import Settings
 from ..storage.base import Store, StoreUnavailable
+from .images import client_context
 from .signing import decode_secret, signature_headers
 from .ssrf import (
     CallbackPolicy,
@@ -367,7 +368,7 @@ class CallbackEngine:
             self._loop = loop
             self._client = httpx.AsyncClient(
                 transport=self.transport,
-                verify=self._ssl_context(),
+                verify=client_context(self.settings.callback_ca_file),
                 follow_redirects=False,
                 timeout=None,  # the attempt's own timeout covers resolution, connect and answer
                 # one connection per attempt: nothing is left open between deliveries, and
@@ -377,12 +378,6 @@ class CallbackEngine:
             )
             self._slots = asyncio.Semaphore(MAX_CONCURRENCY)
         return self._client, self._slots
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if self.settings.callback_ca_file is not None:
-            context.load_verify_locations(cafile=self.settings.callback_ca_file)
-        return context
 
     # -- settling, for tests and the virtual clock ----------------------------------------------
 

@@ -3,11 +3,13 @@ local HTTPS server, checked by content, size and shape; without the flag nothing
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from mockserver.delivery import images as image_module
 from mockserver.delivery.images import ImageInfo, sniff
 
 from ..bodies import create_body
@@ -116,6 +118,34 @@ async def test_a_bad_image_fails_the_task_as_it_leaves_pending(
     assert task["error"]["code"] == code
     assert words in task["error"]["message"]
     assert task["error"]["message"].split("\n")[0].endswith(".")  # the vendor's title line
+
+
+async def test_the_tls_context_is_made_once_not_per_create(
+    make_simulator: MakeSimulator,
+    tls: TLS,
+    images: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the system's CAs costs about 40 ms of CPU: a create with an image pays it once
+    per process, not on every request."""
+    made: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    image_module.client_context.cache_clear()
+    authority, asked = images
+    before = len(asked)
+    for _ in range(3):
+        task = await outcome(make_simulator, tls, authority, [f"https://{authority}/wide.png"])
+        assert task["status"] == "completed"  # the CA file still trusted: fetched over TLS
+
+    assert len(asked) == before + 3
+    assert len(made) == 1
+    image_module.client_context.cache_clear()  # none made under the patch outlives it
 
 
 async def test_without_the_flag_nothing_is_fetched(
