@@ -13,9 +13,15 @@ uvicorn as `compare.sh` starts them) under callgrind, answering the requests one
 over one keep-alive connection from this process: uvicorn, httptools and the access line
 counted too.
 
+With `--caches`, valgrind also simulates the caches and branch predictors (`--cache-sim=yes
+--branch-sim=yes`, about twice as slow): the report adds, per request, first-level instruction
+and data cache misses (I1mr, D1mr) and mispredicted conditional and indirect branches (Bcm, Bim),
+what makes one instruction cost more than another.
+
     python bench/instructions.py                 # ours and the ceiling, creates and queries
     python bench/instructions.py --base HEAD~1   # ours against its parent
     python bench/instructions.py --served        # the same through uvicorn, over a socket
+    python bench/instructions.py --served --caches --ops query   # and where the cycles go
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OPS = ("create", "query")
+#: valgrind's flags for `--caches`, and the events they add that the report shows
+CACHE_FLAGS = ("--cache-sim=yes", "--branch-sim=yes")
+CACHE_EVENTS = ("I1mr", "D1mr", "Bcm", "Bim")
+#: callgrind's counts: event name -> count ("Ir", instructions, always; more with CACHE_FLAGS)
+Counts = dict[str, int]
 
 
 async def child(which: str, op: str, requests: int) -> None:
@@ -68,8 +79,10 @@ async def child(which: str, op: str, requests: int) -> None:
             raise SystemExit(f"{which} answered {op} with {status}: {body[:500]!r}")
 
 
-def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
-    """The instructions of one child run under callgrind."""
+def count(
+    valgrind: str, src: Path, which: str, op: str, requests: int, flags: Sequence[str] = ()
+) -> Counts:
+    """The counts of one child run under callgrind."""
     from compare import ours_env
 
     env = {**ours_env(src), "PYTHONHASHSEED": "0"}
@@ -79,6 +92,7 @@ def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
                 valgrind,
                 "--tool=callgrind",
                 "--callgrind-out-file=/dev/null",
+                *flags,
                 sys.executable,
                 str(BENCH / "instructions.py"),
                 "--child",
@@ -97,17 +111,23 @@ def count(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
     return found
 
 
-def collected(output: str) -> int | None:
-    """The instruction count callgrind prints at exit, if it did."""
-    found = re.search(r"Collected\s*:\s*(\d+)", output)
-    return None if found is None else int(found.group(1))
+def collected(output: str) -> Counts | None:
+    """The counts callgrind prints at exit (its `Events` and `Collected` lines), if it did."""
+    events = re.search(r"Events\s*:\s*([\w ]+)", output)
+    found = re.search(r"Collected\s*:\s*([\d ]+)", output)
+    if found is None:
+        return None
+    names = events.group(1).split() if events is not None else ["Ir"]
+    return dict(zip(names, map(int, found.group(1).split()), strict=False))
 
 
 #: valgrind runs Python some 50 times slower: its start takes seconds
 SERVED_READY_TIMEOUT = 180.0
 
 
-def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -> int:
+def count_served(
+    valgrind: str, src: Path, which: str, op: str, requests: int, flags: Sequence[str] = ()
+) -> Counts:
     """The instructions of one served run under callgrind: the server started, one task
     created (and, for queries, moved past its queue on the virtual clock), `requests` requests
     answered over one connection, the server stopped."""
@@ -122,13 +142,13 @@ def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -
     if which == "ours":
         # a virtual clock, seeded for queries: the queried task is in one state throughout
         seed = ["--seed", "1"] if op == "query" else []
-        app = ["-m", cli_module(src), "serve", "--clock", "virtual", *seed]
+        app = [sys.executable, "-m", cli_module(src), "serve", "--clock", "virtual", *seed]
         app += ["--log-level", "info", "--port", str(port)]
     else:
-        app = [str(src / "bench" / "ceiling.py"), "--port", str(port)]
+        app = [sys.executable, str(src / "bench" / "ceiling.py"), "--port", str(port)]
     server = Server(
         f"{which} under callgrind",
-        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *app],
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *flags, *app],
         port,
         LOGS / f"instructions-{which}-{op}-{requests}.log",
         env={**ours_env(src), "PYTHONHASHSEED": "0"},
@@ -167,12 +187,19 @@ def count_served(valgrind: str, src: Path, which: str, op: str, requests: int) -
 
 
 def per_request(
-    valgrind: str, src: Path, which: str, op: str, requests: int, served: bool = False
-) -> float:
+    valgrind: str,
+    src: Path,
+    which: str,
+    op: str,
+    requests: int,
+    served: bool = False,
+    flags: Sequence[str] = (),
+) -> dict[str, float]:
+    """Each count per request: a run of `requests` less a run of none."""
     counter = count_served if served else count
     with ThreadPoolExecutor(2) as pool:  # the two runs side by side, one per core
-        idle, busy = pool.map(lambda n: counter(valgrind, src, which, op, n), (0, requests))
-    return (busy - idle) / requests
+        idle, busy = pool.map(lambda n: counter(valgrind, src, which, op, n, flags), (0, requests))
+    return {name: (busy[name] - idle.get(name, 0)) / requests for name in busy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--served",
         action="store_true",
         help="count the whole server on uvicorn, over one keep-alive connection",
+    )
+    parser.add_argument(
+        "--caches",
+        action="store_true",
+        help="simulate caches and branch predictors too: misses per request (slower)",
     )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -210,15 +242,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"instructions.py: {exc}", file=sys.stderr)
         return 2
     how = "served over one connection" if args.served else "in-process"
-    print(f"{args.requests} requests per run, {how}, under callgrind")
-    print(f"{'op':8} {'ours':>12} {other_name:>16} {'ours/other':>11}")
+    flags, shown = (CACHE_FLAGS, ("Ir", *CACHE_EVENTS)) if args.caches else ((), ("Ir",))
+    print(f"{args.requests} requests per run, {how}, under callgrind; per request:")
+    print(f"{'op':8} {'count':6} {'ours':>12} {other_name:>16} {'ours/other':>11}")
     try:
         for op in ops:
-            ours = per_request(valgrind, ROOT, "ours", op, args.requests, args.served)
+            ours = per_request(valgrind, ROOT, "ours", op, args.requests, args.served, flags)
             theirs = per_request(
-                valgrind, other, "ours" if args.base else "ceiling", op, args.requests, args.served
+                valgrind,
+                other,
+                "ours" if args.base else "ceiling",
+                op,
+                args.requests,
+                args.served,
+                flags,
             )
-            print(f"{op:8} {ours:12,.0f} {theirs:16,.0f} {ours / theirs:11.3f}", flush=True)
+            for name in shown:
+                a, b = ours[name], theirs[name]
+                ratio = f"{a / b:11.3f}" if b else f"{'-':>11}"
+                print(f"{op:8} {name:6} {a:12,.0f} {b:16,.0f} {ratio}", flush=True)
     except SetupError as exc:
         print(f"instructions.py: {exc}", file=sys.stderr)
         return 2

@@ -139,3 +139,22 @@ def test_the_instruction_counts_refuse_an_unknown_operation() -> None:
     )
     assert result.returncode == 2
     assert "--ops takes create,query" in result.stderr
+
+
+def test_the_instruction_counts_read_every_event_callgrind_collected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import instructions  # type: ignore[import-not-found]  # bench/ is a folder of scripts
+
+    plain = "==1== Events    : Ir\n==1== Collected : 1882106481\n\n==1== I   refs:      1,882\n"
+    simulated = (
+        "==7== Events    : Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim\n"
+        "==7== Collected : 1882 538 314 39 22 6 3 9 4 253 23 50 21\n"
+    )
+
+    assert instructions.collected(plain) == {"Ir": 1882106481}
+    counts = instructions.collected(simulated)
+    assert counts["Ir"] == 1882
+    assert [counts[name] for name in instructions.CACHE_EVENTS] == [39, 22, 23, 21]
+    assert instructions.collected("==1== valgrind: failed to start\n") is None
