@@ -626,7 +626,6 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from ..domain.clock import RealClock
-    from ..service.errors import StoreOutage
     from ..service.simulator import Simulator
     from ..storage.base import StoreUnavailable
     from ..storage.sqlite import DatabaseError
@@ -655,7 +654,7 @@ def serve(args: argparse.Namespace) -> None:
         asyncio.run(simulator.open())
     except DatabaseError as exc:
         raise SystemExit(f"evolink-mock: error: --db {exc}") from None
-    except (StoreUnavailable, StoreOutage) as exc:
+    except StoreUnavailable as exc:
         raise SystemExit(f"evolink-mock: error: --store {exc}") from None
     except ValueError as exc:  # a recorded task of a model not served, say
         raise SystemExit(f"evolink-mock: error: {exc}") from None

@@ -1,4 +1,5 @@
-"""The simulator's errors. Each class is one documented HTTP status.
+"""The simulator's errors. Each `MockError` class is one documented HTTP status; a
+`StoreOutage` is the store's, answered 500 apart from them.
 
 The wire `code`, `type` and default `message` are not here: they differ between the two
 operations (a 402 is `insufficient_quota` on create, `quota_exceeded` on query) and come from
@@ -9,6 +10,15 @@ to the documented envelope.
 from __future__ import annotations
 
 from typing import ClassVar
+
+
+class StoreOutage(Exception):
+    """The store could not be reached for one operation (a Redis that is down, too slow, or
+    closed); the next operation tries again. Its message is the store's.
+
+    The storage layer raises it as its `StoreUnavailable`, a subclass: the HTTP layer catches
+    this one (the documented 500, not journaled, for the journal is in that store; a 503 on
+    `/_mock/health`) and never imports the storage layer."""
 
 
 class MockError(Exception):

@@ -38,7 +38,6 @@ from ..domain.files import (
 )
 from ..storage.base import FileKept, NewFile
 from .calls import BodyReader, Call
-from .errors import translates_outages
 from .requests import whole_number
 
 if TYPE_CHECKING:
@@ -174,7 +173,6 @@ def _part_name(filename: str | None) -> str | None:
         return None
 
 
-@translates_outages
 class FileService:
     """The files API of one simulator (`Simulator.files`); its state is the simulator's store."""
 

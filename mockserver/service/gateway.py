@@ -22,7 +22,6 @@ from ..domain.tasks import Task, TaskStatus
 from ..domain.types import JSONObject
 from ..spec import LIST_TASKS, Spec
 from .calls import BodyReader, Call
-from .errors import translates_outages
 from .requests import whole_number
 from .simulator import Simulator
 
@@ -192,7 +191,6 @@ def model_entry(model: ModelProfile) -> dict[str, Any]:
     return {"id": model.name, "object": "model", "created": 0, "owned_by": OWNED_BY}
 
 
-@translates_outages  # as the simulator's: a store outage reaches the HTTP layer as StoreOutage
 class Gateway:
     """The reads of one world (`Simulator`): the app's, or an isolated key's."""
 

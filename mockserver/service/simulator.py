@@ -37,7 +37,6 @@ from ..storage.base import Exists, NewTask, Refusal, Refused, Store
 from .admission import Admission, retry_after
 from .calls import Answer, BodyReader, Call
 from .clocks import continued, make_clock
-from .errors import translates_outages
 from .files import FileService
 from .ids import TASK_ID_PREFIX, RequestIds, TaskIds
 from .metrics import MetricsSnapshot, RequestMetrics
@@ -51,7 +50,6 @@ EndListener = Callable[[Task, float], None]
 EngineFactory = Callable[..., CallbackEngine]
 
 
-@translates_outages  # the HTTP layer sees a store outage as the service's StoreOutage
 class Simulator:
     def __init__(
         self,

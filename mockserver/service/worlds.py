@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from ..domain.clock import VirtualClock
 from ..domain.deliveries import Delivery
-from ..domain.errors import InvalidRequest, NotFound, Unauthorized
+from ..domain.errors import InvalidRequest, NotFound, StoreOutage, Unauthorized
 from ..domain.faults import Fault
 from ..domain.files import StoredFile
 from ..domain.journal import Entry, EntryFilter
@@ -29,7 +29,6 @@ from ..domain.limits import AccountView
 from ..domain.tasks import Task
 from ..storage.base import Store
 from ..storage.memory import MemoryStore
-from .errors import StoreOutage, translates_outages
 from .metrics import MetricsSnapshot
 from .simulator import Simulator
 
@@ -59,7 +58,6 @@ def store_factory(base: Store) -> StoreFactory:
     )
 
 
-@translates_outages  # as the simulator's methods: a store outage is a StoreOutage
 class Worlds:
     def __init__(
         self,

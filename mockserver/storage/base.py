@@ -25,6 +25,7 @@ from typing import NamedTuple, Protocol
 
 from ..domain.clock import Clock, ClockKind
 from ..domain.deliveries import Delivery
+from ..domain.errors import StoreOutage
 from ..domain.faults import Fault
 from ..domain.files import StoredFile
 from ..domain.idempotency import Claim
@@ -33,9 +34,10 @@ from ..domain.limits import AccountView
 from ..domain.tasks import Task
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(StoreOutage):
     """A store that cannot be reached (a Redis that is down, a wrong URL): at startup, or for
-    one operation (answered 500; the next one tries again)."""
+    one operation (answered 500; the next one tries again). The domain's `StoreOutage`, which
+    the layers above catch."""
 
 
 class Refusal(enum.Enum):

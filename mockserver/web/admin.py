@@ -9,11 +9,10 @@ from typing import NamedTuple
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..domain.errors import InvalidRequest, NotFound
+from ..domain.errors import InvalidRequest, NotFound, StoreOutage
 from ..domain.faults import OPERATIONS
 from ..domain.journal import EntryFilter, redact
 from ..domain.scenarios import catalogue
-from ..service.errors import StoreOutage
 from .requests import read_json, unless_disconnected, wait_seconds, world_key, worlds
 from .vendor import task_body
 

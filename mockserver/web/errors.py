@@ -14,10 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from ..domain.errors import MockError
+from ..domain.errors import MockError, StoreOutage
 from ..domain.gateway import GATEWAY_ERRORS
 from ..service.calls import Call
-from ..service.errors import StoreOutage
 from ..spec import CREATE, FILE_OPERATIONS, DocumentedError, Spec
 from .requests import CALL_KEY, bearer, simulator
 

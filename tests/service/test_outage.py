@@ -1,5 +1,5 @@
-"""A store that cannot be reached, as the layers above it see it: the service raises its own
-`StoreOutage` (the store's `StoreUnavailable` as its cause), the HTTP layer answers the
+"""A store that cannot be reached, as the layers above it see it: the store's `StoreUnavailable`
+reaches them as the domain's `StoreOutage` (its base class), the HTTP layer answers the
 documented 500 envelope without a journal entry, health answers 503, and the lease rounds go on.
 Without Redis: the memory store's operations are made to fail (the Redis outage tests in
 test_redis.py run the same path end to end)."""
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from mockserver import MemoryStore, Settings, Simulator
+from mockserver.domain.errors import StoreOutage
 from mockserver.domain.timing import FAST
-from mockserver.service.errors import StoreOutage
 from mockserver.service.worlds import Worlds
 from mockserver.storage.base import StoreUnavailable
 
@@ -87,7 +87,7 @@ async def test_the_api_answers_an_outage_500_in_the_envelope_and_journals_nothin
     assert again.status_code == 200  # the next operation tries the store again
 
 
-async def test_the_service_raises_its_own_error_with_the_stores_as_its_cause() -> None:
+async def test_the_service_passes_the_stores_outage_up_as_a_store_outage() -> None:
     sim, store = simulator()
     task = await sim.submit(BODY, api_key=KEY)
     worlds = Worlds(sim)
@@ -103,7 +103,8 @@ async def test_the_service_raises_its_own_error_with_the_stores_as_its_cause() -
         await sim.aclose()
 
     for raised in (by_simulator, by_worlds, through_both):
-        assert type(raised.value.__cause__) is StoreUnavailable  # translated once, not twice
+        assert type(raised.value) is StoreUnavailable  # the store's own, unwrapped
+        assert issubclass(StoreUnavailable, StoreOutage)  # what the HTTP layer catches
 
 
 async def test_the_lease_rounds_go_on_through_an_outage_without_a_traceback(
