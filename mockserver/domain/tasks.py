@@ -110,8 +110,10 @@ class Plan(NamedTuple):
             return TaskStatus.PROCESSING
         return TaskStatus.PENDING
 
-    def progress_at(self, now: float) -> int:
-        status = self.status_at(now)
+    def progress_at(self, now: float, status: TaskStatus | None = None) -> int:
+        """Percent done at `now`; `status` is `status_at(now)`, when the caller has it."""
+        if status is None:
+            status = self.status_at(now)
         if status is TaskStatus.COMPLETED:
             return 100
         if status is TaskStatus.FAILED:
@@ -126,7 +128,8 @@ class Plan(NamedTuple):
 
     def _curve_at(self, now: float) -> float:
         knots = self._knots()
-        at = bisect.bisect_right(knots, now, key=lambda knot: knot[0])  # after any jump at `now`
+        # after any knot at `now` (a jump's two): (now, inf) sorts after every (now, percent)
+        at = bisect.bisect_right(knots, (now, math.inf))
         if at >= len(knots):
             return 100.0
         (t0, p0), (t1, p1) = knots[at - 1], knots[at]
@@ -181,7 +184,7 @@ class Task:
         plan = self.plan
         status = plan.status_at(now)
         # pending is the answer to every create: its progress needs no second lookup
-        progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now)
+        progress = 0 if status is TaskStatus.PENDING else plan.progress_at(now, status)
         usage: JSONObject = {
             "billing_rule": self.billing_rule,
             "credits_reserved": self.price,
