@@ -6,8 +6,16 @@ between them, round after round (A B A B ...), so machine noise hits both alike;
 their ratio are printed. Memory is what tracemalloc sees allocated while the large store fills,
 divided by its task count.
 
+With `--served`, the same question as `compare.sh` asks it: two `evolink-mock serve` (real
+clock, info log), one of them first filled by `--fill` seconds of wrk creates, then wrk queries
+of one task each, the two alternating round after round; the server's CPU per query (from
+/proc) and requests/s, and the filled one's over the fresh one's. `compare.sh` queries ours
+after its create rounds (tens of thousands of tasks) and the ceiling keeps none: this is what
+the stored tasks alone cost a query.
+
     python bench/query_scale.py            # 1,000 vs 100,000 tasks
     python bench/query_scale.py --store redis://127.0.0.1:6379/0    # on Redis
+    python bench/query_scale.py --served --fill 15    # served: fresh vs ~40,000 tasks
 """
 
 from __future__ import annotations
@@ -136,6 +144,65 @@ async def main(small: int, large: int, rounds: int, queries: int, store_url: str
     print(f"memory per stored task {where}: {per_task:,.0f} bytes (target <= 2048)")
 
 
+def served(fill_seconds: float, rounds: int, seconds: float) -> int:
+    """`--served`: CPU per query of a fresh server and of one filled by wrk creates."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import compare
+    from _proc import Server, SetupError, WrkOptions, free_ports
+
+    opts = WrkOptions(compare.ensure_wrk(), 2, 50, 5.0)
+    argv = [sys.executable, "-m", "mockserver.cli.main", "serve", "--log-level", "info"]
+    group = {
+        name: Server(
+            name,
+            [*argv, "--port", str(port)],
+            port,
+            compare.LOGS / f"query-scale-{name}.log",
+            env=compare.ours_env(compare.ROOT),
+            cwd=compare.CACHE,  # not the repo root, which `python -m` would put first
+        )
+        for name, port in zip(("fresh", "filled"), free_ports(2), strict=True)
+    }
+    compare.CACHE.mkdir(parents=True, exist_ok=True)
+    compare.LOGS.mkdir(parents=True, exist_ok=True)
+    cpu: dict[str, list[float]] = {name: [] for name in group}
+    rps: dict[str, list[float]] = {name: [] for name in group}
+    try:
+        with compare.running(group, 60.0):
+            paths = {n: compare.QUERY_PATH.format(compare.create_task(s)) for n, s in group.items()}
+            filled = group["filled"]
+            made = compare.run_wrk(
+                opts, filled, compare.CREATE, filled.url(compare.CREATE_PATH), fill_seconds, 0
+            )
+            for name, server in group.items():  # warm-up, unrecorded
+                compare.run_wrk(opts, server, compare.QUERY, server.url(paths[name]), 2.0, 0)
+            for rnd in range(1, rounds + 1):
+                for name in list(group) if rnd % 2 else list(group)[::-1]:
+                    server = group[name]
+                    run = compare.run_wrk(
+                        opts, server, compare.QUERY, server.url(paths[name]), seconds, rnd
+                    )
+                    if not run.clean or run.cpu_us_per_request is None:
+                        raise SetupError(f"{name} round {rnd}: not a clean run: {run}")
+                    cpu[name].append(run.cpu_us_per_request)
+                    rps[name].append(run.rps)
+    except SetupError as exc:
+        print(f"query_scale.py: {exc}", file=sys.stderr)
+        return 2
+    print(f"filled with {made.requests:,} creates ({made.rps:,.0f} req/s); queries of one task:")
+    print(f"{'server':8} {'CPU us/query':>13} {'req/s':>8}   CPU per round")
+    for name in group:
+        per_round = " ".join(f"{c:.0f}" for c in cpu[name])
+        cpu_us, rate = statistics.median(cpu[name]), statistics.median(rps[name])
+        print(f"{name:8} {cpu_us:>13.1f} {rate:>8,.0f}   {per_round}")
+    ratio = statistics.median(cpu["filled"]) / statistics.median(cpu["fresh"])
+    print(f"CPU per query, filled / fresh: {ratio:.3f}")
+    return 0
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,5 +212,16 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per store")
     parser.add_argument("--queries", type=int, default=2_000, help="queries per round")
     parser.add_argument("--store", metavar="redis://HOST:PORT/DB", help="measure the Redis store")
+    parser.add_argument(
+        "--served", action="store_true", help="two served servers under wrk, fresh and filled"
+    )
+    parser.add_argument(
+        "--fill", type=float, default=15.0, help="--served: seconds of wrk creates (default 15)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=4.0, help="--served: seconds per query round"
+    )
     args = parser.parse_args()
+    if args.served:
+        raise SystemExit(served(args.fill, args.rounds, args.duration))
     asyncio.run(main(args.small, args.large, args.rounds, args.queries, args.store))
