@@ -118,7 +118,10 @@ def collected(output: str) -> Counts | None:
     if found is None:
         return None
     names = events.group(1).split() if events is not None else ["Ir"]
-    return dict(zip(names, map(int, found.group(1).split()), strict=False))
+    values = found.group(1).split()
+    if len(values) != len(names):  # a line cut short: no count rather than a wrong one
+        return None
+    return dict(zip(names, map(int, values), strict=True))
 
 
 #: valgrind runs Python some 50 times slower: its start takes seconds
@@ -199,7 +202,7 @@ def per_request(
     counter = count_served if served else count
     with ThreadPoolExecutor(2) as pool:  # the two runs side by side, one per core
         idle, busy = pool.map(lambda n: counter(valgrind, src, which, op, n, flags), (0, requests))
-    return {name: (busy[name] - idle.get(name, 0)) / requests for name in busy}
+    return {name: (busy[name] - idle[name]) / requests for name in busy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

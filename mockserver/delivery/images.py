@@ -13,10 +13,10 @@ for one of the wrong shape.
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
 import struct
+import threading
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..domain.models import ModelProfile
@@ -218,15 +218,24 @@ def fetching_client(
     )
 
 
-@functools.lru_cache(maxsize=8)
+#: This thread's outbound TLS contexts, by CA file (`client_context`).
+_contexts = threading.local()
+
+
 def client_context(ca_file: str | None) -> ssl.SSLContext:
     """The TLS context of outbound requests (fetches and callbacks): the system's CAs, and
-    `ca_file`'s beside them. Made once per CA file and shared (a context is safe to share
-    between clients and threads): loading the system's CAs takes about 40 ms of CPU, which a
-    create with a reference image, or a URL upload, would otherwise spend on every request."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=ca_file)
+    `ca_file`'s beside them. Made once per CA file and thread, and shared by that thread's
+    clients: loading the system's CAs takes about 36 ms of CPU, which a create with a
+    reference image, or a URL upload, would otherwise spend on every request. Not shared
+    between threads (a test process may run servers in several): httpcore sets a context's
+    ALPN protocols again on every connection it opens. A CA file changed on disk is read
+    again by a new process."""
+    made: dict[str | None, ssl.SSLContext] = _contexts.__dict__.setdefault("made", {})
+    context = made.get(ca_file)
+    if context is None:
+        context = made[ca_file] = ssl.create_default_context()
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)
     return context
 
 
