@@ -66,13 +66,21 @@ def cli_module(src: Path) -> str:
     )
 
 
-def server(name: str, src: Path, port: int, log_level: str, flags: Sequence[str] = ()) -> Server:
+def server(
+    name: str,
+    src: Path,
+    port: int,
+    log_level: str,
+    flags: Sequence[str] = (),
+    log_prefix: str = "ab",
+) -> Server:
+    """`evolink-mock serve` of the tree at `src`, logging to `LOGS/<log_prefix>-<name>.log`."""
     argv = [sys.executable, "-m", cli_module(src), "serve", "--port", str(port)]
     return Server(
         name,
         [*argv, "--log-level", log_level, *flags],
         port,
-        LOGS / f"ab-{name}.log",
+        LOGS / f"{log_prefix}-{name}.log",
         env=compare.ours_env(src),
         cwd=CACHE,  # not the repo root, which `python -m` would put before PYTHONPATH
     )

@@ -151,23 +151,14 @@ def served(fill_seconds: float, rounds: int, seconds: float) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import compare
-    from _proc import Server, SetupError, WrkOptions, free_ports
+    from _proc import SetupError, WrkOptions, free_ports
+    from ab import server as serve
 
     opts = WrkOptions(compare.ensure_wrk(), 2, 50, 5.0)
-    argv = [sys.executable, "-m", "mockserver.cli.main", "serve", "--log-level", "info"]
     group = {
-        name: Server(
-            name,
-            [*argv, "--port", str(port)],
-            port,
-            compare.LOGS / f"query-scale-{name}.log",
-            env=compare.ours_env(compare.ROOT),
-            cwd=compare.CACHE,  # not the repo root, which `python -m` would put first
-        )
+        name: serve(name, compare.ROOT, port, "info", log_prefix="query-scale")
         for name, port in zip(("fresh", "filled"), free_ports(2), strict=True)
     }
-    compare.CACHE.mkdir(parents=True, exist_ok=True)
-    compare.LOGS.mkdir(parents=True, exist_ok=True)
     cpu: dict[str, list[float]] = {name: [] for name in group}
     rps: dict[str, list[float]] = {name: [] for name in group}
     try:

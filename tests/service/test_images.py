@@ -129,7 +129,8 @@ async def test_the_tls_context_is_made_once_not_per_create(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Loading the system's CAs costs about 36 ms of CPU: a create with an image pays it once
-    per thread, not on every request; the callback engine's client shares the same context."""
+    per thread, not on every request, and the context made is the one `client_context` (the
+    callback engine's too) hands out for that CA file."""
     made: list[ssl.SSLContext] = []
     real = ssl.create_default_context
 
@@ -155,7 +156,7 @@ def test_each_thread_has_its_own_tls_context(tls: TLS) -> None:
     between threads that may connect at once."""
     here = image_module.client_context(tls.ca_file)
     with ThreadPoolExecutor(1) as pool:
-        there = pool.submit(image_module.client_context, str(tls.ca_file)).result()
+        there = pool.submit(image_module.client_context, tls.ca_file).result()
 
     assert here is image_module.client_context(tls.ca_file)
     assert there is not here
