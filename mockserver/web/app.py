@@ -4,7 +4,6 @@ dispatcher (`mockserver.web.dispatch`) under whatever middleware is added."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,7 +37,6 @@ class MockApp(Starlette):
         self.worlds = Worlds(simulator, store_for=store_factory(simulator.store))
         #: (scheme, host, root_path, server) -> base URL, see `requests.base_url`
         self.base_urls: dict[object, str] = {}
-        self.openapi_bytes = json.dumps(simulator.spec.document, ensure_ascii=False).encode()
         #: the public price lists by operation, made on their first read: (body, ETag)
         self.public_bodies: dict[str, tuple[bytes, str]] = {}
         self.dispatcher = Dispatcher(self, before=self._enter_world)
@@ -65,7 +63,7 @@ class MockApp(Starlette):
 
 
 async def openapi_document(request: Request) -> Response:
-    return Response(served_by(request).openapi_bytes, media_type="application/json")
+    return Response(served_by(request).simulator.spec.document_bytes, media_type="application/json")
 
 
 ROUTES = [

@@ -34,7 +34,6 @@ class _Served(Protocol):
     simulator: Simulator
     worlds: Worlds
     base_urls: dict[object, str]
-    openapi_bytes: bytes
     public_bodies: dict[str, tuple[bytes, str]]
 
 
