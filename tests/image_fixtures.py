@@ -44,7 +44,25 @@ def jpeg(width: int, height: int) -> bytes:
 def webp(width: int, height: int) -> bytes:
     vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
     vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+    return _riff(vp8x)
+
+
+def webp_lossy(width: int, height: int) -> bytes:
+    """A lossy WebP's header ("VP8 "), its scale bits set (the size is the low 14 bits)."""
+    frame = b"\x00\x00\x00" + b"\x9d\x01\x2a"  # a frame tag, then the key frame's start code
+    frame += struct.pack("<HH", width | 1 << 14, height | 2 << 14)
+    return _riff(b"VP8 " + struct.pack("<I", len(frame)) + frame)
+
+
+def webp_lossless(width: int, height: int) -> bytes:
+    """A lossless WebP's header ("VP8L"): its signature, then 14 bits each of size - 1."""
+    bits = (width - 1) | (height - 1) << 14
+    frame = b"\x2f" + bits.to_bytes(4, "little")
+    return _riff(b"VP8L" + struct.pack("<I", len(frame)) + frame)
+
+
+def _riff(chunk: bytes) -> bytes:
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
 
 
 GIF = b"GIF89a\x10\x00\x09\x00\x00\x00\x00;"

@@ -17,7 +17,16 @@ from mockserver.delivery.images import ImageInfo, sniff
 from ..bodies import create_body
 from ..callback_fixtures import TLS
 from ..conftest import MakeSimulator
-from ..image_fixtures import GIF, allowing, image_server, jpeg, png, webp
+from ..image_fixtures import (
+    GIF,
+    allowing,
+    image_server,
+    jpeg,
+    png,
+    webp,
+    webp_lossless,
+    webp_lossy,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -179,6 +188,9 @@ def test_sniffing_reads_the_size_from_the_content() -> None:
     assert sniff(png(160, 90)) == ImageInfo("png", 160, 90)
     assert sniff(jpeg(90, 160)) == ImageInfo("jpeg", 90, 160)
     assert sniff(webp(1600, 900)) == ImageInfo("webp", 1600, 900)
+    assert sniff(webp_lossy(1280, 720)) == ImageInfo("webp", 1280, 720)
+    assert sniff(webp_lossless(720, 1280)) == ImageInfo("webp", 720, 1280)
+    assert sniff(webp_lossy(1280, 720)[:29]) is None  # its size cut off
     assert sniff(GIF) == ImageInfo("gif", 16, 9)  # an upload may be one; a reference not
     assert sniff(b"") is None
     assert sniff(b"\xff\xd8\xff") is None  # a truncated JPEG

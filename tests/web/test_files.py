@@ -15,10 +15,11 @@ import pytest
 from mockserver import Settings
 from mockserver.cli.config import load_profiles
 from mockserver.cli.main import build_parser, settings_from
-from mockserver.domain.files import FILE_TTL
+from mockserver.domain.files import FILE_ID_SHAPE, FILE_TTL
 from mockserver.domain.profiles import ConfigError, KeyProfile, Profiles
 from mockserver.domain.timing import FAST
 
+from ..bodies import create_body
 from ..callback_fixtures import KEY, TLS, api_for
 from ..conftest import START, MakeSimulator
 from ..image_fixtures import GIF, allowing, image_server, jpeg, png, webp
@@ -62,6 +63,26 @@ async def files_api(make_simulator: MakeSimulator) -> AsyncIterator[httpx.AsyncC
     settings = Settings(timings=FAST, clock="virtual", start_time=START, fetch_images=True)
     async with api_for(make_simulator(settings)) as api:
         yield api
+
+
+async def test_a_seeded_mock_gives_uploads_the_same_ids_in_every_run(
+    make_simulator: MakeSimulator,
+) -> None:
+    """Under `--seed`, file ids come from a stream of their own: the same in every run, and a
+    create between two uploads (which draws from the tasks' stream) leaves them alone."""
+    runs = []
+    for creates in (0, 2):
+        settings = Settings(timings=FAST, clock="virtual", start_time=START, seed=11)
+        async with api_for(make_simulator(settings)) as api:
+            first = (await upload(api))["data"]["file_id"]
+            for _ in range(creates):
+                created = await api.post("/v1/videos/generations", json=create_body())
+                assert created.status_code == 200, created.text
+            runs.append((first, (await upload(api))["data"]["file_id"]))
+
+    assert runs[0] == runs[1]
+    assert runs[0][0] != runs[0][1]
+    assert all(FILE_ID_SHAPE.fullmatch(file_id) for file_id in runs[0])
 
 
 @pytest.mark.parametrize(
@@ -201,6 +222,11 @@ TEXT = b"hello, this is a text file\n"
             {"json": {"base64_data": data_url(WIDE), "file_name": "a/b.png"}},
             "plain file name",
         ),
+        (
+            BASE64,
+            {"json": {"base64_data": data_url(WIDE), "file_name": "a" * 252 + ".png"}},
+            "file_name is 256 characters; at most 255",
+        ),
         (STREAM, {"files": {"picture": ("ref.png", WIDE, "image/png")}}, "No file"),
         (STREAM, {"data": {"file_name": "ref.png"}}, "multipart/form-data"),
         (STREAM, {"files": {"file": ("ref.txt", TEXT, "text/plain")}}, "text, not an image"),
@@ -229,6 +255,7 @@ TEXT = b"hello, this is a text file\n"
         "base64-not-json",
         "upload-path-climbs",
         "file-name-with-a-path",
+        "file-name-too-long",
         "multipart-without-a-file",
         "not-multipart",
         "multipart-text",
