@@ -288,6 +288,7 @@ VALID_CREATE_ARGUMENTS = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(FIXED, max_examples=150)
 @given(arguments=VALID_CREATE_ARGUMENTS)
 def test_any_valid_create_conforms(arguments: dict[str, Any]) -> None:
@@ -311,6 +312,7 @@ _WRONG = st.one_of(
 )
 
 
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(FIXED, max_examples=150)
 @given(
     name=st.sampled_from(OPTIONAL_ENUMS),
@@ -346,6 +348,7 @@ def test_the_client_refuses_exactly_the_prompts_the_spec_refuses(extra: int) -> 
         assert info.value.param == "prompt"
 
 
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(FIXED, max_examples=100)
 @given(task_id=st.data())
 def test_any_task_id_the_spec_allows_is_sent_as_one_path_segment(task_id: st.DataObject) -> None:
@@ -432,6 +435,7 @@ GENERATED = settings(
     SUCCESSES,
     ids=[f"{op}-{status}" for op, status, _ in SUCCESSES],
 )
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(GENERATED, max_examples=150)
 @given(data=st.data())
 def test_any_documented_success_is_parsed_into_a_task(
@@ -465,6 +469,7 @@ def test_any_documented_success_is_parsed_into_a_task(
     ERRORS,
     ids=[f"{op}-{status}" for op, status, _ in ERRORS],
 )
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(GENERATED, max_examples=50)
 @given(data=st.data())
 def test_any_documented_error_raises_its_class(
@@ -574,6 +579,7 @@ BULK_ITEMS: dict[str, type] = {LIST_TASKS: TaskSummary, BATCH_TASKS: Task, LIST_
 
 
 @pytest.mark.parametrize("operation_id", sorted(BULK_CALLS))
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`)
 @settings(GENERATED, max_examples=100)
 @given(data=st.data())
 def test_any_documented_bulk_answer_is_parsed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 import schemathesis
 from schemathesis.python.asgi import HOST, get_client
 from schemathesis.specs.openapi.stateful import OpenAPIStateMachine
@@ -12,6 +13,10 @@ from starlette.applications import Starlette
 
 from evolink_contract.settings import OWNER as KEY
 from evolink_contract.settings import schemathesis_config, stateful_settings
+
+# Not measured for coverage (pyproject.toml's `no_cover`): the tracer doubled these runs' time,
+# and the example tests run every line they do.
+pytestmark = pytest.mark.no_cover
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 

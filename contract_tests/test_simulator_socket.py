@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.applications import Starlette
 
 from evolink_contract.settings import CONFIG_FILE
@@ -51,6 +52,7 @@ def schemathesis_run(base_url: str, workdir: Path, *extra: str) -> subprocess.Co
     )
 
 
+@pytest.mark.no_cover  # generated input (pyproject.toml's `no_cover`), to a server in this process
 def test_schemathesis_cli_finds_nothing_over_a_socket(app: Starlette, tmp_path: Path) -> None:
     # every operation, phase and check over the wire, at a third of the settings file's 60
     # examples: the in-process suite (test_simulator_asgi.py) searches each at the full 60
