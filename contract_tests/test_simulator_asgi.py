@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from evolink_contract.settings import OWNER as KEY
 from evolink_contract.settings import schemathesis_config, stateful_settings
 
-# Not measured for coverage (pyproject.toml's `no_cover`): the tracer doubled these runs' time,
-# and the example tests run every line they do.
+# Not measured for coverage (pyproject.toml's `no_cover`), the module's two short checks with
+# its long runs: the tracer doubled the runs' time, and other tests run every line they do.
 pytestmark = pytest.mark.no_cover
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -388,8 +388,9 @@ class Spec:
 
     @functools.cached_property
     def document_bytes(self) -> bytes:
-        """The document as `/openapi.json` serves it, encoded on its first read: every app of
-        a process shares one spec (`load_spec`), and encoding it took 2 ms an app."""
+        """The document as `/openapi.json` serves it, encoded on its first read (the document
+        must not change after that): the apps of the shipped models share one spec
+        (`load_spec`), and encoding it took 2 ms an app."""
         return json.dumps(self.document, ensure_ascii=False).encode()
 
     @staticmethod

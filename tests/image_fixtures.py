@@ -55,8 +55,9 @@ def webp_lossy(width: int, height: int) -> bytes:
 
 
 def webp_lossless(width: int, height: int) -> bytes:
-    """A lossless WebP's header ("VP8L"): its signature, then 14 bits each of size - 1."""
-    bits = (width - 1) | (height - 1) << 14
+    """A lossless WebP's header ("VP8L"): its signature, then 14 bits each of size - 1, then
+    the alpha bit (set: the height is the 14 bits, not all above them)."""
+    bits = (width - 1) | (height - 1) << 14 | 1 << 28
     frame = b"\x2f" + bits.to_bytes(4, "little")
     return _riff(b"VP8L" + struct.pack("<I", len(frame)) + frame)
 

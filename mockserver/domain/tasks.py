@@ -196,7 +196,7 @@ class Task:
             "model": self.request.model,
             "object": self.object,
             "progress": progress,
-            "status": status,  # a StrEnum: a str to any encoder, with no `.value` call
+            "status": status,  # a StrEnum: a str to json and orjson, with no `.value` call
             "task_info": {
                 "can_cancel": status is TaskStatus.PENDING or status is TaskStatus.PROCESSING,
                 "estimated_time": plan.estimated_time(),

@@ -112,6 +112,12 @@ async def test_a_png_uploaded_as_base64_is_served_back_byte_for_byte(
     assert (await api.get(data["download_url"])).content == WIDE
 
 
+async def test_a_file_name_of_255_characters_is_taken(api: httpx.AsyncClient) -> None:
+    name = "a" * 251 + ".png"  # the limit; one more is refused (the bad-fields table)
+
+    assert (await upload(api, file_name=name))["data"]["file_name"] == name
+
+
 async def test_a_png_uploaded_as_multipart_keeps_its_name_and_is_served_back(
     api: httpx.AsyncClient,
 ) -> None:
