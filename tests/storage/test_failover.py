@@ -170,8 +170,9 @@ def _in_background(call: Callable[[], Any]) -> threading.Thread:
     [
         (200, False),
         (200, True),
-        pytest.param(1000, False, marks=pytest.mark.slow),
-        pytest.param(1000, True, marks=pytest.mark.slow),
+        # not measured for coverage (`no_cover`): the lines the 200 run (per-test contexts)
+        pytest.param(1000, False, marks=[pytest.mark.slow, pytest.mark.no_cover]),
+        pytest.param(1000, True, marks=[pytest.mark.slow, pytest.mark.no_cover]),
     ],
 )
 def test_callbacks_falling_due_at_once_across_two_replicas(
