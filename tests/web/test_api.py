@@ -65,6 +65,15 @@ async def test_create_fills_the_documented_defaults(api: httpx.AsyncClient) -> N
     }
 
 
+async def test_an_undeclared_field_sent_as_null_is_taken_as_absent(api: httpx.AsyncClient) -> None:
+    plain = (await api.post("/v1/videos/generations", json=VALID)).json()
+    nulled = await api.post("/v1/videos/generations", json={**VALID, "note": None})
+
+    assert nulled.status_code == 200
+    body = nulled.json()
+    assert (body["task_info"], body["usage"]) == (plain["task_info"], plain["usage"])
+
+
 async def test_an_integral_float_duration_is_an_integer(api: httpx.AsyncClient) -> None:
     body = (await api.post("/v1/videos/generations", json={**VALID, "duration": 12.0})).json()
 
