@@ -3,14 +3,20 @@ create paid tasks unasked."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from evolink_contract import runner
+from evolink_contract.lifecycle import run_lifecycle
+from evolink_contract.settings import OWNER, STRANGER
 from mockserver import Settings, load_spec
 from mockserver.domain.timing import FAST
 from mockserver.testing import serve_in_thread
@@ -103,14 +109,33 @@ def test_without_the_suites_dependencies_it_exits_2_naming_what_to_install(
     assert "[contract]" in err
 
 
+@contextlib.contextmanager
+def unmeasured(config: pytest.Config) -> Iterator[None]:
+    """pytest-cov's `no_cover` for a fixture's work (the marker pauses a test's call only): its
+    controller paused and resumed, as the marker does it."""
+    controller = getattr(config.pluginmanager.get_plugin("_cov"), "cov_controller", None)
+    if controller is None or not getattr(controller, "started", False):
+        yield
+        return
+    controller.pause()
+    try:
+        yield
+    finally:
+        controller.resume()
+
+
 @pytest.fixture(scope="module")
-def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+def readme_run(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> tuple[int, Path]:
     """One run of the whole live suite against `evolink-mock serve` with no flags (any sk-...
     key accepted, the rest the documented 401, schemathesis' invalid-auth probe among them; the
     real clock), with the caller's own options (a coverage run, say) set to what would break
-    it. It takes most of this file's time: the tests below read its exit code and report."""
+    it. It takes most of this file's time: the tests below read its exit code and report.
+    Not measured for coverage (the tracer made it twice as long): the lines only it ran are
+    the short tests' below."""
     junit = tmp_path_factory.mktemp("readme-run") / "report.xml"
-    with pytest.MonkeyPatch.context() as patch:
+    with unmeasured(pytestconfig), pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTEST_ADDOPTS", "--no-such-option")  # must not reach the live suite
         with serve_in_thread(mutants.build(None, Settings())) as base_url:
             argv = ["--base-url", base_url, "--api-key", "sk-anything", "--junit", str(junit)]
@@ -183,3 +208,33 @@ def test_a_local_proxy_in_front_of_a_remote_api_is_refused_before_any_create(
     assert code == 2
     assert ran == []
     assert "proxy in front of https://api.evolink.ai" in capsys.readouterr().err
+
+
+def test_the_callers_pytest_addopts_reach_not_the_live_suite_and_come_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("PAID", "BASE_URL", "API_KEY", "MAX_EXAMPLES"):  # restored afterwards
+        monkeypatch.delenv(f"EVOLINK_CONTRACT_{name}", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--no-such-option")
+    seen: list[str | None] = []
+
+    def main(*args: object, **kwargs: object) -> int:
+        seen.append(os.environ.get("PYTEST_ADDOPTS"))
+        return 0
+
+    monkeypatch.setattr("pytest.main", main)
+    argv = ["--base-url", "http://127.0.0.1:1", "--api-key", KEY, "--junit", str(tmp_path / "r")]
+
+    assert runner.main(argv) == 0
+    assert seen == [None]
+    assert os.environ["PYTEST_ADDOPTS"] == "--no-such-option"
+
+
+def test_a_short_state_machine_run_passes_a_clean_simulator_and_reads_as_the_owner() -> None:
+    settings = Settings(timings=FAST, api_keys=frozenset({OWNER, STRANGER}), clock="virtual")
+    with serve_in_thread(mutants.build(None, settings)) as base_url:
+        run_lifecycle(base_url, OWNER, STRANGER, max_examples=4, steps=10, shrink=False)
+        journal = httpx.get(f"{base_url}/_mock/requests", timeout=10).json()
+
+    reads = [e for e in journal if e["operation"] == "getTaskDetail" and e["status"] == 200]
+    assert reads  # the owner read its tasks back, and nothing the machine checks broke
