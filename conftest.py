@@ -42,8 +42,8 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
     stops), which traces the test at full cost and whose data is never saved.
     `pytest -n 1 contract_tests/test_simulator_asgi.py::test_every_operation_conforms --cov`
     (`--cov` last: it takes an optional value): 41.3 s of CPU with it, 25.5 s without; `-n 0`
-    (one tracer): 26 s. Runs before pytest-cov's
-    own hook (a wrapper's first half does), when the stray controller is still the plugin's."""
+    (one tracer): 26 s. Runs before pytest-cov's own hook (a wrapper's first half does), when
+    the stray controller is still the plugin's."""
     if hasattr(session.config, "workerinput"):
         plugin = session.config.pluginmanager.get_plugin("_cov")
         controller = getattr(plugin, "cov_controller", None)
